@@ -1,0 +1,60 @@
+"""Evaluation in the environment every N training steps of the critic and energy stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+
+from cep_lightning.evaluation import evaluate, make_vector_env, normalized_score
+from cep_lightning.policy import QGPOPolicy, best_of_n_act
+
+
+class PeriodicEvaluation(L.Callback):
+    """Critic stage: the best-Q of ``num_candidates`` behaviour samples (what the critic alone can do).
+    Energy stage: the guided policy at each of ``scales``. Logged as ``<stage>/periodic_return[_s<scale>]``."""
+
+    def __init__(self, behavior_checkpoint: Path, env_id: str, every_n_steps: int, episodes: int, scales: Sequence[float],
+                 solver_steps: int = 15, num_candidates: int = 16, seed: int = 10_000,
+                 ref_min: float | None = None, ref_max: float | None = None):
+        self.behavior_checkpoint = Path(behavior_checkpoint)
+        self.env_id, self.every_n_steps, self.episodes, self.scales = env_id, every_n_steps, episodes, list(scales)
+        self.solver_steps, self.num_candidates, self.seed = solver_steps, num_candidates, seed
+        self.ref_min, self.ref_max = ref_min, ref_max
+        self.behavior = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from cep_lightning.stages.behavior import BehaviorModule
+
+        self.behavior = BehaviorModule.load_from_checkpoint(self.behavior_checkpoint, map_location=pl_module.device).net.eval()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+        if trainer.global_step % self.every_n_steps != 0 or not trainer.is_global_zero:
+            return
+        stage = "energy" if hasattr(pl_module, "energy") else "critic"
+        metrics = {}
+        if stage == "energy":
+            policy = QGPOPolicy(self.behavior, pl_module.energy, self.solver_steps)
+            for scale in self.scales:
+                metrics.update(self._metrics(f"energy/periodic_return_s{scale:g}", lambda obs, s=scale: policy.act(obs, s)))
+        else:
+            act = lambda obs: best_of_n_act(self.behavior, pl_module.q, obs, self.num_candidates, self.solver_steps)
+            metrics.update(self._metrics("critic/periodic_return", act))
+        if trainer.logger is not None:
+            trainer.logger.log_metrics(metrics, step=trainer.global_step)
+
+    def _metrics(self, key: str, act) -> dict[str, float]:
+        envs = make_vector_env(self.env_id, self.episodes)
+        try:
+            with torch.inference_mode(False):
+                returns = evaluate(envs, act, [self.seed + e for e in range(self.episodes)])
+        finally:
+            envs.close()
+        result = {key: float(np.mean(returns))}
+        score = normalized_score(float(np.mean(returns)), self.ref_min, self.ref_max)
+        if score is not None:
+            result[key.replace("return", "score")] = float(score)
+        return result

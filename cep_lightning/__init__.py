@@ -1,0 +1,1 @@
+"""CEP / QGPO offline RL with energy-guided diffusion, in PyTorch Lightning."""

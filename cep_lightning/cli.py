@@ -1,0 +1,54 @@
+"""Argument handling for train.py: --help, config loading, and user errors printed as one message."""
+
+from __future__ import annotations
+
+import sys
+
+from cep_lightning.config import STAGE_CHOICES, available_tasks
+from cep_lightning.errors import CepError
+
+HELP = """usage: python train.py [key=value ...]
+
+Runs QGPO (CEP energy-guided diffusion) stage by stage into one run directory:
+  behavior -> support -> critic -> energy -> eval
+
+stages (stage=...):  {stages}   (default: all; a finished stage is skipped by stage=all)
+tasks  (task=...):   {tasks}
+
+main options (any key of conf/config.yaml can be overridden as group.key=value):
+  task=NAME                   preset from conf/task/NAME.yaml (default: pendulum-mixed, built in, no download)
+  stage=NAME                  one stage, or all
+  seed=INT                    random seed
+  run.dir=PATH | run.name=STR where the run goes (default runs/<task>/<time stamp>; a single stage uses the latest run)
+  data.source=builtin|hdf5|minari  data.path=FILE.hdf5  data.minari_id=ID  data.download=true
+  behavior.steps=N behavior.batch_size=N behavior.lr=X    (likewise critic.*, energy.*)
+  support.M=N support.solver_steps=N
+  critic.beta_q=X energy.beta=X energy.loss=cep|mse|emse
+  eval.episodes=N eval.scales=[0,1,3]
+  trainer.devices=N trainer.accelerator=cpu|gpu|auto trainer.strategy=ddp trainer.precision=32-true|bf16-mixed|16-mixed
+  <stage>.trainer.KEY=VALUE   a Trainer option for one stage only (e.g. eval.trainer.devices=1)
+  callbacks.ema.enabled=true callbacks.periodic_eval.enabled=true
+  callbacks.custom.NAME.target=pkg.mod.Class callbacks.custom.NAME.stages=[critic]  (a callback of your own)
+
+TensorBoard: tensorboard --logdir runs
+"""
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
+        return 0
+    from cep_lightning.config import load_config
+    from cep_lightning.pipeline import run
+
+    try:
+        run(load_config(argv))
+    except CepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def entry_point() -> None:
+    """Console script ``cep-train``."""
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,248 @@
+"""Typed config schema (OmegaConf structured configs), loading, merging and friendly validation errors.
+
+Order of precedence: schema defaults < conf/config.yaml < conf/task/<task>.yaml < command-line ``a.b=c``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from cep_lightning.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+STAGES = ("behavior", "support", "critic", "energy", "eval")
+STAGE_CHOICES = (*STAGES, "all")
+
+
+@dataclass
+class RunConfig:
+    root: str = "runs"  # runs go to <root>/<task>/<name>
+    name: Optional[str] = None  # default: a time stamp for a new run
+    dir: Optional[str] = None  # an existing or new run directory; overrides root and name
+
+
+@dataclass
+class DataConfig:
+    source: str = "builtin"  # builtin | hdf5 | minari
+    path: Optional[str] = None  # D4RL-format HDF5 file (source=hdf5)
+    minari_id: Optional[str] = None  # Minari dataset id (source=minari)
+    download: bool = False  # let Minari download a missing dataset
+    builtin_episodes: int = 200  # size of the built-in data set (source=builtin)
+    reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
+    num_workers: int = 0
+
+
+@dataclass
+class BehaviorConfig:
+    steps: int = 600_000
+    batch_size: int = 4096
+    lr: float = 1e-4
+    widths: list[int] = field(default_factory=lambda: [512, 256, 128])  # MLP-U-Net widths
+    cond_dim: int = 128
+    trainer: dict[str, Any] = field(default_factory=dict)  # per-stage Trainer overrides
+
+
+@dataclass
+class SupportConfig:
+    M: int = 16  # support actions per state (16 locomotion, 32 AntMaze)
+    solver_steps: int = 15  # DPM-Solver model evaluations
+    batch_size: int = 256  # states per prediction batch
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CriticConfig:
+    steps: int = 500_000
+    batch_size: int = 256
+    lr: float = 3e-4
+    hidden: int = 256
+    depth: int = 3
+    gamma: float = 0.99  # discount γ
+    tau: float = 0.005  # Polyak rate of the target network
+    beta_q: float = 1.0  # in-support softmax temperature β_Q
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EnergyConfig:
+    steps: int = 1_000_000
+    batch_size: int = 256
+    lr: float = 3e-4
+    hidden: int = 256
+    depth: int = 4
+    beta: float = 3.0  # CEP inverse temperature β
+    loss: str = "cep"  # cep | mse | emse
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    env_id: str = "Pendulum-v1"  # gymnasium environment the policy is evaluated in
+    episodes: int = 10  # episodes per guidance scale
+    scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])  # guidance scales s_g
+    solver_steps: int = 15
+    ref_min_return: Optional[float] = None  # "random" reference return of the normalized score
+    ref_max_return: Optional[float] = None  # "expert" reference return
+    seed: int = 10_000  # environment seeds are seed, seed + 1, ...
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning Trainer options shared by every stage."""
+
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    log_every_n_steps: int = 50
+    enable_progress_bar: bool = True
+    checkpoint_every_n_steps: int = 5000
+
+
+@dataclass
+class PeriodicEvalConfig:
+    enabled: bool = False
+    every_n_steps: int = 10_000
+    episodes: int = 5
+    scales: list[float] = field(default_factory=lambda: [3.0])  # energy stage; the critic stage evaluates argmax-Q selection
+
+
+@dataclass
+class EMAConfig:
+    enabled: bool = False
+    decay: float = 0.999
+
+
+@dataclass
+class CallbackSpec:
+    target: str = "???"  # import path, "package.module.ClassName"
+    args: dict[str, Any] = field(default_factory=dict)
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+
+
+@dataclass
+class CallbacksConfig:
+    periodic_eval: PeriodicEvalConfig = field(default_factory=PeriodicEvalConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    custom: dict[str, CallbackSpec] = field(default_factory=dict)  # name -> user callback
+
+
+@dataclass
+class Config:
+    task: str = "pendulum-mixed"
+    stage: str = "all"
+    seed: int = 0
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
+    support: SupportConfig = field(default_factory=SupportConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+
+
+CHOICES = {
+    "data.source": ("builtin", "hdf5", "minari"),
+    "data.reward_transform": ("locomotion", "antmaze", "none"),
+    "energy.loss": ("cep", "mse", "emse"),
+}
+
+
+def available_tasks() -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+
+
+def load_config(overrides: list[str]) -> DictConfig:
+    """Schema ← conf/config.yaml ← conf/task/<task>.yaml ← ``key=value`` overrides, validated."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Argument '{item}' is not of the form key=value (for example stage=energy or critic.steps=1000).")
+    cli = OmegaConf.from_dotlist(overrides)
+    schema = OmegaConf.structured(Config)
+    defaults = _merge(schema, OmegaConf.load(CONF_DIR / "config.yaml"), "conf/config.yaml")
+    task = cli.get("task", defaults.task)
+    if task not in available_tasks():
+        close = difflib.get_close_matches(str(task), available_tasks(), n=3, cutoff=0.3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ConfigError(f"Unknown task '{task}'. Valid tasks: {', '.join(available_tasks())}.{hint} (Presets live in conf/task/.)")
+    cfg = _merge(defaults, OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml"), f"conf/task/{task}.yaml")
+    cfg = _merge(cfg, cli, "the command line")
+    _check_choices(cfg)
+    return cfg
+
+
+def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, other)  # type: ignore[return-value]
+    except (ConfigKeyError, ConfigAttributeError) as exc:
+        key = exc.full_key or str(exc.key)
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        node = OmegaConf.select(base, parent) if parent else base
+        valid = [f"{parent}.{k}" if parent else k for k in node.keys()] if isinstance(node, DictConfig) else []
+        raise ConfigError(f"Unknown config key '{key}' (in {source}).{_suggest(key, valid)}") from None
+    except ValidationError as exc:
+        key = exc.full_key or str(exc.key)
+        expected = _expected_type(key)
+        raise ConfigError(f"Config key '{key}' got the value {exc.value!r} (in {source}), but expects {expected}.") from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"Invalid config (in {source}): {exc}") from None
+
+
+def _expected_type(key: str) -> str:
+    obj: Any = Config()
+    for part in key.split("."):
+        if not hasattr(obj, part):
+            return "a value of the schema's type"
+        obj = getattr(obj, part)
+    hints = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    return hints.get(type(obj), f"a value of type {type(obj).__name__}")
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=3, cutoff=0.5)
+    if not close:
+        last = word.rsplit(".", 1)[-1]
+        close = [o for o in options if difflib.get_close_matches(last, [o.rsplit(".", 1)[-1]], cutoff=0.6)]
+    return f" Did you mean: {', '.join(close)}?" if close else (f" Valid keys: {', '.join(options)}." if options else "")
+
+
+def _check_choices(cfg: DictConfig) -> None:
+    if cfg.stage not in STAGE_CHOICES:
+        raise ConfigError(f"Unknown stage '{cfg.stage}'. Valid stages: {', '.join(STAGE_CHOICES)}.")
+    for key, valid in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in valid:
+            raise ConfigError(f"Config key '{key}' got {value!r}; valid values: {', '.join(valid)}.")
+    for name, spec in cfg.callbacks.custom.items():
+        unknown = [s for s in spec.stages if s not in STAGES]
+        if unknown:
+            raise ConfigError(f"callbacks.custom.{name}.stages names unknown stage(s) {unknown}; valid: {', '.join(STAGES)}.")
+        if spec.target == "???" or OmegaConf.is_missing(spec, "target"):
+            raise ConfigError(f"callbacks.custom.{name}.target is required: the import path of a Lightning Callback class.")
+    for stage in STAGES:
+        _check_positive(cfg, stage)
+
+
+def _check_positive(cfg: DictConfig, stage: str) -> None:
+    group = cfg[stage]
+    for key in ("steps", "batch_size", "M", "solver_steps", "episodes"):
+        if key in group and group[key] <= 0:
+            raise ConfigError(f"Config key '{stage}.{key}' must be positive, got {group[key]}.")
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, ListConfig)) else [value]

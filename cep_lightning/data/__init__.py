@@ -1,0 +1,1 @@
+"""Offline data sets: sources, containers and the Lightning data module."""

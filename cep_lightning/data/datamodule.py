@@ -1,0 +1,124 @@
+"""The LightningDataModule of every stage: transitions (+ support actions) for training, states for sampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from cep_lightning.data.rewards import episode_returns, transform_rewards
+from cep_lightning.data.sources import load_source, prepare_source
+from cep_lightning.data.support import SupportStore, state_table
+from cep_lightning.data.transitions import Transitions
+
+
+class TransitionDataset(Dataset):
+    """Rows of (s, a, r, s', terminal) and, when given, the M support actions of s and of s'."""
+
+    def __init__(self, data: Transitions, rewards: np.ndarray, support: SupportStore | None = None):
+        self.s = torch.from_numpy(data.observations)
+        self.a = torch.from_numpy(data.actions)
+        self.r = torch.from_numpy(rewards)
+        self.s_next = torch.from_numpy(data.next_observations)
+        self.terminal = torch.from_numpy(data.terminals.astype(np.float32))
+        self.support = support
+
+    def __len__(self) -> int:
+        return len(self.r)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
+        """A whole batch by fancy indexing (no per-sample collate)."""
+        idx = torch.as_tensor(indices)
+        batch = {"s": self.s[idx], "a": self.a[idx], "r": self.r[idx], "s_next": self.s_next[idx], "terminal": self.terminal[idx]}
+        if self.support is not None:
+            rows = idx.numpy()
+            batch["support"] = torch.from_numpy(self.support.actions[rows])
+            batch["support_next"] = torch.from_numpy(self.support.actions[self.support.next_index[rows]])
+        return batch
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {k: v[0] for k, v in self.__getitems__([index]).items()}
+
+
+class StateDataset(Dataset):
+    """Rows of the support state table: (index, state)."""
+
+    def __init__(self, states: np.ndarray):
+        self.states = torch.from_numpy(states)
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
+        idx = torch.as_tensor(indices)
+        return {"index": idx, "s": self.states[idx]}
+
+
+def _batch_as_is(batch: Any) -> Any:
+    return batch
+
+
+class QGPODataModule(L.LightningDataModule):
+    """Serves the data set of ``cfg.data`` to every stage.
+
+    ``use(batch_size, steps, support_dir)`` sets what the next Trainer run draws: ``steps`` batches of
+    ``batch_size`` rows sampled with replacement (one epoch = the stage's step budget), with the support
+    actions of ``support_dir`` attached once that stage has run.
+    """
+
+    def __init__(self, data_cfg: DictConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = data_cfg
+        self.seed = seed
+        self.batch_size = 256
+        self.steps = 1
+        self.support_dir: Path | None = None
+        self.data: Transitions | None = None
+
+    def prepare_data(self) -> None:
+        prepare_source(self.cfg)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is None:
+            self.data = load_source(self.cfg)
+            self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
+            self.states, self.next_index = state_table(self.data)
+
+    def use(self, batch_size: int, steps: int = 1, support_dir: Path | None = None) -> "QGPODataModule":
+        self.batch_size, self.steps, self.support_dir = batch_size, steps, support_dir
+        return self
+
+    @property
+    def state_dim(self) -> int:
+        return self.data.observations.shape[1]
+
+    @property
+    def action_dim(self) -> int:
+        return self.data.actions.shape[1]
+
+    def dataset_mean_return(self) -> float:
+        """Mean undiscounted return of the data set's episodes (raw rewards)."""
+        return float(episode_returns(self.data).mean())
+
+    def train_dataloader(self) -> DataLoader:
+        support = SupportStore.open(self.support_dir) if self.support_dir is not None else None
+        dataset = TransitionDataset(self.data, self.rewards, support)
+        generator = torch.Generator().manual_seed(self.seed)
+        sampler = RandomSampler(dataset, replacement=True, num_samples=self.steps * self.batch_size, generator=generator)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=_batch_as_is,
+            num_workers=self.cfg.num_workers,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(StateDataset(self.states), batch_size=self.batch_size, shuffle=False, collate_fn=_batch_as_is)

@@ -1,0 +1,40 @@
+"""One entry point for the three data sources: the built-in data set, D4RL HDF5 files, Minari ids."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from cep_lightning.data.builtin import BUILTIN_DATASET_ID, ensure_builtin_dataset
+from cep_lightning.data.hdf5 import load_d4rl_hdf5
+from cep_lightning.data.minari_source import load_minari_transitions
+from cep_lightning.data.transitions import Transitions
+from cep_lightning.errors import DataError
+
+
+DEFAULT_BUILTIN_EPISODES = 200
+
+
+def builtin_dataset_id(num_episodes: int) -> str:
+    """The Minari id of the built-in data set with ``num_episodes`` episodes."""
+    if num_episodes == DEFAULT_BUILTIN_EPISODES:
+        return BUILTIN_DATASET_ID
+    return BUILTIN_DATASET_ID.replace("mixed-", f"mixed{num_episodes}-")
+
+
+def prepare_source(cfg: DictConfig) -> None:
+    """Create the built-in data set in the local Minari store if it is not there yet (once per machine)."""
+    if cfg.source == "builtin":
+        ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes)
+
+
+def load_source(cfg: DictConfig) -> Transitions:
+    """The raw transitions that ``data.source`` names."""
+    if cfg.source == "builtin":
+        return load_minari_transitions(ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes))
+    if cfg.source == "hdf5":
+        if not cfg.path:
+            raise DataError("data.source=hdf5 needs the file: pass data.path=/path/to/<dataset>.hdf5 (a D4RL-format file).")
+        return load_d4rl_hdf5(cfg.path)
+    if not cfg.minari_id:
+        raise DataError("data.source=minari needs a dataset id: pass data.minari_id=<namespace/env/name-vN>.")
+    return load_minari_transitions(cfg.minari_id, download=cfg.download)

@@ -1,0 +1,71 @@
+"""Support actions on disk: M behaviour samples for every distinct state, memory-mapped.
+
+The state table is [s_0 .. s_{N-1}, extra next states]: s'_i is the next row's state inside an episode
+(nearly every D4RL transition), so only the next states that are not already a row's state get a slot
+of their own. ``next_index[i]`` points at the slot of s'_i. Files (``<run>/support/``):
+``actions.npy`` [N + K, M, A] float32, ``next_index.npy`` [N] int64, ``done.json`` once complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cep_lightning.data.transitions import Transitions
+
+
+def next_state_index(data: Transitions) -> tuple[np.ndarray, np.ndarray]:
+    """(next_index [N], extra rows of the state table): reuse row i+1 when s'_i = s_{i+1} exactly."""
+    n = len(data)
+    same = np.zeros(n, dtype=bool)
+    same[:-1] = np.all(data.next_observations[:-1] == data.observations[1:], axis=1)
+    extra = np.flatnonzero(~same)
+    index = np.arange(1, n + 1, dtype=np.int64)
+    index[extra] = n + np.arange(len(extra))
+    return index, extra
+
+
+def state_table(data: Transitions) -> tuple[np.ndarray, np.ndarray]:
+    """(states [N + K, S] whose support actions are drawn, next_index [N])."""
+    index, extra = next_state_index(data)
+    return np.concatenate([data.observations, data.next_observations[extra]]), index
+
+
+@dataclass
+class SupportStore:
+    """The memory-mapped support actions of a run."""
+
+    actions: np.ndarray  # [N + K, M, A] memmap
+    next_index: np.ndarray  # [N]
+
+    @staticmethod
+    def is_complete(directory: Path) -> bool:
+        return (directory / "done.json").is_file()
+
+    @classmethod
+    def open(cls, directory: Path, mode: str = "r") -> "SupportStore":
+        return cls(np.load(directory / "actions.npy", mmap_mode=mode), np.load(directory / "next_index.npy"))
+
+    @classmethod
+    def create(cls, directory: Path, num_states: int, m: int, action_dim: int, next_index: np.ndarray) -> "SupportStore":
+        """Allocate (or reopen, when the shapes match) the memmap that the support stage fills."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "actions.npy"
+        shape = (num_states, m, action_dim)
+        np.save(directory / "next_index.npy", next_index)
+        if path.is_file():
+            existing = np.load(path, mmap_mode="r+")
+            if existing.shape == shape:
+                return cls(existing, next_index)
+        actions = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        return cls(actions, next_index)
+
+    @staticmethod
+    def mark_complete(directory: Path, info: dict) -> None:
+        tmp = directory / "done.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2))
+        os.replace(tmp, directory / "done.json")

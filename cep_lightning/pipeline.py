@@ -1,0 +1,211 @@
+"""The multi-stage trainer: run directory, stage order and prerequisites, resume, and one Trainer per stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from cep_lightning.config import STAGES, to_yaml
+from cep_lightning.data.datamodule import QGPODataModule
+from cep_lightning.data.support import SupportStore
+from cep_lightning.errors import ConfigError, MissingStageError
+from cep_lightning.plugins import build_callbacks
+from cep_lightning.policy import QGPOPolicy
+from cep_lightning.stages.behavior import BehaviorModule
+from cep_lightning.stages.critic import CriticModule
+from cep_lightning.stages.energy import EnergyModule
+from cep_lightning.stages.evaluate import EvaluationModule, summarize
+from cep_lightning.stages.support import SupportSampler, SupportWriter
+
+MODEL = "model.ckpt"
+
+
+def resolve_run_dir(cfg: DictConfig) -> Path:
+    """run.dir if given; else <root>/<task>/<name>; a single stage without either uses the task's latest run."""
+    if cfg.run.dir:
+        return Path(cfg.run.dir)
+    task_dir = Path(cfg.run.root) / cfg.task
+    if cfg.run.name:
+        return task_dir / cfg.run.name
+    if cfg.stage != "all":
+        runs = sorted((p for p in task_dir.glob("*") if (p / "config.yaml").is_file()), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise MissingStageError(f"stage={cfg.stage} needs an existing run of task '{cfg.task}', but {task_dir} has none. "
+                                    f"Run the whole pipeline first (stage=all), or point at a run with run.dir=...")
+        return runs[-1]
+    return task_dir / time.strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """Create the run directory and save the resolved config; refuse a directory made for another task."""
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        previous = OmegaConf.load(saved)
+        if previous.get("task") != cfg.task:
+            raise ConfigError(f"Run directory {run_dir} belongs to task '{previous.get('task')}', not '{cfg.task}'. "
+                              f"Pass task={previous.get('task')} or choose another run.dir.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(saved, to_yaml(cfg))
+
+
+def stage_done(run_dir: Path, stage: str) -> bool:
+    if stage == "support":
+        return SupportStore.is_complete(run_dir / "support")
+    if stage == "eval":
+        return (run_dir / "results.json").is_file()
+    return (run_dir / stage / MODEL).is_file()
+
+
+PREREQUISITES = {"behavior": (), "support": ("behavior",), "critic": ("support",), "energy": ("support", "critic"), "eval": ("behavior", "energy")}
+
+
+def check_prerequisites(run_dir: Path, stage: str) -> None:
+    for needed in PREREQUISITES[stage]:
+        if not stage_done(run_dir, needed):
+            raise MissingStageError(f"stage={stage} needs the '{needed}' stage's output, which is not in {run_dir}. "
+                                    f"Run it first: python train.py stage={needed} run.dir={run_dir}  (or stage=all).")
+
+
+def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Callback], max_steps: int = -1, **extra: Any) -> L.Trainer:
+    """A Trainer with the shared ``trainer`` options, the stage's own overrides, and its logger under <run>/<stage>/."""
+    options: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
+    options.pop("checkpoint_every_n_steps")
+    options.update(OmegaConf.to_container(cfg[stage].trainer, resolve=True))  # type: ignore[arg-type]
+    return L.Trainer(
+        default_root_dir=run_dir / stage,
+        logger=TensorBoardLogger(save_dir=run_dir, name=stage, version="logs", default_hp_metric=False),
+        callbacks=callbacks,
+        max_steps=max_steps,
+        max_epochs=-1 if max_steps > 0 else None,
+        enable_model_summary=False,
+        **{**extra, **options},
+    )
+
+
+def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningModule, data: QGPODataModule, fresh: bool) -> None:
+    """Trainer.fit with periodic checkpoints; resume from <stage>/checkpoints/last.ckpt unless ``fresh``."""
+    ckpt_dir = run_dir / stage / "checkpoints"
+    if fresh and ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, save_top_k=0, save_last=True)
+    trainer = make_trainer(cfg, stage, run_dir, [checkpoint, *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps)
+    last = ckpt_dir / "last.ckpt"
+    trainer.fit(module, datamodule=data, ckpt_path=last if last.is_file() else None)
+    tmp = run_dir / stage / (MODEL + ".tmp")
+    trainer.save_checkpoint(tmp)
+    if trainer.is_global_zero:
+        os.replace(tmp, run_dir / stage / MODEL)
+
+
+def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+    c = cfg.behavior
+    module = BehaviorModule(data.state_dim, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim)
+    fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh)
+
+
+def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+    c = cfg.support
+    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu").net
+    directory = run_dir / "support"
+    (directory / "done.json").unlink(missing_ok=True)
+    writer = SupportWriter(directory, len(data.states), c.M, data.action_dim, data.next_index)
+    trainer = make_trainer(cfg, "support", run_dir, [writer, *build_callbacks(cfg, "support", run_dir)])
+    trainer.predict(SupportSampler(behavior, c.M, c.solver_steps, cfg.seed), datamodule=data.use(c.batch_size), return_predictions=False)
+    if trainer.is_global_zero:
+        SupportStore.mark_complete(directory, {"states": len(data.states), "M": c.M, "solver_steps": c.solver_steps})
+
+
+def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+    c = cfg.critic
+    module = CriticModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, gamma=c.gamma, tau=c.tau, beta_q=c.beta_q)
+    fit_stage(cfg, "critic", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
+
+
+def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+    c = cfg.energy
+    critic = CriticModule.load_from_checkpoint(run_dir / "critic" / MODEL, map_location="cpu")
+    module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss,
+                          critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
+    module.critic.load_state_dict(critic.q_target.state_dict())
+    fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
+
+
+def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> dict:
+    c = cfg.eval
+    policy = QGPOPolicy.from_run(run_dir, solver_steps=c.solver_steps)
+    module = EvaluationModule(policy, c.env_id, list(c.scales), c.episodes, c.seed, c.ref_min_return, c.ref_max_return)
+    trainer = make_trainer(cfg, "eval", run_dir, build_callbacks(cfg, "eval", run_dir), inference_mode=False)  # guidance needs ∇_a f
+    trainer.test(module, verbose=False)
+    results = {"task": cfg.task, "env_id": c.env_id, "dataset_mean_return": data.dataset_mean_return(),
+               "dataset_normalized_score": _score(data.dataset_mean_return(), c),
+               "scales": summarize(module.returns, c.ref_min_return, c.ref_max_return)}
+    if trainer.is_global_zero:
+        _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
+    return results
+
+
+def _score(value: float, c: DictConfig) -> float | None:
+    if c.ref_min_return is None or c.ref_max_return is None:
+        return None
+    return 100.0 * (value - c.ref_min_return) / (c.ref_max_return - c.ref_min_return)
+
+
+RUNNERS = {"behavior": run_behavior, "support": run_support, "critic": run_critic, "energy": run_energy, "eval": run_eval}
+
+
+def run(cfg: DictConfig) -> Path:
+    """Run ``cfg.stage`` (or every stage not yet done, for stage=all) into the run directory."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    run_dir = resolve_run_dir(cfg)
+    prepare_run_dir(cfg, run_dir)
+    data = QGPODataModule(cfg.data, seed=cfg.seed)
+    data.prepare_data()
+    data.setup()
+    stages = STAGES if cfg.stage == "all" else (cfg.stage,)
+    timings = {}
+    for stage in stages:
+        if cfg.stage == "all" and stage_done(run_dir, stage):
+            print(f"[cep_lightning] {stage}: already done in {run_dir}, skipped")
+            continue
+        check_prerequisites(run_dir, stage)
+        print(f"[cep_lightning] {stage}: starting ({run_dir})")
+        start = time.time()
+        RUNNERS[stage](cfg, run_dir, data, fresh=stage_done(run_dir, stage))  # a finished stage asked for again is redone
+        timings[stage] = time.time() - start
+    _record_timings(run_dir, timings)
+    if (run_dir / "results.json").is_file():
+        print(results_table(json.loads((run_dir / "results.json").read_text())))
+    return run_dir
+
+
+def _record_timings(run_dir: Path, timings: dict[str, float]) -> None:
+    path = run_dir / "timings.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    _atomic_write(path, json.dumps({**previous, **timings}, indent=2))
+
+
+def results_table(results: dict) -> str:
+    """The evaluation sweep as a text table."""
+    lines = [f"Task {results['task']}: data set mean return {results['dataset_mean_return']:.1f}",
+             f"{'scale':>7} {'return (mean ± std)':>24} {'normalized':>11} {'episodes':>9}"]
+    for scale, r in results["scales"].items():
+        score = "-" if r["normalized_score"] is None else f"{r['normalized_score']:.1f}"
+        lines.append(f"{scale:>7} {r['mean_return']:>12.1f} ± {r['std_return']:<9.1f} {score:>11} {r['episodes']:>9}")
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

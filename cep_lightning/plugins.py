@@ -1,0 +1,52 @@
+"""The callbacks of a stage, from the ``callbacks`` config group: the project's own and users' by import path."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from cep_lightning.errors import ConfigError
+
+
+def import_object(path: str, where: str) -> type:
+    """``package.module.Name`` -> the object, or a ConfigError that says what could not be found."""
+    module_name, _, name = path.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"{where}: '{path}' is not an import path of the form package.module.ClassName.")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: cannot import module '{module_name}' ({exc}). Is it on PYTHONPATH?") from None
+    if not hasattr(module, name):
+        raise ConfigError(f"{where}: module '{module_name}' has no attribute '{name}'.")
+    return getattr(module, name)
+
+
+def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback]:
+    """Callbacks switched on for ``stage``: EMA (behavior), periodic evaluation (critic, energy), user callbacks."""
+    from callbacks.ema import BehaviorEMA
+    from callbacks.periodic_eval import PeriodicEvaluation
+
+    c = cfg.callbacks
+    result: list[Callback] = []
+    if stage == "behavior" and c.ema.enabled:
+        result.append(BehaviorEMA(decay=c.ema.decay))
+    if stage in ("critic", "energy") and c.periodic_eval.enabled:
+        result.append(PeriodicEvaluation(
+            behavior_checkpoint=run_dir / "behavior" / "model.ckpt", env_id=cfg.eval.env_id,
+            every_n_steps=c.periodic_eval.every_n_steps, episodes=c.periodic_eval.episodes,
+            scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, num_candidates=cfg.support.M,
+            seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return))
+    for name, spec in c.custom.items():
+        if stage not in spec.stages:
+            continue
+        where = f"callbacks.custom.{name}"
+        cls = import_object(spec.target, where)
+        try:
+            result.append(cls(**OmegaConf.to_container(spec.args, resolve=True)))
+        except TypeError as exc:
+            raise ConfigError(f"{where}: {spec.target}(**args) failed: {exc}. Check callbacks.custom.{name}.args.") from None
+    return result

@@ -1,0 +1,1 @@
+"""One LightningModule per stage: each defines its steps and optimizers, nothing else."""

@@ -1,0 +1,32 @@
+"""Stage 1: the behaviour policy mu_theta(a|s) as a conditional diffusion model."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from cep_lightning.diffusion import eps_matching_loss, perturb, sample_train_times
+from cep_lightning.nets import ScoreNet
+
+
+class BehaviorModule(L.LightningModule):
+    """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²."""
+
+    def __init__(self, state_dim: int, action_dim: int, lr: float = 1e-4, widths: Sequence[int] = (512, 256, 128), cond_dim: int = 128):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        a, s = batch["a"], batch["s"]
+        t = sample_train_times(len(a), a.device)
+        noise = torch.randn_like(a)
+        loss = eps_matching_loss(self.net(perturb(a, t, noise), t, s), noise)
+        self.log("behavior/loss", loss, prog_bar=True, sync_dist=True)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)

@@ -1,0 +1,50 @@
+"""Stage 3: the critic, by in-support softmax Q-learning over the stored support actions."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from cep_lightning.losses import q_target, softmax_value, twin_q_loss
+from cep_lightning.nets import TwinQ
+
+
+def expand_states(s: Tensor, m: int) -> Tensor:
+    """[B, S] -> [B, M, S], one copy per support action."""
+    return s.unsqueeze(1).expand(-1, m, -1)
+
+
+class CriticModule(L.LightningModule):
+    """Twin Q with a Polyak target: y = r + gamma (1 - d) Σ_j softmax_j(beta_Q q'_j) q'_j, q'_j = min Q_target(s', a'_j)."""
+
+    def __init__(self, state_dim: int, action_dim: int, lr: float = 3e-4, hidden: int = 256, depth: int = 3,
+                 gamma: float = 0.99, tau: float = 0.005, beta_q: float = 1.0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.q = TwinQ(state_dim, action_dim, hidden, depth)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        hp = self.hparams
+        with torch.no_grad():
+            support_next = batch["support_next"]  # [B, M, A]
+            q_next = self.q_target(expand_states(batch["s_next"], support_next.shape[1]), support_next)  # [B, M]
+            y = q_target(batch["r"], batch["terminal"], softmax_value(q_next, hp.beta_q), hp.gamma)
+        q1, q2 = self.q.both(batch["s"], batch["a"])
+        loss = twin_q_loss(q1, q2, y)
+        self.log_dict({"critic/q_mean": q1.mean(), "critic/q_std": q1.std(),
+                       "critic/target_mean": y.mean(), "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean()},
+                      sync_dist=True)
+        self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
+        return loss
+
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        """Polyak averaging: theta_target <- tau theta + (1 - tau) theta_target."""
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.q_target.parameters()), list(self.q.parameters()), self.hparams.tau)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.q.parameters(), lr=self.hparams.lr)

@@ -1,0 +1,70 @@
+"""Stage 2: M unguided behaviour samples for every state of the state table (``Trainer.predict``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor
+
+from cep_lightning.data.support import SupportStore
+from cep_lightning.diffusion import dpm_solver_2
+from cep_lightning.nets import ScoreNet
+
+
+def seeded_noise(indices: Tensor, m: int, action_dim: int, seed: int) -> Tensor:
+    """a_1 ~ N(0, I) [B, M, A], drawn from a generator seeded by (seed, state index), so the samples of a
+    state do not depend on the batch or on the number of processes."""
+    rows = [torch.randn(m, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in indices]
+    return torch.stack(rows)
+
+
+def sample_support(net: ScoreNet, states: Tensor, noise: Tensor, solver_steps: int) -> Tensor:
+    """Unguided DPM-Solver samples from mu(a|s) for every row of noise [B, M, A]; returns [B, M, A]."""
+    b, m, a = noise.shape
+    s = states.repeat_interleave(m, dim=0)
+    actions = dpm_solver_2(lambda x, t: net(x, t, s), noise.reshape(b * m, a).to(states.device), solver_steps)
+    return actions.reshape(b, m, a)
+
+
+class SupportSampler(L.LightningModule):
+    """Draws the support actions of a batch of states; a prediction writer stores them."""
+
+    def __init__(self, behavior_net: ScoreNet, m: int, solver_steps: int, seed: int):
+        super().__init__()
+        self.net = behavior_net
+        self.m, self.solver_steps, self.seed = m, solver_steps, seed
+
+    @torch.no_grad()
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        noise = seeded_noise(batch["index"], self.m, self.net.out.out_features, self.seed)
+        return sample_support(self.net, batch["s"], noise, self.solver_steps).float().cpu()
+
+
+class SupportWriter(BasePredictionWriter):
+    """Writes each predicted batch into the memory-mapped store at its state indices."""
+
+    def __init__(self, directory: Path, num_states: int, m: int, action_dim: int, next_index: Any):
+        super().__init__(write_interval="batch")
+        self.directory = directory
+        self.store = SupportStore.create(directory, num_states, m, action_dim, next_index)
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Tensor,
+                           batch_indices: Sequence[int] | None, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        index = batch["index"].numpy()
+        self.store.actions[index] = prediction.numpy()
+        self.store.actions.flush()
+        self.log_statistics(pl_module, prediction)
+
+    @staticmethod
+    def log_statistics(pl_module: L.LightningModule, prediction: Tensor) -> None:
+        logger = pl_module.logger
+        if logger is not None and hasattr(logger, "experiment"):
+            step = pl_module.trainer.predict_loop.batch_progress.current.completed
+            logger.experiment.add_scalar("support/action_mean", prediction.mean().item(), step)
+            logger.experiment.add_scalar("support/action_std", prediction.std().item(), step)
+            logger.experiment.add_scalar("support/within_state_std", prediction.std(dim=1).mean().item(), step)
+            logger.experiment.add_scalar("support/abs_action_max", prediction.abs().max().item(), step)
