@@ -1,0 +1,121 @@
+"""Tiny-budget runs of every stage through the real command line and Trainer machinery."""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cep_lightning.config import load_config
+from cep_lightning.data.rewards import episode_returns
+from cep_lightning.data.sources import load_source
+from cep_lightning.errors import MissingStageError
+from cep_lightning.pipeline import run
+from cep_lightning.policy import QGPOPolicy
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    run(load_config([*TINY, f"run.dir={run_dir}"]))
+    return run_dir
+
+
+def scalar_tags(stage_dir: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: set[str] = set()
+    for events in glob.glob(str(stage_dir / "logs" / "events*")):
+        acc = EventAccumulator(events)
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+    return tags
+
+
+def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
+    for path in ("config.yaml", "behavior/model.ckpt", "support/actions.npy", "support/done.json", "critic/model.ckpt",
+                 "energy/model.ckpt", "results.json", "timings.json"):
+        assert (finished_run / path).is_file(), path
+    results = json.loads((finished_run / "results.json").read_text())
+    assert results["task"] == "pendulum-mixed"
+    assert set(results["scales"]) == {"0", "2"}
+    for entry in results["scales"].values():
+        assert entry["episodes"] == 2 and -2000 < entry["mean_return"] <= 0 and entry["std_return"] >= 0
+        expected = 100 * (entry["mean_return"] + 1282.50) / (-160.26 + 1282.50)
+        assert entry["normalized_score"] == pytest.approx(expected)
+    data = load_source(load_config(TINY).data)
+    assert results["dataset_mean_return"] == pytest.approx(float(episode_returns(data).mean()))
+
+
+def test_support_actions_follow_the_behaviour_model(finished_run: Path) -> None:
+    actions = np.load(finished_run / "support" / "actions.npy")
+    next_index = np.load(finished_run / "support" / "next_index.npy")
+    assert actions.shape[1:] == (4, 1) and np.isfinite(actions).all()
+    assert actions.std(axis=1).mean() > 1e-3  # M distinct samples per state, not copies
+    assert next_index.max() == len(actions) - 1  # every slot of the state table is used
+
+
+def test_tensorboard_curves_per_stage(finished_run: Path) -> None:
+    expected = {
+        "behavior": {"behavior/loss"},
+        "support": {"support/action_mean", "support/within_state_std"},
+        "critic": {"critic/q_loss", "critic/q_mean", "critic/target_mean"},
+        "energy": {"energy/loss", "energy/label_entropy"},
+        "eval": {"eval/return_s0", "eval/return_s2", "eval/score_s2"},
+    }
+    for stage, tags in expected.items():
+        assert tags <= scalar_tags(finished_run / stage), stage
+
+
+def test_rerun_skips_finished_stages(finished_run: Path) -> None:
+    stamps = {p: p.stat().st_mtime_ns for p in finished_run.glob("*/model.ckpt")}
+    run(load_config([*TINY, f"run.dir={finished_run}"]))
+    assert stamps == {p: p.stat().st_mtime_ns for p in finished_run.glob("*/model.ckpt")}
+
+
+def test_missing_earlier_stage_is_named(tmp_path: Path, finished_run: Path) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(finished_run, partial)
+    shutil.rmtree(partial / "critic")
+    with pytest.raises(MissingStageError, match="'critic' stage"):
+        run(load_config([*TINY, "stage=energy", f"run.dir={partial}"]))
+
+
+def test_policy_from_run_is_deterministic_and_guided(finished_run: Path) -> None:
+    policy = QGPOPolicy.from_run(finished_run, solver_steps=4)
+    reloaded = QGPOPolicy.from_run(finished_run, solver_steps=4)
+    obs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5]], dtype=np.float32)
+    torch.manual_seed(0)
+    first = policy.act(obs, guidance_scale=2.0)
+    torch.manual_seed(0)
+    again = reloaded.act(obs, guidance_scale=2.0)
+    torch.manual_seed(0)
+    unguided = policy.act(obs, guidance_scale=0.0)
+    assert first.shape == (2, 1) and isinstance(first, np.ndarray)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, unguided)
+
+
+def test_custom_callback_from_command_line_runs_in_named_stages(tmp_path: Path, finished_run: Path) -> None:
+    run_dir = tmp_path / "cb"
+    shutil.copytree(finished_run, run_dir)
+    record = tmp_path / "hooks.txt"
+    for stage in ("critic", "energy"):
+        args = [*TINY, f"stage={stage}", f"run.dir={run_dir}",
+                "callbacks.custom.rec.target=tests.recording_callback.RecordingCallback",
+                "callbacks.custom.rec.stages=[energy]", f"callbacks.custom.rec.args.path={record}",
+                "callbacks.custom.rec.args.tag=mine"]
+        done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    lines = record.read_text().splitlines()
+    assert lines == ["fit_start energy mine", "train_batch_end energy mine"]
