@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
     run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    run(load_config([*TINY, f"run.dir={run_dir}"]))
+    run(load_config([*TINY, f"run.dir={run_dir}", "callbacks.ema.enabled=true", "callbacks.periodic_eval.enabled=true",
+                     "callbacks.periodic_eval.every_n_steps=20", "callbacks.periodic_eval.episodes=2", "callbacks.periodic_eval.scales=[1.0]"]))
     return run_dir
 
 
@@ -69,8 +70,8 @@ def test_tensorboard_curves_per_stage(finished_run: Path) -> None:
     expected = {
         "behavior": {"behavior/loss"},
         "support": {"support/action_mean", "support/within_state_std"},
-        "critic": {"critic/q_loss", "critic/q_mean", "critic/target_mean"},
-        "energy": {"energy/loss", "energy/label_entropy"},
+        "critic": {"critic/q_loss", "critic/q_mean", "critic/target_mean", "critic/periodic_return", "critic/periodic_score"},
+        "energy": {"energy/loss", "energy/label_entropy", "energy/periodic_return_s1"},
         "eval": {"eval/return_s0", "eval/return_s2", "eval/score_s2"},
     }
     for stage, tags in expected.items():
