@@ -29,11 +29,13 @@ class RunConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "builtin"  # builtin | hdf5 | minari
+    source: str = "builtin"  # builtin | hdf5 | minari | toy
     path: Optional[str] = None  # D4RL-format HDF5 file (source=hdf5)
     minari_id: Optional[str] = None  # Minari dataset id (source=minari)
     download: bool = False  # let Minari download a missing dataset
     builtin_episodes: int = 200  # size of the built-in data set (source=builtin)
+    toy: Optional[str] = None  # 2-D toy (source=toy): 8gaussians | moons | checkerboard | rings | swissroll
+    toy_size: int = 200_000  # points of the toy data set
     reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
     num_workers: int = 0
 
@@ -94,6 +96,15 @@ class EvalConfig:
 
 
 @dataclass
+class ToyConfig:
+    """The exactness comparison of ``python -m cep_lightning.toys`` (toy tasks only)."""
+
+    methods: list[str] = field(default_factory=lambda: ["cep", "mse", "emse"])  # energy training objectives compared
+    betas: list[float] = field(default_factory=lambda: [0.0, 3.0, 10.0, 20.0])  # target p ∝ q exp(beta e)
+    samples: int = 20_000  # guided samples per (method, beta)
+
+
+@dataclass
 class TrainerConfig:
     """Lightning Trainer options shared by every stage."""
 
@@ -149,10 +160,11 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    toy: ToyConfig = field(default_factory=ToyConfig)
 
 
 CHOICES = {
-    "data.source": ("builtin", "hdf5", "minari"),
+    "data.source": ("builtin", "hdf5", "minari", "toy"),
     "data.reward_transform": ("locomotion", "antmaze", "none"),
     "energy.loss": ("cep", "mse", "emse"),
 }

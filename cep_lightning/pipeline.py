@@ -76,14 +76,17 @@ def check_prerequisites(run_dir: Path, stage: str) -> None:
                                     f"Run it first: python train.py stage={needed} run.dir={run_dir}  (or stage=all).")
 
 
-def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Callback], max_steps: int = -1, **extra: Any) -> L.Trainer:
-    """A Trainer with the shared ``trainer`` options, the stage's own overrides, and its logger under <run>/<stage>/."""
+def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Callback], max_steps: int = -1,
+                 name: str | None = None, **extra: Any) -> L.Trainer:
+    """A Trainer with the shared ``trainer`` options, the stage's own overrides, and its logger under <run>/<name>/
+    (``name`` defaults to the stage)."""
+    name = name or stage
     options: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     options.pop("checkpoint_every_n_steps")
     options.update(OmegaConf.to_container(cfg[stage].trainer, resolve=True))  # type: ignore[arg-type]
     return L.Trainer(
-        default_root_dir=run_dir / stage,
-        logger=TensorBoardLogger(save_dir=run_dir, name=stage, version="logs", default_hp_metric=False),
+        default_root_dir=run_dir / name,
+        logger=TensorBoardLogger(save_dir=run_dir, name=name, version="logs", default_hp_metric=False),
         callbacks=callbacks,
         max_steps=max_steps,
         max_epochs=-1 if max_steps > 0 else None,
@@ -92,19 +95,22 @@ def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Cal
     )
 
 
-def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningModule, data: QGPODataModule, fresh: bool) -> None:
-    """Trainer.fit with periodic checkpoints; resume from <stage>/checkpoints/last.ckpt unless ``fresh``."""
-    ckpt_dir = run_dir / stage / "checkpoints"
+def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningModule, data: QGPODataModule, fresh: bool,
+              name: str | None = None) -> None:
+    """Trainer.fit with periodic checkpoints into <run>/<name>/ (default: the stage), then <name>/model.ckpt;
+    resumes from <name>/checkpoints/last.ckpt unless ``fresh``."""
+    name = name or stage
+    ckpt_dir = run_dir / name / "checkpoints"
     if fresh and ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, save_top_k=0, save_last=True)
-    trainer = make_trainer(cfg, stage, run_dir, [checkpoint, *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps)
+    trainer = make_trainer(cfg, stage, run_dir, [checkpoint, *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps, name=name)
     last = ckpt_dir / "last.ckpt"
     trainer.fit(module, datamodule=data, ckpt_path=last if last.is_file() else None)
-    tmp = run_dir / stage / (MODEL + ".tmp")
+    tmp = run_dir / name / (MODEL + ".tmp")
     trainer.save_checkpoint(tmp)
     if trainer.is_global_zero:
-        os.replace(tmp, run_dir / stage / MODEL)
+        os.replace(tmp, run_dir / name / MODEL)
 
 
 def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:

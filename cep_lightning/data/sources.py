@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from omegaconf import DictConfig
 
 from cep_lightning.data.builtin import BUILTIN_DATASET_ID, ensure_builtin_dataset
@@ -9,6 +10,7 @@ from cep_lightning.data.hdf5 import load_d4rl_hdf5
 from cep_lightning.data.minari_source import load_minari_transitions
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
+from cep_lightning.toys.datasets import TOYS
 
 
 DEFAULT_BUILTIN_EPISODES = 200
@@ -31,6 +33,8 @@ def load_source(cfg: DictConfig) -> Transitions:
     """The raw transitions that ``data.source`` names."""
     if cfg.source == "builtin":
         return load_minari_transitions(ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes))
+    if cfg.source == "toy":
+        return toy_transitions(cfg.toy, cfg.toy_size)
     if cfg.source == "hdf5":
         if not cfg.path:
             raise DataError("data.source=hdf5 needs the file: pass data.path=/path/to/<dataset>.hdf5 (a D4RL-format file).")
@@ -38,3 +42,13 @@ def load_source(cfg: DictConfig) -> Transitions:
     if not cfg.minari_id:
         raise DataError("data.source=minari needs a dataset id: pass data.minari_id=<namespace/env/name-vN>.")
     return load_minari_transitions(cfg.minari_id, download=cfg.download)
+
+
+def toy_transitions(name: str, size: int, seed: int = 0) -> Transitions:
+    """A 2-D toy as a bandit: empty states [N, 0], actions = points, rewards = labels e(x)."""
+    if name not in TOYS:
+        raise DataError(f"Unknown toy '{name}' (data.toy); valid: {', '.join(TOYS)}.")
+    x, e = TOYS[name].generate(size, np.random.default_rng(seed))
+    empty = np.zeros((size, 0), dtype=np.float32)
+    done = np.ones(size, dtype=bool)
+    return Transitions(observations=empty, actions=x, rewards=e, next_observations=empty, terminals=done, timeouts=~done)

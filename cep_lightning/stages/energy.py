@@ -13,35 +13,44 @@ from cep_lightning.stages.critic import expand_states
 
 
 class EnergyModule(L.LightningModule):
-    """CEP: one t per state shared by its M support actions a_j, a_t^j = alpha_t a_j + sigma_t z_j,
+    """CEP: one t per state shared by its M candidate actions a_j, a_t^j = alpha_t a_j + sigma_t z_j,
     loss = -mean_s Σ_j softmax_j(beta Q(s, a_j)) log_softmax_j f_phi(a_t^j, t, s).
-    ``loss="mse"|"emse"`` trains the regression baselines on dataset actions instead (a t per sample)."""
+
+    The candidates are a state's support actions scored by the frozen critic; without a critic
+    (``critic_hidden=None``: the 2-D toys) the whole batch is one contrastive set scored by its labels r.
+    ``loss="mse"|"emse"`` trains the regression baselines on dataset actions instead (a t per sample).
+    """
 
     def __init__(self, state_dim: int, action_dim: int, lr: float = 3e-4, hidden: int = 256, depth: int = 4,
-                 beta: float = 3.0, loss: str = "cep", critic_hidden: int = 256, critic_depth: int = 3):
+                 beta: float = 3.0, loss: str = "cep", critic_hidden: int | None = 256, critic_depth: int = 3):
         super().__init__()
         self.save_hyperparameters()
         self.energy = EnergyNet(state_dim, action_dim, hidden, depth)
-        self.critic = TwinQ(state_dim, action_dim, critic_hidden, critic_depth).requires_grad_(False)
+        self.critic = TwinQ(state_dim, action_dim, critic_hidden, critic_depth).requires_grad_(False) if critic_hidden else None
 
     def q_values(self, s: Tensor, actions: Tensor) -> Tensor:
         """min-twin Q of the frozen critic, in fp32: [B, S], [B, M, A] -> [B, M]."""
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             return self.critic(expand_states(s.float(), actions.shape[1]), actions.float())
 
+    def contrastive_sets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(states [B, S], candidates [B, M, A], their values [B, M])."""
+        if self.critic is None:
+            return batch["s"][:1], batch["a"][None], batch["r"][None]
+        return batch["s"], batch["support"], self.q_values(batch["s"], batch["support"])
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        s, support = batch["s"], batch["support"]  # [B, S], [B, M, A]
-        q = self.q_values(s, support)  # [B, M]
-        beta = self.hparams.beta
+        s, candidates, q = self.contrastive_sets(batch)  # [B, S], [B, M, A], [B, M]
+        beta, m = self.hparams.beta, candidates.shape[1]
         if self.hparams.loss == "cep":
-            t = sample_train_times(len(s), s.device)[:, None].expand(-1, support.shape[1])  # one t per state
-            logits = self.energy(perturb(support, t, torch.randn_like(support)), t, expand_states(s, support.shape[1]))
+            t = sample_train_times(len(s), s.device)[:, None].expand(-1, m)  # one t per contrastive set
+            logits = self.energy(perturb(candidates, t, torch.randn_like(candidates)), t, expand_states(s, m))
             loss = cep_loss(logits, q, beta)
         else:
-            a = batch["a"]
-            t = sample_train_times(len(s), s.device)
-            f = self.energy(perturb(a, t, torch.randn_like(a)), t, s)
-            q_data = self.q_values(s, a[:, None])[:, 0]
+            s_data, a = batch["s"], batch["a"]
+            t = sample_train_times(len(a), a.device)
+            f = self.energy(perturb(a, t, torch.randn_like(a)), t, s_data)
+            q_data = batch["r"] if self.critic is None else self.q_values(s_data, a[:, None])[:, 0]
             loss = mse_energy_loss(f, q_data, beta) if self.hparams.loss == "mse" else emse_energy_loss(f, q_data, beta, q.max(1).values)
         self.log("energy/loss", loss, prog_bar=True, sync_dist=True)
         self.log("energy/label_entropy", label_entropy(cep_labels(q, beta)), sync_dist=True)

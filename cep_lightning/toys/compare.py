@@ -1,0 +1,136 @@
+"""The exactness comparison: one behaviour model, one energy model per (method, beta), TV to the exact target.
+
+Run as ``python -m cep_lightning.toys task=toy-8gaussians [key=value ...]``. Writes ``toys.json``
+({task: {method: {beta: tv}}}), ``toys.png`` and TensorBoard scalars/figure into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
+from cep_lightning.errors import ConfigError  # noqa: E402
+from cep_lightning.pipeline import MODEL, fit_stage, prepare_run_dir, resolve_run_dir, run_behavior  # noqa: E402
+from cep_lightning.policy import QGPOPolicy  # noqa: E402
+from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
+from cep_lightning.stages.energy import EnergyModule  # noqa: E402
+from cep_lightning.toys.datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
+
+METHOD_NAMES = {"truth": "ground truth", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
+
+
+def energy_run_name(method: str, beta: float) -> str:
+    return f"energy-{method}-beta{beta:g}"
+
+
+def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
+    """An energy model on the toy labels (no critic): the batch is CEP's contrastive set at one shared t."""
+    name = energy_run_name(method, beta)
+    if not (run_dir / name / MODEL).is_file():
+        c = cfg.energy
+        module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method, critic_hidden=None)
+        fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
+    return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu")
+
+
+def draw(policy: QGPOPolicy, n: int, scale: float, seed: int) -> np.ndarray:
+    """n guided samples of the bandit (empty state)."""
+    generator = torch.Generator().manual_seed(seed)
+    return policy.sample(torch.zeros(n, 0), scale, generator=generator).numpy()
+
+
+def tv_to_target(toy_name: str, samples: np.ndarray, beta: float) -> float | None:
+    toy = TOYS[toy_name]
+    if toy.class_labels is None:
+        return None
+    freq = class_frequencies(toy.classify(samples), len(toy.class_labels))
+    return total_variation(freq, toy.exact_class_masses(beta))
+
+
+def compare(cfg: DictConfig) -> dict:
+    """Train, sample and measure every (method, beta) of ``cfg.toy``; return {method: {beta: tv}} (and samples)."""
+    if cfg.data.source != "toy":
+        raise ConfigError(f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}.")
+    run_dir = resolve_run_dir(cfg)
+    prepare_run_dir(cfg, run_dir)
+    data = QGPODataModule(cfg.data, seed=cfg.seed)
+    data.setup()
+    if not (run_dir / "behavior" / MODEL).is_file():
+        run_behavior(cfg, run_dir, data, fresh=False)
+    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu").net.eval()
+    n, steps, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.data.toy
+    betas = [float(b) for b in cfg.toy.betas]
+    rng = np.random.default_rng(cfg.seed)
+    samples = {"truth": {b: importance_resample(data.data.actions, data.data.rewards, b, n, rng) for b in betas}}
+    unguided = draw(QGPOPolicy(behavior, None, steps), n, 0.0, cfg.seed)
+    for method in cfg.toy.methods:
+        samples[method] = {}
+        for beta in betas:
+            if beta == 0:
+                samples[method][beta] = unguided  # beta = 0: the behaviour model alone, the error floor
+                continue
+            energy = train_energy(cfg, run_dir, data, method, beta).energy.eval()
+            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps), n, 1.0, cfg.seed)
+    tv = {m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()}
+    report(cfg, run_dir, tv, samples)
+    return tv
+
+
+def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
+    """toys.json, the figure (PNG + TensorBoard), the TV scalars, and a printed table."""
+    path = run_dir / "toys.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    previous[cfg.task] = tv
+    path.write_text(json.dumps(previous, indent=2))
+    figure = scatter_grid(samples, cfg.task)
+    figure.savefig(run_dir / "toys.png", dpi=80)
+    logger = TensorBoardLogger(save_dir=run_dir, name="toys", version="logs", default_hp_metric=False)
+    logger.experiment.add_figure("toys/samples", figure)
+    logger.log_metrics({f"toys/tv_{m}_beta{b}": v for m, by_beta in tv.items() for b, v in by_beta.items() if v is not None})
+    logger.finalize("success")
+    plt.close(figure)
+    print(tv_table(cfg.task, tv))
+
+
+def scatter_grid(samples: dict, title: str) -> plt.Figure:
+    """One row per method (ground truth first), one column per beta."""
+    methods = list(samples)
+    betas = list(samples[methods[0]])
+    fig, axes = plt.subplots(len(methods), len(betas), figsize=(2.2 * len(betas), 2.2 * len(methods)), squeeze=False)
+    lo, hi = np.percentile(samples[methods[0]][betas[0]], [0.5, 99.5], axis=0)  # the data's extent
+    for i, method in enumerate(methods):
+        for j, beta in enumerate(betas):
+            ax = axes[i, j]
+            x = samples[method][beta][:5000]
+            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color="C0" if method == "truth" else f"C{i}")
+            ax.set_xlim(lo[0] - 0.5, hi[0] + 0.5)
+            ax.set_ylim(lo[1] - 0.5, hi[1] + 0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"β = {beta:g}")
+            if j == 0:
+                ax.set_ylabel(METHOD_NAMES.get(method, method))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def tv_table(task: str, tv: dict) -> str:
+    betas = list(next(iter(tv.values())))
+    lines = [f"Total variation to the exact target ({task}); lower is better",
+             f"{'method':<14}" + "".join(f"{'beta=' + b:>11}" for b in betas)]
+    for method, by_beta in tv.items():
+        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>11}" for v in by_beta.values())
+        lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")
+    return "\n".join(lines)
