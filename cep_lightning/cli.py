@@ -34,7 +34,24 @@ TensorBoard: tensorboard --logdir runs
 """
 
 
+def quiet_lightning() -> None:
+    """Drop Lightning's advertising tips and warnings that do not apply to step-budgeted stages."""
+    import logging
+    import warnings
+
+    class _NoTips(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not any(text in record.getMessage() for text in ("Tip:", "weights_only"))
+
+    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_NoTips())
+    for message in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
+                    ".*weights_only.*", ".*GPU available but not used.*"):
+        warnings.filterwarnings("ignore", message=message)
+
+
 def main(argv: list[str]) -> int:
+    quiet_lightning()
     if any(a in ("-h", "--help", "help") for a in argv):
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
         return 0

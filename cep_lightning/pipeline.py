@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from cep_lightning.config import STAGES, to_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
+from cep_lightning.data.validate import check_against_env
 from cep_lightning.errors import ConfigError, MissingStageError
 from cep_lightning.plugins import build_callbacks
 from cep_lightning.policy import QGPOPolicy
@@ -171,13 +172,13 @@ RUNNERS = {"behavior": run_behavior, "support": run_support, "critic": run_criti
 
 def run(cfg: DictConfig) -> Path:
     """Run ``cfg.stage`` (or every stage not yet done, for stage=all) into the run directory."""
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.prepare_data()
     data.setup()
+    check_against_env(data.data, cfg.eval.env_id)
     stages = STAGES if cfg.stage == "all" else (cfg.stage,)
     timings = {}
     for stage in stages:
@@ -187,6 +188,7 @@ def run(cfg: DictConfig) -> Path:
         check_prerequisites(run_dir, stage)
         print(f"[cep_lightning] {stage}: starting ({run_dir})")
         start = time.time()
+        L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
         RUNNERS[stage](cfg, run_dir, data, fresh=stage_done(run_dir, stage))  # a finished stage asked for again is redone
         timings[stage] = time.time() - start
     _record_timings(run_dir, timings)

@@ -13,9 +13,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from cep_lightning.data.rewards import episode_returns, transform_rewards
-from cep_lightning.data.sources import load_source, prepare_source
+from cep_lightning.data.sources import describe_source, load_source, prepare_source
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.transitions import Transitions
+from cep_lightning.data.validate import check_finite
 
 
 class TransitionDataset(Dataset):
@@ -86,7 +87,7 @@ class QGPODataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = load_source(self.cfg)
+            self.data = check_finite(load_source(self.cfg), describe_source(self.cfg), self.cfg.drop_nonfinite)
             self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
             self.states, self.next_index = state_table(self.data)
 

@@ -29,6 +29,12 @@ def prepare_source(cfg: DictConfig) -> None:
         ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes)
 
 
+def describe_source(cfg: DictConfig) -> str:
+    """The data set as a user named it, for messages."""
+    return {"builtin": "the built-in data set", "hdf5": f"'{cfg.path}'", "minari": f"Minari dataset '{cfg.minari_id}'",
+            "toy": f"toy '{cfg.toy}'"}[cfg.source]
+
+
 def load_source(cfg: DictConfig) -> Transitions:
     """The raw transitions that ``data.source`` names."""
     if cfg.source == "builtin":

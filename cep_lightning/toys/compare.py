@@ -7,7 +7,10 @@ Run as ``python -m cep_lightning.toys task=toy-8gaussians [key=value ...]``. Wri
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
+
+import lightning as L
 
 import matplotlib
 
@@ -37,6 +40,7 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: s
     """An energy model on the toy labels (no critic): the batch is CEP's contrastive set at one shared t."""
     name = energy_run_name(method, beta)
     if not (run_dir / name / MODEL).is_file():
+        L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
         c = cfg.energy
         module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method, critic_hidden=None)
         fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
@@ -66,6 +70,7 @@ def compare(cfg: DictConfig) -> dict:
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.setup()
     if not (run_dir / "behavior" / MODEL).is_file():
+        L.seed_everything(cfg.seed, verbose=False)
         run_behavior(cfg, run_dir, data, fresh=False)
     behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu").net.eval()
     n, steps, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.data.toy
