@@ -81,6 +81,7 @@ class EnergyConfig:
     depth: int = 4
     beta: float = 3.0  # CEP inverse temperature β
     loss: str = "cep"  # cep | mse | emse
+    time_scale: float = 30.0  # std of the fixed Fourier time frequencies W ~ N(0, scale²)
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,6 +104,7 @@ class ToyConfig:
     methods: list[str] = field(default_factory=lambda: ["cep", "mse", "emse"])  # energy training objectives compared
     betas: list[float] = field(default_factory=lambda: [0.0, 3.0, 10.0, 20.0])  # target p ∝ q exp(beta e)
     samples: int = 20_000  # guided samples per (method, beta)
+    contrastive_size: int = 0  # CEP's contrastive sets: groups of this many points, one t each (0: the whole batch)
 
 
 @dataclass
@@ -131,6 +133,7 @@ class PeriodicEvalConfig:
 class EMAConfig:
     enabled: bool = False
     decay: float = 0.999
+    stages: list[str] = field(default_factory=lambda: ["behavior"])  # training stages whose weights are averaged
 
 
 @dataclass

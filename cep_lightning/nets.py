@@ -105,9 +105,9 @@ class TwinQ(nn.Module):
 class EnergyNet(nn.Module):
     """Time-dependent energy f_phi(a_t, t, s): MLP on [a_t, time features, s] with SiLU."""
 
-    def __init__(self, state_dim: int, action_dim: int, hidden: int = 256, depth: int = 4, time_dim: int = 32):
+    def __init__(self, state_dim: int, action_dim: int, hidden: int = 256, depth: int = 4, time_dim: int = 32, time_scale: float = 30.0):
         super().__init__()
-        self.time = FourierTime(time_dim)
+        self.time = FourierTime(time_dim, time_scale)
         self.net = mlp(action_dim + time_dim + state_dim, hidden, depth, activation=nn.SiLU)
 
     def forward(self, a_t: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:  # [..., A], [...], [..., S] -> [...]

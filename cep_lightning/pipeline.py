@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.checkpointing import RNGStateCheckpoint
 from cep_lightning.config import STAGES, to_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.errors import ConfigError, MissingStageError
+from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.plugins import build_callbacks
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
@@ -31,8 +35,13 @@ from cep_lightning.stages.support import SupportSampler, SupportWriter
 MODEL = "model.ckpt"
 
 
+RUN_DIR_ENV = "CEP_LIGHTNING_RUN_DIR"  # set by rank 0, inherited by the processes Lightning's DDP launcher starts
+
+
 def resolve_run_dir(cfg: DictConfig) -> Path:
     """run.dir if given; else <root>/<task>/<name>; a single stage without either uses the task's latest run."""
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
     if cfg.run.dir:
         return Path(cfg.run.dir)
     task_dir = Path(cfg.run.root) / cfg.task
@@ -56,7 +65,13 @@ def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
             raise ConfigError(f"Run directory {run_dir} belongs to task '{previous.get('task')}', not '{cfg.task}'. "
                               f"Pass task={previous.get('task')} or choose another run.dir.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(saved, to_yaml(cfg))
+    if is_rank_zero():
+        _atomic_write(saved, to_yaml(cfg))
+
+
+def is_rank_zero() -> bool:
+    """True in the process that writes shared files (the only process without DDP)."""
+    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
 def stage_done(run_dir: Path, stage: str) -> bool:
@@ -102,16 +117,18 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     resumes from <name>/checkpoints/last.ckpt unless ``fresh``."""
     name = name or stage
     ckpt_dir = run_dir / name / "checkpoints"
-    if fresh and ckpt_dir.exists():
+    if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, save_top_k=0, save_last=True)
-    trainer = make_trainer(cfg, stage, run_dir, [checkpoint, *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps, name=name)
+    guard = NonFiniteLossGuard(name, ckpt_dir)
+    trainer = make_trainer(cfg, stage, run_dir, [guard, checkpoint, RNGStateCheckpoint(), *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps, name=name)
     last = ckpt_dir / "last.ckpt"
-    trainer.fit(module, datamodule=data, ckpt_path=last if last.is_file() else None)
+    trainer.fit(module, datamodule=data, ckpt_path=last if not fresh and last.is_file() else None)
     tmp = run_dir / name / (MODEL + ".tmp")
     trainer.save_checkpoint(tmp)
     if trainer.is_global_zero:
         os.replace(tmp, run_dir / name / MODEL)
+    trainer.strategy.barrier()  # every process sees the finished model before the next stage loads it
 
 
 def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
@@ -125,11 +142,16 @@ def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: boo
     behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu").net
     directory = run_dir / "support"
     (directory / "done.json").unlink(missing_ok=True)
+    if fresh and is_rank_zero():
+        (directory / "written.npy").unlink(missing_ok=True)
+    pending = np.arange(len(data.states)) if fresh else SupportStore.pending(directory, len(data.states))  # resume: what is left
     writer = SupportWriter(directory, len(data.states), c.M, data.action_dim, data.next_index)
     trainer = make_trainer(cfg, "support", run_dir, [writer, *build_callbacks(cfg, "support", run_dir)])
-    trainer.predict(SupportSampler(behavior, c.M, c.solver_steps, cfg.seed), datamodule=data.use(c.batch_size), return_predictions=False)
+    sampler = SupportSampler(behavior, c.M, c.solver_steps, cfg.seed)
+    trainer.predict(sampler, datamodule=data.use(c.batch_size, state_rows=pending), return_predictions=False)
     if trainer.is_global_zero:
         SupportStore.mark_complete(directory, {"states": len(data.states), "M": c.M, "solver_steps": c.solver_steps})
+    trainer.strategy.barrier()
 
 
 def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
@@ -141,7 +163,7 @@ def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
 def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.energy
     critic = CriticModule.load_from_checkpoint(run_dir / "critic" / MODEL, map_location="cpu")
-    module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss,
+    module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
                           critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
     module.critic.load_state_dict(critic.q_target.state_dict())
     fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
@@ -158,6 +180,7 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
                "scales": summarize(module.returns, c.ref_min_return, c.ref_max_return)}
     if trainer.is_global_zero:
         _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
+    trainer.strategy.barrier()
     return results
 
 
@@ -175,6 +198,14 @@ def run(cfg: DictConfig) -> Path:
     torch.set_float32_matmul_precision("high")
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)
+    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+    try:
+        return _run_stages(cfg, run_dir)
+    finally:
+        os.environ.pop(RUN_DIR_ENV, None)
+
+
+def _run_stages(cfg: DictConfig, run_dir: Path) -> Path:
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.prepare_data()
     data.setup()
@@ -183,14 +214,16 @@ def run(cfg: DictConfig) -> Path:
     timings = {}
     for stage in stages:
         if cfg.stage == "all" and stage_done(run_dir, stage):
-            print(f"[cep_lightning] {stage}: already done in {run_dir}, skipped")
+            rank_zero_info(f"[cep_lightning] {stage}: already done in {run_dir}, skipped")
             continue
         check_prerequisites(run_dir, stage)
-        print(f"[cep_lightning] {stage}: starting ({run_dir})")
+        rank_zero_info(f"[cep_lightning] {stage}: starting ({run_dir})")
         start = time.time()
         L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
         RUNNERS[stage](cfg, run_dir, data, fresh=stage_done(run_dir, stage))  # a finished stage asked for again is redone
         timings[stage] = time.time() - start
+    if not is_rank_zero():
+        return run_dir
     _record_timings(run_dir, timings)
     if (run_dir / "results.json").is_file():
         print(results_table(json.loads((run_dir / "results.json").read_text())))

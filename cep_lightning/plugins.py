@@ -26,14 +26,14 @@ def import_object(path: str, where: str) -> type:
 
 
 def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback]:
-    """Callbacks switched on for ``stage``: EMA (behavior), periodic evaluation (critic, energy), user callbacks."""
-    from callbacks.ema import BehaviorEMA
+    """Callbacks switched on for ``stage``: EMA (callbacks.ema.stages), periodic evaluation (critic, energy), user callbacks."""
+    from callbacks.ema import ModelEMA
     from callbacks.periodic_eval import PeriodicEvaluation
 
     c = cfg.callbacks
     result: list[Callback] = []
-    if stage == "behavior" and c.ema.enabled:
-        result.append(BehaviorEMA(decay=c.ema.decay))
+    if stage in c.ema.stages and c.ema.enabled:
+        result.append(ModelEMA(decay=c.ema.decay))
     if stage in ("critic", "energy") and c.periodic_eval.enabled:
         result.append(PeriodicEvaluation(
             behavior_checkpoint=run_dir / "behavior" / "model.ckpt", env_id=cfg.eval.env_id,

@@ -7,6 +7,8 @@ import warnings
 
 import pytest
 
+from pathlib import Path
+
 warnings.filterwarnings("ignore")
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
@@ -27,3 +29,31 @@ TINY = [
     "eval.episodes=2", "eval.scales=[0.0,2.0]", "eval.solver_steps=4",
     "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", "trainer.checkpoint_every_n_steps=10",
 ]
+
+
+FIXTURE_EXTRAS = ["callbacks.ema.enabled=true", "callbacks.periodic_eval.enabled=true", "callbacks.periodic_eval.every_n_steps=20",
+                  "callbacks.periodic_eval.episodes=2", "callbacks.periodic_eval.scales=[1.0]"]
+
+
+def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard scalar."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values = []
+    for events in sorted(events_dir.glob("events*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            values += [(e.step, e.value) for e in acc.Scalars(tag)]
+    return values
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
+    """A tiny run of every stage (with EMA and periodic evaluation on), shared by the tests that read it."""
+    from cep_lightning.config import load_config
+    from cep_lightning.pipeline import run
+
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    run(load_config([*TINY, *FIXTURE_EXTRAS, f"run.dir={run_dir}"]))
+    return run_dir

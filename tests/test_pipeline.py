@@ -24,14 +24,6 @@ from tests.conftest import TINY
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
-    run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    run(load_config([*TINY, f"run.dir={run_dir}", "callbacks.ema.enabled=true", "callbacks.periodic_eval.enabled=true",
-                     "callbacks.periodic_eval.every_n_steps=20", "callbacks.periodic_eval.episodes=2", "callbacks.periodic_eval.scales=[1.0]"]))
-    return run_dir
-
-
 def scalar_tags(stage_dir: Path) -> set[str]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

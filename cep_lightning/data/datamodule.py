@@ -48,16 +48,17 @@ class TransitionDataset(Dataset):
 
 
 class StateDataset(Dataset):
-    """Rows of the support state table: (index, state)."""
+    """Rows ``rows`` of the support state table: (index in the table, state)."""
 
-    def __init__(self, states: np.ndarray):
+    def __init__(self, states: np.ndarray, rows: np.ndarray):
         self.states = torch.from_numpy(states)
+        self.rows = torch.from_numpy(rows)
 
     def __len__(self) -> int:
-        return len(self.states)
+        return len(self.rows)
 
     def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
-        idx = torch.as_tensor(indices)
+        idx = self.rows[torch.as_tensor(indices)]
         return {"index": idx, "s": self.states[idx]}
 
 
@@ -80,6 +81,7 @@ class QGPODataModule(L.LightningDataModule):
         self.batch_size = 256
         self.steps = 1
         self.support_dir: Path | None = None
+        self.state_rows: np.ndarray | None = None
         self.data: Transitions | None = None
 
     def prepare_data(self) -> None:
@@ -91,8 +93,9 @@ class QGPODataModule(L.LightningDataModule):
             self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
             self.states, self.next_index = state_table(self.data)
 
-    def use(self, batch_size: int, steps: int = 1, support_dir: Path | None = None) -> "QGPODataModule":
-        self.batch_size, self.steps, self.support_dir = batch_size, steps, support_dir
+    def use(self, batch_size: int, steps: int = 1, support_dir: Path | None = None, state_rows: np.ndarray | None = None) -> "QGPODataModule":
+        """Training: ``steps`` batches (+ support of ``support_dir``); prediction: the state-table rows ``state_rows`` (default all)."""
+        self.batch_size, self.steps, self.support_dir, self.state_rows = batch_size, steps, support_dir, state_rows
         return self
 
     @property
@@ -122,4 +125,5 @@ class QGPODataModule(L.LightningDataModule):
         )
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(StateDataset(self.states), batch_size=self.batch_size, shuffle=False, collate_fn=_batch_as_is)
+        rows = np.arange(len(self.states)) if self.state_rows is None else self.state_rows
+        return DataLoader(StateDataset(self.states, rows), batch_size=self.batch_size, shuffle=False, collate_fn=_batch_as_is)

@@ -37,10 +37,11 @@ def state_table(data: Transitions) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class SupportStore:
-    """The memory-mapped support actions of a run."""
+    """The memory-mapped support actions of a run, with a per-state record of what is written."""
 
     actions: np.ndarray  # [N + K, M, A] memmap
     next_index: np.ndarray  # [N]
+    written: np.ndarray  # [N + K] bool memmap: the state's actions are on disk
 
     @staticmethod
     def is_complete(directory: Path) -> bool:
@@ -48,21 +49,39 @@ class SupportStore:
 
     @classmethod
     def open(cls, directory: Path, mode: str = "r") -> "SupportStore":
-        return cls(np.load(directory / "actions.npy", mmap_mode=mode), np.load(directory / "next_index.npy"))
+        return cls(np.load(directory / "actions.npy", mmap_mode=mode), np.load(directory / "next_index.npy"),
+                   np.load(directory / "written.npy", mmap_mode=mode))
 
     @classmethod
     def create(cls, directory: Path, num_states: int, m: int, action_dim: int, next_index: np.ndarray) -> "SupportStore":
-        """Allocate (or reopen, when the shapes match) the memmap that the support stage fills."""
+        """Allocate the memmaps the support stage fills, or reopen them (keeping what is written) when the shapes match."""
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "actions.npy"
         shape = (num_states, m, action_dim)
         np.save(directory / "next_index.npy", next_index)
+        if (directory / "actions.npy").is_file() and (directory / "written.npy").is_file():
+            store = cls.open(directory, mode="r+")
+            if store.actions.shape == shape:
+                return store
+        actions = np.lib.format.open_memmap(directory / "actions.npy", mode="w+", dtype=np.float32, shape=shape)
+        written = np.lib.format.open_memmap(directory / "written.npy", mode="w+", dtype=bool, shape=(num_states,))
+        return cls(actions, next_index, written)
+
+    @staticmethod
+    def pending(directory: Path, num_states: int) -> np.ndarray:
+        """Indices of the states whose actions an interrupted run has not written yet (all of them at first)."""
+        path = directory / "written.npy"
         if path.is_file():
-            existing = np.load(path, mmap_mode="r+")
-            if existing.shape == shape:
-                return cls(existing, next_index)
-        actions = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
-        return cls(actions, next_index)
+            written = np.load(path, mmap_mode="r")
+            if written.shape == (num_states,):
+                return np.flatnonzero(~written)
+        return np.arange(num_states)
+
+    def write(self, index: np.ndarray, actions: np.ndarray) -> None:
+        """Store a batch, flushed to disk before it is marked as written."""
+        self.actions[index] = actions
+        self.actions.flush()
+        self.written[index] = True
+        self.written.flush()
 
     @staticmethod
     def mark_complete(directory: Path, info: dict) -> None:

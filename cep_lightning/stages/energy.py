@@ -17,15 +17,17 @@ class EnergyModule(L.LightningModule):
     loss = -mean_s Σ_j softmax_j(beta Q(s, a_j)) log_softmax_j f_phi(a_t^j, t, s).
 
     The candidates are a state's support actions scored by the frozen critic; without a critic
-    (``critic_hidden=None``: the 2-D toys) the whole batch is one contrastive set scored by its labels r.
+    (``critic_hidden=None``: the 2-D toys) the batch is split into contrastive sets of ``group_size``
+    data points (default: the whole batch), each at its own t, scored by their labels r.
     ``loss="mse"|"emse"`` trains the regression baselines on dataset actions instead (a t per sample).
     """
 
     def __init__(self, state_dim: int, action_dim: int, lr: float = 3e-4, hidden: int = 256, depth: int = 4,
-                 beta: float = 3.0, loss: str = "cep", critic_hidden: int | None = 256, critic_depth: int = 3):
+                 beta: float = 3.0, loss: str = "cep", critic_hidden: int | None = 256, critic_depth: int = 3,
+                 group_size: int | None = None, time_scale: float = 30.0):
         super().__init__()
         self.save_hyperparameters()
-        self.energy = EnergyNet(state_dim, action_dim, hidden, depth)
+        self.energy = EnergyNet(state_dim, action_dim, hidden, depth, time_scale=time_scale)
         self.critic = TwinQ(state_dim, action_dim, critic_hidden, critic_depth).requires_grad_(False) if critic_hidden else None
 
     def q_values(self, s: Tensor, actions: Tensor) -> Tensor:
@@ -36,7 +38,10 @@ class EnergyModule(L.LightningModule):
     def contrastive_sets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """(states [B, S], candidates [B, M, A], their values [B, M])."""
         if self.critic is None:
-            return batch["s"][:1], batch["a"][None], batch["r"][None]
+            k = self.hparams.group_size or len(batch["a"])
+            g = len(batch["a"]) // k
+            a, r = batch["a"][: g * k], batch["r"][: g * k]
+            return batch["s"][:g], a.reshape(g, k, -1), r.reshape(g, k)
         return batch["s"], batch["support"], self.q_values(batch["s"], batch["support"])
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

@@ -50,13 +50,19 @@ class SupportWriter(BasePredictionWriter):
     def __init__(self, directory: Path, num_states: int, m: int, action_dim: int, next_index: Any):
         super().__init__(write_interval="batch")
         self.directory = directory
-        self.store = SupportStore.create(directory, num_states, m, action_dim, next_index)
+        self.shape = (num_states, m, action_dim)
+        self.next_index = next_index
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Process 0 allocates the memory map; every process then writes its own rows into it."""
+        if trainer.is_global_zero:
+            SupportStore.create(self.directory, *self.shape, self.next_index)
+        trainer.strategy.barrier()
+        self.store = SupportStore.open(self.directory, mode="r+")
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Tensor,
                            batch_indices: Sequence[int] | None, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        index = batch["index"].numpy()
-        self.store.actions[index] = prediction.numpy()
-        self.store.actions.flush()
+        self.store.write(batch["index"].numpy(), prediction.numpy())
         self.log_statistics(pl_module, prediction)
 
     @staticmethod

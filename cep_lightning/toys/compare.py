@@ -42,7 +42,8 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: s
     if not (run_dir / name / MODEL).is_file():
         L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
         c = cfg.energy
-        module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method, critic_hidden=None)
+        module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method,
+                              critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale)
         fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
     return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu")
 

@@ -1,0 +1,23 @@
+"""With a fixed seed, one process and 32-true, two runs give identical losses in every stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cep_lightning.config import load_config
+from cep_lightning.pipeline import run
+from tests.conftest import FIXTURE_EXTRAS, TINY, scalars
+
+
+def test_two_runs_give_identical_losses(tmp_path: Path, finished_run: Path) -> None:
+    again = tmp_path / "again"
+    run(load_config([*TINY, *FIXTURE_EXTRAS, f"run.dir={again}"]))
+    for stage, tag in (("behavior", "behavior/loss"), ("critic", "critic/q_loss"), ("energy", "energy/loss"), ("support", "support/action_mean")):
+        first, second = scalars(finished_run / stage / "logs", tag), scalars(again / stage / "logs", tag)
+        assert first and first == second, stage
+    np.testing.assert_array_equal(np.load(finished_run / "support" / "actions.npy"), np.load(again / "support" / "actions.npy"))
+    first, second = (json.loads((d / "results.json").read_text())["scales"] for d in (finished_run, again))
+    assert first == second

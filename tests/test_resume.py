@@ -1,0 +1,87 @@
+"""A run killed with SIGKILL in the middle of a stage continues where it stopped when the command is rerun."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "train.py", *TINY, f"run.dir={run_dir}", *extra]
+
+
+def kill_when(cmd: list[str], ready, timeout: float = 300) -> None:
+    """Start cmd, SIGKILL its process group as soon as ready() holds."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def finish(cmd: list[str]) -> str:
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, finished_run: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    for stage in ("critic", "energy", "eval"):
+        shutil.rmtree(run_dir / stage, ignore_errors=True)
+    (run_dir / "results.json").unlink()
+    before = {p: p.stat().st_mtime_ns for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]}
+    cmd = command(run_dir, "critic.steps=400", "trainer.checkpoint_every_n_steps=25")
+    last = run_dir / "critic" / "checkpoints" / "last.ckpt"
+    kill_when(cmd, lambda: last.is_file() and torch.load(last, weights_only=False, map_location="cpu")["global_step"] >= 50)
+    killed_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]
+    assert not (run_dir / "critic" / "model.ckpt").exists()
+    output = finish(cmd)
+    assert "Restoring states from the checkpoint" in output and str(last) in output
+    assert torch.load(run_dir / "critic" / "model.ckpt", weights_only=False, map_location="cpu")["global_step"] == 400
+    assert killed_at < 400
+    assert before == {p: p.stat().st_mtime_ns for p in before}  # earlier stages were not rerun
+    assert (run_dir / "results.json").is_file()
+
+
+def test_sigkill_in_support_stage_keeps_written_states(tmp_path: Path, finished_run: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    for stage in ("support", "critic", "energy", "eval"):
+        shutil.rmtree(run_dir / stage, ignore_errors=True)
+    (run_dir / "results.json").unlink()
+    behavior = (run_dir / "behavior" / "model.ckpt").stat().st_mtime_ns
+    cmd = command(run_dir, "support.batch_size=32")
+    written = run_dir / "support" / "written.npy"
+
+    def some_written() -> bool:
+        try:
+            return 0 < int(np.load(written, mmap_mode="r").sum()) < len(np.load(written, mmap_mode="r"))
+        except (OSError, ValueError):
+            return False
+
+    kill_when(cmd, some_written)
+    done_before = int(np.load(written).sum())
+    assert not (run_dir / "support" / "done.json").exists()
+    finish(cmd)
+    assert (run_dir / "support" / "done.json").is_file() and np.load(written).all()
+    assert (run_dir / "behavior" / "model.ckpt").stat().st_mtime_ns == behavior
+    assert done_before > 0
+    # seeded per state: the resumed result equals the uninterrupted one
+    np.testing.assert_array_equal(np.load(run_dir / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy"))
