@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -17,15 +15,14 @@ class NonFiniteLossError(CepError):
 
 
 class NonFiniteLossGuard(Callback):
-    """Raises NonFiniteLossError naming the stage and step; runs before the checkpoint callback, so the
-    last checkpoint on disk is the last good one."""
+    """Raises NonFiniteLossError naming the stage and step before the backward pass of a non-finite loss,
+    so that step never updates the weights or reaches a checkpoint; the last checkpoint on disk stays."""
 
     def __init__(self, stage: str, checkpoint_dir: Path):
         self.stage, self.checkpoint_dir = stage, checkpoint_dir
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss.detach()).all():
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss.detach()).all():
             last = self.checkpoint_dir / "last.ckpt"
             kept = f"The last good checkpoint is {last}." if last.is_file() else "No checkpoint had been written yet."
             raise NonFiniteLossError(

@@ -22,7 +22,7 @@ from cep_lightning.config import STAGES, to_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.validate import check_against_env
-from cep_lightning.errors import ConfigError, MissingStageError
+from cep_lightning.errors import ConfigError, DataError, MissingStageError
 from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.plugins import build_callbacks
 from cep_lightning.policy import QGPOPolicy
@@ -56,14 +56,20 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
     return task_dir / time.strftime("%Y%m%d-%H%M%S")
 
 
-def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
-    """Create the run directory and save the resolved config; refuse a directory made for another task."""
+def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuse a run directory made for another task."""
     saved = run_dir / "config.yaml"
     if saved.is_file():
         previous = OmegaConf.load(saved)
         if previous.get("task") != cfg.task:
             raise ConfigError(f"Run directory {run_dir} belongs to task '{previous.get('task')}', not '{cfg.task}'. "
                               f"Pass task={previous.get('task')} or choose another run.dir.")
+
+
+def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """Create the run directory and save the resolved config (after check_run_dir)."""
+    check_run_dir(cfg, run_dir)
+    saved = run_dir / "config.yaml"
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
         _atomic_write(saved, to_yaml(cfg))
@@ -139,7 +145,7 @@ def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bo
 
 def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.support
-    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu").net
+    behavior = load_stage(BehaviorModule, run_dir, "behavior", data).net
     directory = run_dir / "support"
     (directory / "done.json").unlink(missing_ok=True)
     if fresh and is_rank_zero():
@@ -162,7 +168,7 @@ def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
 
 def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.energy
-    critic = CriticModule.load_from_checkpoint(run_dir / "critic" / MODEL, map_location="cpu")
+    critic = load_stage(CriticModule, run_dir, "critic", data)
     module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
                           critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
     module.critic.load_state_dict(critic.q_target.state_dict())
@@ -190,6 +196,16 @@ def _score(value: float, c: DictConfig) -> float | None:
     return 100.0 * (value - c.ref_min_return) / (c.ref_max_return - c.ref_min_return)
 
 
+def load_stage(cls: type[L.LightningModule], run_dir: Path, stage: str, data: QGPODataModule) -> L.LightningModule:
+    """A finished stage's module, refused when it was trained on observations/actions of other sizes."""
+    module = cls.load_from_checkpoint(run_dir / stage / MODEL, map_location="cpu", weights_only=False)
+    trained = (module.hparams.state_dim, module.hparams.action_dim)
+    if trained != (data.state_dim, data.action_dim):
+        raise DataError(f"{run_dir / stage / MODEL} was trained on (state, action) sizes {trained}, but the data set has "
+                        f"{(data.state_dim, data.action_dim)}. Use the run directory made for this data (run.dir=...).")
+    return module
+
+
 RUNNERS = {"behavior": run_behavior, "support": run_support, "critic": run_critic, "energy": run_energy, "eval": run_eval}
 
 
@@ -197,19 +213,20 @@ def run(cfg: DictConfig) -> Path:
     """Run ``cfg.stage`` (or every stage not yet done, for stage=all) into the run directory."""
     torch.set_float32_matmul_precision("high")
     run_dir = resolve_run_dir(cfg)
+    check_run_dir(cfg, run_dir)
+    data = QGPODataModule(cfg.data, seed=cfg.seed)  # bad data fails here, before anything is written
+    data.prepare_data()
+    data.setup()
+    check_against_env(data.data, cfg.eval.env_id)
     prepare_run_dir(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     try:
-        return _run_stages(cfg, run_dir)
+        return _run_stages(cfg, run_dir, data)
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
 
 
-def _run_stages(cfg: DictConfig, run_dir: Path) -> Path:
-    data = QGPODataModule(cfg.data, seed=cfg.seed)
-    data.prepare_data()
-    data.setup()
-    check_against_env(data.data, cfg.eval.env_id)
+def _run_stages(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Path:
     stages = STAGES if cfg.stage == "all" else (cfg.stage,)
     timings = {}
     for stage in stages:

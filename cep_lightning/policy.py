@@ -51,9 +51,9 @@ class QGPOPolicy(nn.Module):
         from cep_lightning.stages.energy import EnergyModule
 
         run_dir = Path(run_dir)
-        behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / "model.ckpt", map_location=map_location).net
+        behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / "model.ckpt", map_location=map_location, weights_only=False).net
         energy_path = run_dir / "energy" / "model.ckpt"
-        energy = EnergyModule.load_from_checkpoint(energy_path, map_location=map_location).energy if energy_path.is_file() else None
+        energy = EnergyModule.load_from_checkpoint(energy_path, map_location=map_location, weights_only=False).energy if energy_path.is_file() else None
         return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps)
 
 

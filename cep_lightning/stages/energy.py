@@ -56,7 +56,10 @@ class EnergyModule(L.LightningModule):
             t = sample_train_times(len(a), a.device)
             f = self.energy(perturb(a, t, torch.randn_like(a)), t, s_data)
             q_data = batch["r"] if self.critic is None else self.q_values(s_data, a[:, None])[:, 0]
-            loss = mse_energy_loss(f, q_data, beta) if self.hparams.loss == "mse" else emse_energy_loss(f, q_data, beta, q.max(1).values)
+            if self.hparams.loss == "mse":
+                loss = mse_energy_loss(f, q_data, beta)
+            else:  # baseline: the best value among the state's support actions (toys: in the batch)
+                loss = emse_energy_loss(f, q_data, beta, q.max(1).values if self.critic is not None else q.max())
         self.log("energy/loss", loss, prog_bar=True, sync_dist=True)
         self.log("energy/label_entropy", label_entropy(cep_labels(q, beta)), sync_dist=True)
         return loss

@@ -45,7 +45,7 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: s
         module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method,
                               critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale)
         fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
-    return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu")
+    return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu", weights_only=False)
 
 
 def draw(policy: QGPOPolicy, n: int, scale: float, seed: int) -> np.ndarray:
@@ -73,7 +73,7 @@ def compare(cfg: DictConfig) -> dict:
     if not (run_dir / "behavior" / MODEL).is_file():
         L.seed_everything(cfg.seed, verbose=False)
         run_behavior(cfg, run_dir, data, fresh=False)
-    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu").net.eval()
+    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False).net.eval()
     n, steps, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.data.toy
     betas = [float(b) for b in cfg.toy.betas]
     rng = np.random.default_rng(cfg.seed)
