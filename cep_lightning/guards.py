@@ -26,5 +26,5 @@ class NonFiniteLossGuard(Callback):
             last = self.checkpoint_dir / "last.ckpt"
             kept = f"The last good checkpoint is {last}." if last.is_file() else "No checkpoint had been written yet."
             raise NonFiniteLossError(
-                f"Stage '{self.stage}' stopped at step {trainer.global_step}: the loss is {loss.item()}. {kept} "
+                f"Stage '{self.stage}' stopped at step {trainer.global_step + 1}: the loss is {loss.item()}. {kept} "
                 f"Lower {self.stage}.lr, check the data for extreme values, or try trainer.precision=32-true.")
