@@ -118,7 +118,11 @@ class TrainerConfig:
     precision: str = "32-true"
     log_every_n_steps: int = 50
     enable_progress_bar: bool = True
-    checkpoint_every_n_steps: int = 5000
+
+
+@dataclass
+class CheckpointConfig:
+    every_n_steps: int = 5000  # training stages save <stage>/checkpoints/last.ckpt this often (resume point)
 
 
 @dataclass
@@ -163,6 +167,7 @@ class Config:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
 

@@ -104,7 +104,6 @@ def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Cal
     (``name`` defaults to the stage)."""
     name = name or stage
     options: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
-    options.pop("checkpoint_every_n_steps")
     options.update(OmegaConf.to_container(cfg[stage].trainer, resolve=True))  # type: ignore[arg-type]
     return L.Trainer(
         default_root_dir=run_dir / name,
@@ -125,7 +124,7 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     ckpt_dir = run_dir / name / "checkpoints"
     if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, save_top_k=0, save_last=True)
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.checkpoint.every_n_steps, save_top_k=0, save_last=True)
     guard = NonFiniteLossGuard(name, ckpt_dir)
     trainer = make_trainer(cfg, stage, run_dir, [guard, checkpoint, RNGStateCheckpoint(), *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps, name=name)
     last = ckpt_dir / "last.ckpt"

@@ -91,7 +91,7 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_p
     shutil.copytree(finished_run, run_dir)
     shutil.rmtree(run_dir / "critic")
     with pytest.raises(NonFiniteLossError, match=r"Stage 'critic' stopped at step \d+: the loss is (nan|inf)\. The last good checkpoint is") as info:
-        run(load_config([*TINY, "stage=critic", f"run.dir={run_dir}", "critic.lr=1e30", "critic.steps=500", "trainer.checkpoint_every_n_steps=1"]))
+        run(load_config([*TINY, "stage=critic", f"run.dir={run_dir}", "critic.lr=1e30", "critic.steps=500", "checkpoint.every_n_steps=1"]))
     failed_at = int(str(info.value).split("step ")[1].split(":")[0])
     last = torch.load(run_dir / "critic" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     assert last["global_step"] < failed_at

@@ -47,7 +47,7 @@ def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, fi
         shutil.rmtree(run_dir / stage, ignore_errors=True)
     (run_dir / "results.json").unlink()
     before = {p: p.stat().st_mtime_ns for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]}
-    cmd = command(run_dir, "critic.steps=400", "trainer.checkpoint_every_n_steps=25")
+    cmd = command(run_dir, "critic.steps=400", "checkpoint.every_n_steps=25")
     last = run_dir / "critic" / "checkpoints" / "last.ckpt"
     kill_when(cmd, lambda: last.is_file() and torch.load(last, weights_only=False, map_location="cpu")["global_step"] >= 50)
     killed_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]

@@ -16,7 +16,7 @@ SMALL = [
     "data.toy_size=50000", "behavior.steps=2000", "behavior.batch_size=512", "behavior.widths=[128,64,32]",
     "energy.steps=800", "energy.batch_size=1024", "energy.hidden=64", "callbacks.ema.decay=0.99",
     "toy.methods=[cep]", "toy.betas=[0.0,3.0]", "toy.samples=8000",
-    "trainer.enable_progress_bar=false", "trainer.checkpoint_every_n_steps=100000",
+    "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000",
 ]
 
 
