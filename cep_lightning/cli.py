@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+from typing import Callable
+
+from omegaconf import DictConfig
 
 from cep_lightning.config import STAGE_CHOICES, available_tasks
 from cep_lightning.errors import CepError
@@ -56,11 +59,18 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
         return 0
-    from cep_lightning.config import load_config
     from cep_lightning.pipeline import run
 
+    return run_command(run, argv)
+
+
+def run_command(command: Callable[[DictConfig], object], argv: list[str]) -> int:
+    """command(config from argv); a user error (CepError) is printed as one line and exits with status 2."""
+    from cep_lightning.config import load_config
+
+    quiet_lightning()
     try:
-        run(load_config(argv))
+        command(load_config(argv))
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
