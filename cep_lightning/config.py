@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from cep_lightning.errors import ConfigError
@@ -264,6 +264,3 @@ def _check_positive(cfg: DictConfig, stage: str) -> None:
 def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
 
-
-def as_list(value: Any) -> list:
-    return list(value) if isinstance(value, (list, ListConfig)) else [value]

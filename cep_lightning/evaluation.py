@@ -36,4 +36,5 @@ def normalized_score(returns: np.ndarray | float, ref_min: float | None, ref_max
     """D4RL normalized score 100 · (R - R_random) / (R_expert - R_random); None without references."""
     if ref_min is None or ref_max is None:
         return None
-    return 100.0 * (np.asarray(returns) - ref_min) / (ref_max - ref_min)
+    score = 100.0 * (np.asarray(returns, dtype=np.float64) - ref_min) / (ref_max - ref_min)
+    return float(score) if score.ndim == 0 else score

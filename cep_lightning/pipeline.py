@@ -23,6 +23,7 @@ from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.errors import ConfigError, DataError, MissingStageError
+from cep_lightning.evaluation import normalized_score
 from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.plugins import build_callbacks
 from cep_lightning.policy import QGPOPolicy
@@ -181,18 +182,12 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
     trainer = make_trainer(cfg, "eval", run_dir, build_callbacks(cfg, "eval", run_dir), inference_mode=False)  # guidance needs ∇_a f
     trainer.test(module, verbose=False)
     results = {"task": cfg.task, "env_id": c.env_id, "dataset_mean_return": data.dataset_mean_return(),
-               "dataset_normalized_score": _score(data.dataset_mean_return(), c),
+               "dataset_normalized_score": normalized_score(data.dataset_mean_return(), c.ref_min_return, c.ref_max_return),
                "scales": summarize(module.returns, c.ref_min_return, c.ref_max_return)}
     if trainer.is_global_zero:
         _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
     trainer.strategy.barrier()
     return results
-
-
-def _score(value: float, c: DictConfig) -> float | None:
-    if c.ref_min_return is None or c.ref_max_return is None:
-        return None
-    return 100.0 * (value - c.ref_min_return) / (c.ref_max_return - c.ref_min_return)
 
 
 def load_stage(cls: type[L.LightningModule], run_dir: Path, stage: str, data: QGPODataModule) -> L.LightningModule:
