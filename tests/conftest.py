@@ -35,17 +35,23 @@ FIXTURE_EXTRAS = ["callbacks.ema.enabled=true", "callbacks.periodic_eval.enabled
                   "callbacks.periodic_eval.episodes=2", "callbacks.periodic_eval.scales=[1.0]"]
 
 
-def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
-    """(step, value) of a TensorBoard scalar."""
+def _accumulators(events_dir: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    values = []
     for events in sorted(events_dir.glob("events*")):
         acc = EventAccumulator(str(events))
         acc.Reload()
-        if tag in acc.Tags()["scalars"]:
-            values += [(e.step, e.value) for e in acc.Scalars(tag)]
-    return values
+        yield acc
+
+
+def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard scalar."""
+    return [(e.step, e.value) for acc in _accumulators(events_dir) if tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
+
+
+def scalar_tags(events_dir: Path) -> set[str]:
+    """Every scalar tag logged in a directory of TensorBoard event files."""
+    return {tag for acc in _accumulators(events_dir) for tag in acc.Tags()["scalars"]}
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import shutil
 import subprocess
@@ -19,20 +18,9 @@ from cep_lightning.data.sources import load_source
 from cep_lightning.errors import MissingStageError
 from cep_lightning.pipeline import run
 from cep_lightning.policy import QGPOPolicy
-from tests.conftest import TINY
+from tests.conftest import TINY, scalar_tags
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def scalar_tags(stage_dir: Path) -> set[str]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    tags: set[str] = set()
-    for events in glob.glob(str(stage_dir / "logs" / "events*")):
-        acc = EventAccumulator(events)
-        acc.Reload()
-        tags |= set(acc.Tags()["scalars"])
-    return tags
 
 
 def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
@@ -67,7 +55,7 @@ def test_tensorboard_curves_per_stage(finished_run: Path) -> None:
         "eval": {"eval/return_s0", "eval/return_s2", "eval/score_s2"},
     }
     for stage, tags in expected.items():
-        assert tags <= scalar_tags(finished_run / stage), stage
+        assert tags <= scalar_tags(finished_run / stage / "logs"), stage
 
 
 def test_rerun_skips_finished_stages(finished_run: Path) -> None:
