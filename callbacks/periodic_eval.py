@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+import gymnasium as gym
 import lightning as L
 import numpy as np
 import torch
@@ -17,11 +18,11 @@ class PeriodicEvaluation(L.Callback):
     """Critic stage: the best-Q of ``num_candidates`` behaviour samples (what the critic alone can do).
     Energy stage: the guided policy at each of ``scales``. Logged as ``<stage>/periodic_return[_s<scale>]``."""
 
-    def __init__(self, behavior_checkpoint: Path, env_id: str, every_n_steps: int, episodes: int, scales: Sequence[float],
-                 solver_steps: int = 15, num_candidates: int = 16, seed: int = 10_000,
+    def __init__(self, behavior_checkpoint: Path, make_env: Callable[[], gym.Env], every_n_steps: int, episodes: int,
+                 scales: Sequence[float], solver_steps: int = 15, num_candidates: int = 16, seed: int = 10_000,
                  ref_min: float | None = None, ref_max: float | None = None):
         self.behavior_checkpoint = Path(behavior_checkpoint)
-        self.env_id, self.every_n_steps, self.episodes, self.scales = env_id, every_n_steps, episodes, list(scales)
+        self.make_env, self.every_n_steps, self.episodes, self.scales = make_env, every_n_steps, episodes, list(scales)
         self.solver_steps, self.num_candidates, self.seed = solver_steps, num_candidates, seed
         self.ref_min, self.ref_max = ref_min, ref_max
         self.behavior = None
@@ -47,7 +48,7 @@ class PeriodicEvaluation(L.Callback):
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
 
     def _metrics(self, key: str, act) -> dict[str, float]:
-        envs = make_vector_env(self.env_id, self.episodes)
+        envs = make_vector_env(self.make_env, self.episodes)
         try:
             with torch.inference_mode(False):
                 returns = evaluate(envs, act, [self.seed + e for e in range(self.episodes)])

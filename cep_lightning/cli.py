@@ -22,6 +22,7 @@ main options (any key of conf/config.yaml can be overridden as group.key=value):
   task=NAME                   preset from conf/task/NAME.yaml (default: pendulum-mixed, built in, no download)
   stage=NAME                  one stage, or all
   seed=INT                    random seed
+  seed=0,1,2                  one run per seed (each in its own process) into <run>/seed<k>, then the report table
   run.dir=PATH | run.name=STR where the run goes (default runs/<task>/<time stamp>; a single stage uses the latest run)
   data.source=builtin|hdf5|minari  data.path=FILE.hdf5  data.minari_id=ID  data.download=true
   behavior.steps=N behavior.batch_size=N behavior.lr=X    (likewise critic.*, energy.*)
@@ -59,9 +60,45 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
         return 0
+    seeds = [a for a in argv if a.startswith("seed=") and "," in a]
+    if seeds:
+        return run_seeds([a for a in argv if a not in seeds], seeds[-1].removeprefix("seed="))
     from cep_lightning.pipeline import run
 
     return run_command(run, argv)
+
+
+def run_seeds(argv: list[str], seed_list: str) -> int:
+    """``seed=0,1,2``: the pipeline once per seed, each in a fresh process (so DDP launches cleanly), into
+    <run>/seed<k>; then ``cep_lightning.report`` over <run>. Rerunning the same command resumes: finished
+    seeds and stages are skipped (name the run with run.name=... or run.dir=... to rerun it)."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from cep_lightning.config import load_config
+    from cep_lightning.report import write_report
+
+    try:
+        seeds = [int(s) for s in seed_list.split(",") if s.strip()]
+        cfg = load_config([*argv, f"seed={seeds[0]}"])  # the whole config is checked before the first seed starts
+    except ValueError:
+        print(f"error: seed={seed_list} is not a comma-separated list of integers (e.g. seed=0,1,2).", file=sys.stderr)
+        return 2
+    except CepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    base = Path(cfg.run.dir) if cfg.run.dir else Path(cfg.run.root) / cfg.task / (cfg.run.name or time.strftime("%Y%m%d-%H%M%S"))
+    rest = [a for a in argv if not a.startswith(("run.dir=", "run.name="))]
+    for seed in seeds:
+        print(f"[cep_lightning] seed {seed}: {base / f'seed{seed}'}", flush=True)
+        code = subprocess.run([sys.executable, "-m", "cep_lightning", *rest, f"seed={seed}", f"run.dir={base / f'seed{seed}'}"]).returncode
+        if code != 0:
+            print(f"error: seed {seed} failed (exit status {code}); rerun with run.dir={base} to resume where it stopped.", file=sys.stderr)
+            return code
+    print(write_report([base], base))
+    print(f"[cep_lightning] report: {base / 'report.md'}, {base / 'report.csv'}")
+    return 0
 
 
 def run_command(command: Callable[[DictConfig], object], argv: list[str]) -> int:

@@ -38,6 +38,7 @@ class DataConfig:
     toy_size: int = 200_000  # points of the toy data set
     drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data set
     reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
+    observation_keys: Optional[list[str]] = None  # Dict observations (data set and env): these keys concatenated, in order
     num_workers: int = 0
 
 
@@ -87,9 +88,12 @@ class EnergyConfig:
 
 @dataclass
 class EvalConfig:
-    env_id: str = "Pendulum-v1"  # gymnasium environment the policy is evaluated in
-    episodes: int = 10  # episodes per guidance scale
-    scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])  # guidance scales s_g
+    env_id: str = "Pendulum-v1"  # gymnasium (or gymnasium-robotics) environment the policy is evaluated in
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # gym.make(env_id, **env_kwargs)
+    episodes: int = 10  # episodes per guidance scale, each in its own seeded environment
+    scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])  # the sweep of guidance scales s_g
+    reported_scale: float = 3.0  # the scale whose score is reported, fixed before evaluation (one of ``scales``)
+    envs_per_batch: int = 0  # environments stepped together per process (0: all episodes of the process at once)
     solver_steps: int = 15
     ref_min_return: Optional[float] = None  # "random" reference return of the normalized score
     ref_max_return: Optional[float] = None  # "expert" reference return
@@ -202,6 +206,14 @@ def load_config(overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The config a run directory was made with (its config.yaml), completed by the schema's defaults."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no config.yaml; is it a cep_lightning run directory?")
+    return _merge(OmegaConf.structured(Config), OmegaConf.load(path), str(path))
+
+
 def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
     try:
         return OmegaConf.merge(base, other)  # type: ignore[return-value]
@@ -252,6 +264,9 @@ def _check_choices(cfg: DictConfig) -> None:
             raise ConfigError(f"callbacks.custom.{name}.target is required: the import path of a Lightning Callback class.")
     for stage in STAGES:
         _check_positive(cfg, stage)
+    if float(cfg.eval.reported_scale) not in [float(s) for s in cfg.eval.scales]:
+        raise ConfigError(f"eval.reported_scale={cfg.eval.reported_scale} is not among eval.scales={list(cfg.eval.scales)}; "
+                          f"the reported scale is fixed beforehand and must be evaluated (add it to eval.scales).")
 
 
 def _check_positive(cfg: DictConfig, stage: str) -> None:

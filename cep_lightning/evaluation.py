@@ -2,17 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from cep_lightning.errors import ConfigError
+from cep_lightning.observations import ConcatKeys
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
 
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
-    """num_envs copies of env_id, stepped in one process."""
-    return gym.vector.SyncVectorEnv([lambda: gym.make(env_id) for _ in range(num_envs)])
+def register_robotics_envs(env_id: str) -> None:
+    """Make gymnasium-robotics' environments (AntMaze_*) known to gymnasium when ``env_id`` is one of them."""
+    if env_id in gym.registry:
+        return
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # its import prints a notice about the unrelated Adroit tasks
+            import gymnasium_robotics
+
+            gym.register_envs(gymnasium_robotics)
+    except ImportError:
+        raise ConfigError(f"eval.env_id={env_id!r} is not a gymnasium environment, and gymnasium-robotics (which has the "
+                          f"AntMaze environments) is not installed: pip install -r requirements.txt.") from None
+
+
+@dataclass(frozen=True)
+class EnvMaker:
+    """Makes the evaluation environment: gym.make(env_id, **kwargs), Dict observations flattened by
+    ``observation_keys`` (the same mapping the data set's observations went through; None: left as they are)."""
+
+    env_id: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    observation_keys: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> "EnvMaker":
+        keys = cfg.data.observation_keys
+        kwargs = OmegaConf.to_container(cfg.eval.env_kwargs, resolve=True)
+        return cls(cfg.eval.env_id, kwargs, tuple(keys) if keys else None)  # type: ignore[arg-type]
+
+    def __call__(self) -> gym.Env:
+        register_robotics_envs(self.env_id)
+        try:
+            with warnings.catch_warnings():  # AntMaze_*-v4 on purpose: Minari's AntMaze data were collected in it
+                warnings.filterwarnings("ignore", message=".*is out of date.*")
+                env = gym.make(self.env_id, **self.kwargs)
+        except gym.error.Error as exc:
+            raise ConfigError(f"eval.env_id={self.env_id!r} cannot be made by gymnasium ({exc}). Install its package or pick another env_id.") from None
+        except TypeError as exc:
+            raise ConfigError(f"eval.env_kwargs={dict(self.kwargs)} do not fit {self.env_id}: {exc}.") from None
+        dict_observations = isinstance(env.observation_space, gym.spaces.Dict)
+        return ConcatKeys(env, self.observation_keys) if dict_observations and self.observation_keys else env
+
+
+def make_vector_env(make_env: Callable[[], gym.Env], num_envs: int) -> gym.vector.SyncVectorEnv:
+    """num_envs copies of the environment ``make_env`` makes, stepped in one process."""
+    return gym.vector.SyncVectorEnv([make_env for _ in range(num_envs)])
 
 
 def evaluate(envs: gym.vector.VectorEnv, act_fn: ActFn, seeds: Sequence[int]) -> np.ndarray:

@@ -29,6 +29,7 @@ def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback
     """Callbacks switched on for ``stage``: EMA (callbacks.ema.stages), periodic evaluation (critic, energy), user callbacks."""
     from callbacks.ema import ModelEMA
     from callbacks.periodic_eval import PeriodicEvaluation
+    from cep_lightning.evaluation import EnvMaker
 
     c = cfg.callbacks
     result: list[Callback] = []
@@ -36,7 +37,7 @@ def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback
         result.append(ModelEMA(decay=c.ema.decay))
     if stage in ("critic", "energy") and c.periodic_eval.enabled:
         result.append(PeriodicEvaluation(
-            behavior_checkpoint=run_dir / "behavior" / "model.ckpt", env_id=cfg.eval.env_id,
+            behavior_checkpoint=run_dir / "behavior" / "model.ckpt", make_env=EnvMaker.from_config(cfg),
             every_n_steps=c.periodic_eval.every_n_steps, episodes=c.periodic_eval.episodes,
             scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, num_candidates=cfg.support.M,
             seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return))

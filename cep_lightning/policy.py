@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from cep_lightning.diffusion import dpm_solver_2, guided_eps
 from cep_lightning.nets import EnergyNet, ScoreNet
+from cep_lightning.observations import flatten_observation
 
 
 class QGPOPolicy(nn.Module):
-    """a ~ pi(a|s): eps_hat = eps_theta(a_t, t, s) - s_g sigma_t ∇_a f_phi(a_t, t, s), 15-step DPM-Solver."""
+    """a ~ pi(a|s): eps_hat = eps_theta(a_t, t, s) - s_g sigma_t ∇_a f_phi(a_t, t, s), 15-step DPM-Solver.
 
-    def __init__(self, behavior: ScoreNet, energy: EnergyNet | None = None, solver_steps: int = 15):
+    ``QGPOPolicy.from_run(run_dir)`` also carries the run's observation mapping (Dict observations are
+    flattened as in training), its reported guidance scale (the default of ``act``) and its evaluation
+    environment (``make_env``).
+    """
+
+    def __init__(self, behavior: ScoreNet, energy: EnergyNet | None = None, solver_steps: int = 15,
+                 guidance_scale: float = 0.0, observation_keys: Sequence[str] | None = None,
+                 env_maker: Callable[[], gym.Env] | None = None):
         super().__init__()
         self.behavior, self.energy, self.solver_steps = behavior, energy, solver_steps
+        self.guidance_scale, self.observation_keys, self.env_maker = guidance_scale, observation_keys, env_maker
 
     @torch.no_grad()
     def sample(self, s: Tensor, guidance_scale: float | Tensor = 0.0, generator: torch.Generator | None = None) -> Tensor:
@@ -35,26 +46,45 @@ class QGPOPolicy(nn.Module):
         eps_fn = guided_eps(lambda a, t: self.behavior(a, t, s), energy_fn, guidance_scale)
         return dpm_solver_2(eps_fn, x, self.solver_steps)
 
-    def act(self, observations: np.ndarray | Tensor, guidance_scale: float | Tensor = 0.0) -> np.ndarray | Tensor:
-        """Actions for a batch of observations [B, S] (or one [S]); numpy in, numpy out."""
-        is_numpy = isinstance(observations, np.ndarray)
+    def act(self, observations: np.ndarray | Tensor | Mapping[str, np.ndarray],
+            guidance_scale: float | Tensor | None = None) -> np.ndarray | Tensor:
+        """Actions for a batch of observations [B, S] (or one [S], or a Dict observation of the run's env);
+        numpy in, numpy out; torch in, torch out. ``guidance_scale`` defaults to the run's reported scale."""
+        if isinstance(observations, Mapping):
+            observations = flatten_observation(observations, self.observation_keys)
+        is_numpy = not torch.is_tensor(observations)
         s = torch.as_tensor(np.asarray(observations, dtype=np.float32)) if is_numpy else observations
         single = s.dim() == 1
-        actions = self.sample(s[None] if single else s, guidance_scale)
+        scale = self.guidance_scale if guidance_scale is None else guidance_scale
+        actions = self.sample(s[None] if single else s, scale)
         actions = actions[0] if single else actions
-        return actions.cpu().numpy() if is_numpy else actions
+        return actions.cpu().numpy() if is_numpy else actions.to(s.device)
+
+    def make_env(self) -> gym.Env:
+        """The run's evaluation environment (observations mapped as in training)."""
+        if self.env_maker is None:
+            raise ValueError("This policy was not loaded from a run (QGPOPolicy.from_run), so it knows no environment.")
+        return self.env_maker()
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, solver_steps: int = 15, map_location: str = "cpu") -> "QGPOPolicy":
-        """Load the behaviour and energy models that a finished run saved."""
+    def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
+        """The behaviour and energy models a finished run saved, with the run's settings from its config.yaml
+        (solver steps, reported guidance scale, observation mapping, evaluation environment)."""
+        from cep_lightning.config import load_run_config
+        from cep_lightning.evaluation import EnvMaker
         from cep_lightning.stages.behavior import BehaviorModule
         from cep_lightning.stages.energy import EnergyModule
 
         run_dir = Path(run_dir)
+        cfg = load_run_config(run_dir)
+        if not (run_dir / "behavior" / "model.ckpt").is_file():
+            raise FileNotFoundError(f"{run_dir} has no finished behaviour model (behavior/model.ckpt); run its stages first.")
         behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / "model.ckpt", map_location=map_location, weights_only=False).net
         energy_path = run_dir / "energy" / "model.ckpt"
         energy = EnergyModule.load_from_checkpoint(energy_path, map_location=map_location, weights_only=False).energy if energy_path.is_file() else None
-        return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps)
+        keys = list(cfg.data.observation_keys) if cfg.data.observation_keys else None
+        return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps or cfg.eval.solver_steps,
+                   float(cfg.eval.reported_scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg))
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ TINY = [
     "support.M=4", "support.batch_size=512",
     "critic.steps=30", "critic.hidden=32",
     "energy.steps=30", "energy.hidden=32",
-    "eval.episodes=2", "eval.scales=[0.0,2.0]", "eval.solver_steps=4",
+    "eval.episodes=2", "eval.scales=[0.0,2.0]", "eval.reported_scale=2.0", "eval.solver_steps=4",
     "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", "checkpoint.every_n_steps=10",
 ]
 

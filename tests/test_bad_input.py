@@ -13,6 +13,7 @@ from cep_lightning.data.hdf5 import load_d4rl_hdf5, write_d4rl_hdf5
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.data.validate import check_against_env, check_finite
 from cep_lightning.errors import ConfigError, DataError
+from cep_lightning.evaluation import EnvMaker
 from cep_lightning.pipeline import prepare_run_dir
 
 
@@ -65,10 +66,10 @@ def test_nonfinite_rows_refused_or_dropped() -> None:
 
 def test_sizes_must_match_the_evaluation_env(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(DataError, match=r"observations have size \(4,\) but Pendulum-v1 observes \(3,\)"):
-        check_against_env(pendulum_like(obs_dim=4), "Pendulum-v1")
+        check_against_env(pendulum_like(obs_dim=4), EnvMaker("Pendulum-v1"))
     data = pendulum_like()
     data.actions[:5] = 3.0
-    check_against_env(data, "Pendulum-v1")
+    check_against_env(data, EnvMaker("Pendulum-v1"))
     assert "10.00% of the data set's actions lie outside" in caplog.text
 
 

@@ -25,7 +25,9 @@ def test_defaults_task_preset_and_overrides_merge_in_order() -> None:
 
 
 def test_required_tasks_exist() -> None:
-    assert {"pendulum-mixed", "hopper-medium-v2", "hopper-medium-replay-v2", "hopper-medium-expert-v2"} <= set(available_tasks())
+    paper = {f"{env}-{data}-v2" for env in ("halfcheetah", "hopper", "walker2d") for data in ("medium", "medium-replay", "medium-expert")}
+    paper |= {f"antmaze-{maze}-v2" for maze in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")}
+    assert len(paper) == 15 and paper | {"pendulum-mixed"} <= set(available_tasks())
 
 
 @pytest.mark.parametrize(
@@ -40,6 +42,7 @@ def test_required_tasks_exist() -> None:
         (["energy.loss=kl"], ["energy.loss", "cep, mse, emse"]),
         (["support.M=0"], ["support.M", "positive"]),
         (["seed"], ["key=value"]),
+        (["eval.reported_scale=4"], ["eval.reported_scale=4", "not among eval.scales", "fixed beforehand"]),
     ],
 )
 def test_config_errors_name_key_value_and_choices(override: list[str], expected: list[str]) -> None:

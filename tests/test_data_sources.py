@@ -144,11 +144,12 @@ def test_failed_download_is_a_data_error(store: Path, monkeypatch: pytest.Monkey
     assert "data.download=true" in str(info.value)
 
 
-def test_dict_observations_are_rejected_with_their_keys(store: Path) -> None:
-    obs_space = gym.spaces.Dict({"goal": gym.spaces.Box(-1, 1, (2,)), "state": gym.spaces.Box(-1, 1, (3,))})
+def test_dict_observations_are_flattened_by_the_named_keys(store: Path) -> None:
+    obs_space = gym.spaces.Dict({"goal": gym.spaces.Box(-9, 9, (2,)), "state": gym.spaces.Box(-9, 9, (3,))})
     act_space = gym.spaces.Box(-1, 1, (1,))
+    goal, state = np.arange(6, dtype=np.float32).reshape(3, 2), -np.arange(9, dtype=np.float32).reshape(3, 3)
     episode = EpisodeBuffer(
-        observations={"goal": np.zeros((3, 2), np.float32), "state": np.zeros((3, 3), np.float32)},
+        observations={"goal": goal, "state": state},
         actions=np.zeros((2, 1), np.float32),
         rewards=np.zeros(2),
         terminations=np.array([False, True]),
@@ -158,5 +159,10 @@ def test_dict_observations_are_rejected_with_their_keys(store: Path) -> None:
         minari.create_dataset_from_buffers(
             "test/dict-v0", [episode], observation_space=obs_space, action_space=act_space
         )
-    with pytest.raises(DataError, match=r"Dict observation space with keys \['goal', 'state'\]"):
+    with pytest.raises(DataError, match=r"Dictionary observations \(keys \['goal', 'state'\]\) need data.observation_keys"):
         load_minari_transitions("test/dict-v0")
+    with pytest.raises(DataError, match=r"names \['velocity'\], which the observations do not have"):
+        load_minari_transitions("test/dict-v0", observation_keys=["state", "velocity"])
+    data = load_minari_transitions("test/dict-v0", observation_keys=["state", "goal"])
+    np.testing.assert_array_equal(data.observations, np.concatenate([state, goal], axis=1)[:-1])
+    np.testing.assert_array_equal(data.next_observations, np.concatenate([state, goal], axis=1)[1:])

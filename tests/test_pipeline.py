@@ -28,12 +28,15 @@ def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
                  "energy/model.ckpt", "results.json", "timings.json"):
         assert (finished_run / path).is_file(), path
     results = json.loads((finished_run / "results.json").read_text())
-    assert results["task"] == "pendulum-mixed"
+    assert results["task"] == "pendulum-mixed" and results["seed"] == 0
     assert set(results["scales"]) == {"0", "2"}
     for entry in results["scales"].values():
         assert entry["episodes"] == 2 and -2000 < entry["mean_return"] <= 0 and entry["std_return"] >= 0
         expected = 100 * (entry["mean_return"] + 1282.50) / (-160.26 + 1282.50)
         assert entry["normalized_score"] == pytest.approx(expected)
+    assert results["reported"] == {"scale": 2.0, **results["scales"]["2"]}  # the preset's scale, not the sweep's best
+    best = max(results["scales"], key=lambda s: results["scales"][s]["mean_return"])
+    assert results["best_scale"] == {"scale": float(best), **results["scales"][best], "optimistic": True}
     data = load_source(load_config(TINY).data)
     assert results["dataset_mean_return"] == pytest.approx(float(episode_returns(data).mean()))
 
@@ -52,7 +55,7 @@ def test_tensorboard_curves_per_stage(finished_run: Path) -> None:
         "support": {"support/action_mean", "support/within_state_std"},
         "critic": {"critic/q_loss", "critic/q_mean", "critic/target_mean", "critic/periodic_return", "critic/periodic_score"},
         "energy": {"energy/loss", "energy/label_entropy", "energy/periodic_return_s1"},
-        "eval": {"eval/return_s0", "eval/return_s2", "eval/score_s2"},
+        "eval": {"eval/sweep/return_s0", "eval/sweep/return_s2", "eval/sweep/score_s2", "eval/reported/return", "eval/reported/score"},
     }
     for stage, tags in expected.items():
         assert tags <= scalar_tags(finished_run / stage / "logs"), stage

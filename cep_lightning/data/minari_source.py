@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import gymnasium as gym
 import minari
 import numpy as np
@@ -10,6 +12,7 @@ from minari.storage import get_dataset_path
 
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
+from cep_lightning.observations import flat_space, flatten_observation
 
 
 def _how_to_get(dataset_id: str) -> str:
@@ -62,19 +65,20 @@ def _check_flat_box(space: gym.Space, what: str, dataset_id: str) -> None:
         )
 
 
-def load_minari_transitions(dataset_id: str, download: bool = False) -> Transitions:
+def load_minari_transitions(dataset_id: str, download: bool = False, observation_keys: Sequence[str] | None = None) -> Transitions:
     """All episodes of a local Minari dataset, concatenated in order, as transitions.
 
     Per episode: s = observations[:-1], s' = observations[1:], terminals = terminations,
-    timeouts = truncations.
+    timeouts = truncations. Dict observations become flat vectors: ``observation_keys`` concatenated in order.
     """
     dataset = _open_dataset(dataset_id, download)
-    _check_flat_box(dataset.observation_space, "observation", dataset_id)
+    _check_flat_box(flat_space(dataset.observation_space, observation_keys), "observation", dataset_id)
     _check_flat_box(dataset.action_space, "action", dataset_id)
     parts: dict[str, list[np.ndarray]] = {key: [] for key in Transitions.__dataclass_fields__}
     for episode in dataset.iterate_episodes():
-        parts["observations"].append(episode.observations[:-1])
-        parts["next_observations"].append(episode.observations[1:])
+        observations = flatten_observation(episode.observations, observation_keys)
+        parts["observations"].append(observations[:-1])
+        parts["next_observations"].append(observations[1:])
         parts["actions"].append(np.reshape(episode.actions, (len(episode.rewards), -1)))
         parts["rewards"].append(episode.rewards)
         parts["terminals"].append(episode.terminations)

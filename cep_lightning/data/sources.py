@@ -47,7 +47,7 @@ def load_source(cfg: DictConfig) -> Transitions:
         return load_d4rl_hdf5(cfg.path)
     if not cfg.minari_id:
         raise DataError("data.source=minari needs a dataset id: pass data.minari_id=<namespace/env/name-vN>.")
-    return load_minari_transitions(cfg.minari_id, download=cfg.download)
+    return load_minari_transitions(cfg.minari_id, download=cfg.download, observation_keys=cfg.observation_keys)
 
 
 def toy_transitions(name: str, size: int, seed: int = 0) -> Transitions:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
 
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
+from cep_lightning.observations import flat_space
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +44,18 @@ def check_finite(data: Transitions, where: str, drop: bool) -> Transitions:
     return drop_rows(data, ~bad)
 
 
-def check_against_env(data: Transitions, env_id: str) -> None:
-    """Observation and action sizes must match the evaluation environment; actions outside its bounds are reported."""
+def check_against_env(data: Transitions, make_env: Callable[[], gym.Env]) -> None:
+    """Observation and action sizes must match the evaluation environment (after its observation mapping);
+    actions outside its bounds are reported."""
+    env = make_env()
+    env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     try:
-        env = gym.make(env_id)
-    except gym.error.Error as exc:
-        raise DataError(f"eval.env_id={env_id!r} cannot be made by gymnasium ({exc}). Install its package or pick another env_id.") from None
-    obs_shape, act_space = env.observation_space.shape, env.action_space
-    env.close()
+        obs_shape, act_space = flat_space(env.observation_space, None).shape, env.action_space  # a Dict space needs keys
+    finally:
+        env.close()
     if obs_shape != data.observations.shape[1:]:
         raise DataError(f"The data set's observations have size {data.observations.shape[1:]} but {env_id} observes {obs_shape}; "
-                        f"the task's data and eval.env_id do not belong together.")
+                        f"the task's data and eval.env_id (with data.observation_keys) do not belong together.")
     if act_space.shape != data.actions.shape[1:]:
         raise DataError(f"The data set's actions have size {data.actions.shape[1:]} but {env_id} takes {act_space.shape}; "
                         f"the task's data and eval.env_id do not belong together.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
+import gymnasium as gym
 import lightning as L
 import numpy as np
 import torch
@@ -27,30 +28,38 @@ class EpisodeGrid(Dataset):
         return torch.tensor([k, *self.items[k]])
 
 
-def episode_loader(num_scales: int, episodes: int) -> DataLoader:
-    """All items in one batch per process (the distributed sampler splits them across processes)."""
-    return DataLoader(EpisodeGrid(num_scales, episodes), batch_size=num_scales * episodes, shuffle=False)
+def episode_loader(num_scales: int, episodes: int, envs_per_batch: int = 0) -> DataLoader:
+    """Batches of ``envs_per_batch`` items (0: all in one batch per process; the distributed sampler splits
+    the items across processes)."""
+    grid = EpisodeGrid(num_scales, episodes)
+    return DataLoader(grid, batch_size=envs_per_batch or len(grid), shuffle=False)
 
 
 class EvaluationModule(L.LightningModule):
-    """``Trainer.test`` over the episode grid: returns per (scale, episode), gathered from every process."""
+    """``Trainer.test`` over the episode grid: returns per (scale, episode), gathered from every process.
 
-    def __init__(self, policy: QGPOPolicy, env_id: str, scales: Sequence[float], episodes: int, seed: int,
-                 ref_min: float | None = None, ref_max: float | None = None):
+    Every episode runs in its own environment, reset with seed ``seed + episode`` (the same seeds for every
+    scale), and counts exactly once: no environment starts a second episode, so short episodes are not
+    over-represented.
+    """
+
+    def __init__(self, policy: QGPOPolicy, make_env: Callable[[], gym.Env], scales: Sequence[float], episodes: int, seed: int,
+                 reported_scale: float, ref_min: float | None = None, ref_max: float | None = None, envs_per_batch: int = 0):
         super().__init__()
-        self.policy = policy
-        self.env_id, self.scales, self.episodes, self.seed = env_id, list(scales), episodes, seed
+        self.policy, self.make_env = policy, make_env
+        self.scales, self.episodes, self.seed, self.envs_per_batch = list(scales), episodes, seed, envs_per_batch
+        self.reported_scale = reported_scale
         self.ref_min, self.ref_max = ref_min, ref_max
         self.outputs: list[Tensor] = []
         self.returns: dict[float, np.ndarray] = {}
 
     def test_dataloader(self) -> DataLoader:
-        return episode_loader(len(self.scales), self.episodes)
+        return episode_loader(len(self.scales), self.episodes, self.envs_per_batch)
 
     def test_step(self, batch: Tensor, batch_idx: int) -> None:
         item, scale_idx, episode = batch[:, 0], batch[:, 1], batch[:, 2]
         scales = torch.tensor(self.scales, dtype=torch.float32)[scale_idx.cpu()]
-        envs = make_vector_env(self.env_id, len(batch))
+        envs = make_vector_env(self.make_env, len(batch))
         try:
             returns = evaluate(envs, lambda obs: self.policy.act(obs, guidance_scale=scales), (self.seed + episode).tolist())
         finally:
@@ -62,17 +71,28 @@ class EvaluationModule(L.LightningModule):
         by_item = dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))  # padded duplicates collapse
         self.returns = {s: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)]) for i, s in enumerate(self.scales)}
         for s, r in self.returns.items():
-            self.log(f"eval/return_s{s:g}", float(r.mean()), rank_zero_only=True)
-            score = normalized_score(float(r.mean()), self.ref_min, self.ref_max)
-            if score is not None:
-                self.log(f"eval/score_s{s:g}", float(score), rank_zero_only=True)
+            for prefix in ["eval/sweep", "eval/reported"] if s == self.reported_scale else ["eval/sweep"]:
+                suffix = "" if prefix == "eval/reported" else f"_s{s:g}"
+                self.log(f"{prefix}/return{suffix}", float(r.mean()), rank_zero_only=True)
+                score = normalized_score(float(r.mean()), self.ref_min, self.ref_max)
+                if score is not None:
+                    self.log(f"{prefix}/score{suffix}", float(score), rank_zero_only=True)
 
 
-def summarize(returns: dict[float, np.ndarray], ref_min: float | None, ref_max: float | None) -> dict[str, dict]:
-    """Per scale: mean ± std of the return, the normalized score, the episode count."""
-    table = {}
-    for s, r in returns.items():
-        score = normalized_score(float(r.mean()), ref_min, ref_max)
-        table[f"{s:g}"] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
-                           "normalized_score": None if score is None else float(score), "episodes": int(len(r))}
-    return table
+def scale_summary(returns: np.ndarray, ref_min: float | None, ref_max: float | None) -> dict:
+    """Mean ± std of the episode returns, the normalized score of the mean, the episode count."""
+    score = normalized_score(float(returns.mean()), ref_min, ref_max)
+    return {"mean_return": float(returns.mean()), "std_return": float(returns.std()),
+            "normalized_score": None if score is None else float(score), "episodes": int(len(returns))}
+
+
+def summarize(returns: dict[float, np.ndarray], reported_scale: float, ref_min: float | None, ref_max: float | None) -> dict:
+    """The reported number (the scale fixed beforehand) and the per-scale sweep beside it.
+
+    The sweep's best scale is chosen after seeing test returns, so its score is optimistic.
+    """
+    sweep = {f"{s:g}": scale_summary(r, ref_min, ref_max) for s, r in returns.items()}
+    best = max(sweep, key=lambda s: sweep[s]["mean_return"])
+    return {"reported": {"scale": float(reported_scale), **sweep[f"{reported_scale:g}"]},
+            "best_scale": {"scale": float(best), **sweep[best], "optimistic": True},
+            "scales": sweep}

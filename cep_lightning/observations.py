@@ -1,0 +1,52 @@
+"""Dictionary observations as the flat vectors the models see: the named keys concatenated in order.
+
+AntMaze is the case in point. gymnasium-robotics' ``AntMaze_*-v4`` observes
+``{"achieved_goal": (x, y), "observation": qpos[2:] ++ qvel, "desired_goal": goal}``, while D4RL's flat
+29-vector is ``qpos ++ qvel`` = ``(x, y) ++ qpos[2:] ++ qvel``: ``keys=[achieved_goal, observation]``
+rebuilds it (the goal is fixed per task and is not observed, as in D4RL).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from cep_lightning.errors import DataError
+
+
+def flatten_observation(obs: np.ndarray | Mapping[str, np.ndarray], keys: Sequence[str] | None) -> np.ndarray:
+    """obs[keys[0]] ++ obs[keys[1]] ++ ... along the last axis for a dict (batched or not); an array as it is."""
+    if not isinstance(obs, Mapping):
+        return np.asarray(obs)
+    if not keys:
+        raise DataError(f"Dictionary observations (keys {sorted(obs)}) need data.observation_keys: the keys to concatenate, "
+                        f"in order (AntMaze: [achieved_goal,observation]).")
+    missing = [k for k in keys if k not in obs]
+    if missing:
+        raise DataError(f"data.observation_keys names {missing}, which the observations do not have (keys: {sorted(obs)}).")
+    return np.concatenate([np.asarray(obs[k], dtype=np.float64) for k in keys], axis=-1)
+
+
+def flat_space(space: gym.Space, keys: Sequence[str] | None) -> gym.spaces.Box:
+    """The Box that ``flatten_observation`` maps a (Dict) observation space to."""
+    if not isinstance(space, gym.spaces.Dict):
+        return space  # type: ignore[return-value]
+    flatten_observation({k: np.zeros(1) for k in space.spaces}, keys)  # the same errors for missing keys
+    parts = [space.spaces[k] for k in keys]  # type: ignore[union-attr]
+    low = np.concatenate([np.broadcast_to(p.low, p.shape) for p in parts])  # type: ignore[attr-defined]
+    high = np.concatenate([np.broadcast_to(p.high, p.shape) for p in parts])  # type: ignore[attr-defined]
+    return gym.spaces.Box(low, high, dtype=np.result_type(*[p.dtype for p in parts]))
+
+
+class ConcatKeys(gym.ObservationWrapper):
+    """An environment whose Dict observations are replaced by ``flatten_observation(obs, keys)``."""
+
+    def __init__(self, env: gym.Env, keys: Sequence[str]):
+        super().__init__(env)
+        self.keys = list(keys)
+        self.observation_space = flat_space(env.observation_space, self.keys)
+
+    def observation(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        return flatten_observation(observation, self.keys)

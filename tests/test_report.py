@@ -1,0 +1,95 @@
+"""The evaluation protocol (one episode per environment), the report table, and the multi-seed command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from cep_lightning.evaluation import evaluate
+from cep_lightning.report import PAPER_QGPO, write_report
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CountdownEnv(gym.Env):
+    """Reward 1 per step; an episode lasts 1 + (reset seed mod 7) steps."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.left = 1 + (seed or 0) % 7
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.left -= 1
+        return np.zeros(1, np.float32), 1.0, self.left == 0, False, {}
+
+
+def test_every_environment_counts_exactly_its_own_first_episode() -> None:
+    seeds = [3, 10, 0, 6, 13, 1]
+    envs = gym.vector.SyncVectorEnv([CountdownEnv for _ in seeds])
+    returns = evaluate(envs, lambda obs: np.zeros((len(obs), 1)), seeds)
+    np.testing.assert_array_equal(returns, [1 + s % 7 for s in seeds])  # long episodes are not cut, short ones not repeated
+
+
+def fake_run(path: Path, task: str, seed: int, reported: float, sweep: dict[str, float], seconds: float) -> None:
+    path.mkdir(parents=True)
+    entry = lambda score: {"mean_return": score * 10, "std_return": 1.0, "normalized_score": score, "episodes": 10}
+    best = max(sweep, key=sweep.get)
+    results = {"task": task, "seed": seed, "reported": {"scale": 3.0, **entry(reported)},
+               "best_scale": {"scale": float(best), **entry(sweep[best]), "optimistic": True},
+               "scales": {s: entry(v) for s, v in sweep.items()}}
+    (path / "results.json").write_text(json.dumps(results))
+    (path / "timings.json").write_text(json.dumps({"behavior": seconds, "support": 2 * seconds, "critic": 60.0, "energy": 30.0, "eval": 6.0}))
+
+
+def test_report_aggregates_seeds_and_marks_the_best_scale_optimistic(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    reported = rng.uniform(40, 90, 3)
+    best = reported + rng.uniform(1, 10, 3)
+    for seed in range(3):
+        fake_run(tmp_path / "hopper" / f"seed{seed}", "hopper-medium-replay-v2", seed, reported[seed],
+                 {"0": 5.0, "3": reported[seed], "5": best[seed]}, seconds=120.0 * (seed + 1))
+    fake_run(tmp_path / "walker" / "seed0", "walker2d-medium-v2", 0, 50.0, {"3": 50.0}, seconds=60.0)
+    text = write_report([tmp_path], tmp_path)
+    rows = {r["task"]: r for r in csv.DictReader((tmp_path / "report.csv").open())}
+    hopper = rows["hopper-medium-replay-v2"]
+    assert hopper["seeds"] == "0 1 2" and hopper["reported_scale"] == "3"
+    assert float(hopper["score_mean"]) == pytest.approx(reported.mean()) and float(hopper["score_std"]) == pytest.approx(reported.std())
+    assert float(hopper["best_scale_score_mean"]) == pytest.approx(best.mean())
+    assert float(hopper["paper_qgpo"]) == PAPER_QGPO["hopper-medium-replay-v2"] == 96.9
+    assert float(hopper["behavior_s"]) == pytest.approx(240.0) and float(hopper["support_s"]) == pytest.approx(480.0)
+    assert float(hopper["total_s"]) == pytest.approx(240 + 480 + 60 + 30 + 6)
+    assert rows["walker2d-medium-v2"]["seeds"] == "0"
+    line = next(l for l in text.splitlines() if l.startswith("| hopper-medium-replay-v2"))
+    assert f"{reported.mean():.1f} ± {reported.std():.1f}" in line and f"{best.mean():.1f} ±" in line and "96.9" in line
+    assert "optimistic" in text.splitlines()[0] and (tmp_path / "report.md").read_text().strip() == text.strip()
+
+
+def test_report_without_runs_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "cep_lightning.report", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "No finished runs (results.json) under" in done.stderr
+
+
+def test_seed_list_runs_each_seed_and_writes_the_report(tmp_path: Path, minari_store: str) -> None:
+    args = [a for a in TINY if not a.startswith(("behavior.steps", "critic.steps", "energy.steps"))]
+    args += ["behavior.steps=10", "critic.steps=10", "energy.steps=10", f"run.dir={tmp_path / 'multi'}", "seed=0,1"]
+    done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = (json.loads((tmp_path / "multi" / f"seed{s}" / "results.json").read_text()) for s in (0, 1))
+    assert (first["seed"], second["seed"]) == (0, 1) and first["reported"] != second["reported"]
+    row = next(csv.DictReader((tmp_path / "multi" / "report.csv").open()))
+    assert row["task"] == "pendulum-mixed" and row["seeds"] == "0 1"
+    scores = [first["reported"]["normalized_score"], second["reported"]["normalized_score"]]
+    assert float(row["score_mean"]) == pytest.approx(np.mean(scores))
+    assert "| pendulum-mixed | 0 1 |" in done.stdout
