@@ -36,6 +36,7 @@ main options (any key of conf/config.yaml can be overridden as group.key=value):
   callbacks.custom.NAME.target=pkg.mod.Class callbacks.custom.NAME.stages=[critic]  (a callback of your own)
 
 TensorBoard: tensorboard --logdir runs
+Results table over runs and seeds: python -m cep_lightning.report runs/<task>/<run> [--out DIR]
 """
 
 

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from cep_lightning.diffusion import eps_matching_loss, perturb, sample_train_times
 from cep_lightning.nets import ScoreNet
+from cep_lightning.stages.log_steps import writes_logs_now
 
 
 class BehaviorModule(L.LightningModule):
@@ -25,7 +26,8 @@ class BehaviorModule(L.LightningModule):
         t = sample_train_times(len(a), a.device)
         noise = torch.randn_like(a)
         loss = eps_matching_loss(self.net(perturb(a, t, noise), t, s), noise)
-        self.log("behavior/loss", loss, prog_bar=True, sync_dist=True)
+        if writes_logs_now(self):
+            self.log("behavior/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from cep_lightning.losses import q_target, softmax_value, twin_q_loss
 from cep_lightning.nets import TwinQ
+from cep_lightning.stages.log_steps import writes_logs_now
 
 
 def expand_states(s: Tensor, m: int) -> Tensor:
@@ -35,10 +36,11 @@ class CriticModule(L.LightningModule):
             y = q_target(batch["r"], batch["terminal"], softmax_value(q_next, hp.beta_q), hp.gamma)
         q1, q2 = self.q.both(batch["s"], batch["a"])
         loss = twin_q_loss(q1, q2, y)
-        self.log_dict({"critic/q_mean": q1.mean(), "critic/q_std": q1.std(),
-                       "critic/target_mean": y.mean(), "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean()},
-                      sync_dist=True)
-        self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
+        if writes_logs_now(self):
+            self.log_dict({"critic/q_mean": q1.mean(), "critic/q_std": q1.std(),
+                           "critic/target_mean": y.mean(), "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean()},
+                          sync_dist=True)
+            self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:

@@ -10,6 +10,7 @@ from cep_lightning.diffusion import perturb, sample_train_times
 from cep_lightning.losses import cep_labels, cep_loss, emse_energy_loss, label_entropy, mse_energy_loss
 from cep_lightning.nets import EnergyNet, TwinQ
 from cep_lightning.stages.critic import expand_states
+from cep_lightning.stages.log_steps import writes_logs_now
 
 
 class EnergyModule(L.LightningModule):
@@ -60,8 +61,9 @@ class EnergyModule(L.LightningModule):
                 loss = mse_energy_loss(f, q_data, beta)
             else:  # baseline: the best value among the state's support actions (toys: in the batch)
                 loss = emse_energy_loss(f, q_data, beta, q.max(1).values if self.critic is not None else q.max())
-        self.log("energy/loss", loss, prog_bar=True, sync_dist=True)
-        self.log("energy/label_entropy", label_entropy(cep_labels(q, beta)), sync_dist=True)
+        if writes_logs_now(self):
+            self.log("energy/loss", loss, prog_bar=True, sync_dist=True)
+            self.log("energy/label_entropy", label_entropy(cep_labels(q, beta)), sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
