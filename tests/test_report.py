@@ -11,6 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from cep_lightning.evaluation import evaluate
 from cep_lightning.report import PAPER_QGPO, write_report
@@ -93,3 +94,14 @@ def test_seed_list_runs_each_seed_and_writes_the_report(tmp_path: Path, minari_s
     scores = [first["reported"]["normalized_score"], second["reported"]["normalized_score"]]
     assert float(row["score_mean"]) == pytest.approx(np.mean(scores))
     assert "| pendulum-mixed | 0 1 |" in done.stdout
+
+
+def test_episode_grid_batches_cover_every_scale_and_episode_once() -> None:
+    from cep_lightning.stages.evaluate import episode_loader
+
+    batches = list(episode_loader(num_scales=3, episodes=4, envs_per_batch=5))
+    assert [len(b) for b in batches] == [5, 5, 2]
+    items = torch.cat(batches)
+    assert sorted(items[:, 0].tolist()) == list(range(12))
+    assert sorted(map(tuple, items[:, 1:].tolist())) == [(s, e) for s in range(3) for e in range(4)]
+    assert [len(b) for b in episode_loader(3, 4)] == [12]  # 0: all episodes of the process in one vector env
