@@ -71,12 +71,15 @@ class EvaluationModule(L.LightningModule):
         by_item = dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))  # padded duplicates collapse
         self.returns = {s: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)]) for i, s in enumerate(self.scales)}
         for s, r in self.returns.items():
-            for prefix in ["eval/sweep", "eval/reported"] if s == self.reported_scale else ["eval/sweep"]:
-                suffix = "" if prefix == "eval/reported" else f"_s{s:g}"
-                self.log(f"{prefix}/return{suffix}", float(r.mean()), rank_zero_only=True)
-                score = normalized_score(float(r.mean()), self.ref_min, self.ref_max)
-                if score is not None:
-                    self.log(f"{prefix}/score{suffix}", float(score), rank_zero_only=True)
+            self._log_returns("eval/sweep/{}_s" + f"{s:g}", r)
+        self._log_returns("eval/reported/{}", self.returns[self.reported_scale])
+
+    def _log_returns(self, tag: str, returns: np.ndarray) -> None:
+        """``tag.format("return")`` the mean return and ``tag.format("score")`` its normalized score."""
+        self.log(tag.format("return"), float(returns.mean()), rank_zero_only=True)
+        score = normalized_score(float(returns.mean()), self.ref_min, self.ref_max)
+        if score is not None:
+            self.log(tag.format("score"), float(score), rank_zero_only=True)
 
 
 def scale_summary(returns: np.ndarray, ref_min: float | None, ref_max: float | None) -> dict:
