@@ -74,10 +74,11 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     <run>/seed<k>; then ``cep_lightning.report`` over <run>. Rerunning the same command resumes: finished
     seeds and stages are skipped (name the run with run.name=... or run.dir=... to rerun it)."""
     import subprocess
-    import time
-    from pathlib import Path
+
+    from omegaconf import OmegaConf
 
     from cep_lightning.config import load_config
+    from cep_lightning.pipeline import resolve_run_dir
     from cep_lightning.report import write_report
 
     try:
@@ -89,7 +90,7 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    base = Path(cfg.run.dir) if cfg.run.dir else Path(cfg.run.root) / cfg.task / (cfg.run.name or time.strftime("%Y%m%d-%H%M%S"))
+    base = resolve_run_dir(OmegaConf.merge(cfg, {"stage": "all"}))  # run.dir, <root>/<task>/<name>, or a new time stamp
     rest = [a for a in argv if not a.startswith(("run.dir=", "run.name="))]
     for seed in seeds:
         print(f"[cep_lightning] seed {seed}: {base / f'seed{seed}'}", flush=True)
