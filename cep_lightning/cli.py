@@ -52,7 +52,8 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_NoTips())
     for message in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
-                    ".*weights_only.*", ".*GPU available but not used.*"):
+                    ".*weights_only.*", ".*GPU available but not used.*",
+                    ".*your dataloader is not resumable.*"):  # it is: batches are indexed by the global step (StepBatches)
         warnings.filterwarnings("ignore", message=message)
 
 

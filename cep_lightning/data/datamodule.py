@@ -65,14 +65,18 @@ class StateDataset(Dataset):
 class StepBatches(Sampler[list[int]]):
     """Batch k of a stage: ``batch_size`` rows drawn with replacement by a generator seeded with (seed, process
     rank, k). A stage resumed at step k draws exactly what the uninterrupted stage would have, and every
-    process of a multi-GPU run draws its own batches."""
+    process of a multi-GPU run draws its own batches.
+
+    The length is the whole epoch (the stage's steps) also when iteration starts at ``start``: Lightning
+    restores the epoch's progress from the checkpoint and counts the resumed batches on top of it.
+    """
 
     def __init__(self, num_rows: int, batch_size: int, steps: int, seed: int, rank: int = 0, start: int = 0):
         self.num_rows, self.batch_size, self.steps = num_rows, batch_size, steps
         self.seed, self.rank, self.start = seed, rank, start
 
     def __len__(self) -> int:
-        return self.steps - self.start
+        return self.steps
 
     def __iter__(self):
         generator = torch.Generator()
@@ -140,6 +144,7 @@ class QGPODataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=batches,
+            generator=torch.Generator(),  # the loader's base seed must not draw from (and shift) the global RNG on resume
             collate_fn=_batch_as_is,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import lightning as L
 import torch
@@ -50,10 +51,15 @@ class CriticModule(L.LightningModule):
             self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
-    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
-        """Polyak averaging: theta_target <- tau theta + (1 - tau) theta_target."""
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The Adam step, then Polyak averaging: theta_target <- tau theta + (1 - tau) theta_target.
+
+        Both happen inside the step, so a checkpoint written at the end of a batch holds a target network
+        that is in step with the critic (a resumed run continues exactly)."""
+        super().optimizer_step(*args, **kwargs)
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.q_target.parameters()), list(self.q.parameters()), self.hparams.tau)
+            for target, online in zip(self.q_target.parameters(), self.q.parameters()):
+                target.lerp_(online, self.hparams.tau)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.q.parameters(), lr=self.hparams.lr)
