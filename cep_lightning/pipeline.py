@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,39 +153,56 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
 RUNNERS = {"behavior": run_behavior, "support": run_support, "critic": run_critic, "energy": run_energy, "eval": run_eval}
 
 
-def run(cfg: DictConfig) -> Path:
-    """Check everything, print the plan, then run, resume or redo the stages it names into ``cfg.run.dir``.
+@dataclass
+class Command:
+    """A checked command: its run directory, the data, every stage's wanted settings, and the plan."""
 
-    Nothing is written before the config, the Trainer options, the callbacks and the data have passed their
-    checks; a command with nothing to do writes nothing.
-    """
-    run_dir = resolve_run_dir(cfg)
+    run: RunDir
+    data: QGPODataModule
+    wanted: dict[str, dict[str, Any]]
+    plan: Plan
+
+
+def check_command(cfg: DictConfig) -> Command:
+    """Every check a command needs before it may write anything: the Trainer options and the callbacks
+    (before any data is loaded), then the data against the evaluation environment; then the plan."""
     check_trainer_options(cfg)
     check_callbacks(cfg)
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.prepare_data()
     data.setup()
     check_against_env(data.data, EnvMaker.from_config(cfg))
-    rundir = RunDir(run_dir)
+    run = RunDir(resolve_run_dir(cfg))
     wanted = {stage: stage_settings(cfg, stage, data.fingerprint) for stage in STAGES}
-    plan = make_plan(rundir, cfg.stage, wanted)
-    rank_zero_info(plan.describe(rundir))
-    if plan.to_run:
+    return Command(run, data, wanted, make_plan(run, cfg.stage, wanted))
+
+
+def run(cfg: DictConfig) -> Path:
+    """Check everything, print the plan, then run, resume or redo the stages it names into ``cfg.run.dir``.
+
+    Nothing is written before the config, the Trainer options, the callbacks and the data have passed their
+    checks; a command with nothing to do writes nothing.
+    """
+    command = check_command(cfg)
+    if is_rank_zero():
+        print(command.plan.describe(command.run), flush=True)
+    if command.plan.to_run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
-        prepare_run_dir(cfg, run_dir)
-        os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+        prepare_run_dir(cfg, command.run.path)
+        os.environ[RUN_DIR_ENV] = str(command.run.path.resolve())
         try:
             with STOP.installed():
-                _run_plan(cfg, rundir, data, plan, wanted)
+                _run_plan(cfg, command)
         finally:
             os.environ.pop(RUN_DIR_ENV, None)
     if is_rank_zero():
-        _print_outcome(rundir, plan)
-    return run_dir
+        _print_outcome(command.run, command.plan)
+    return command.run.path
 
 
-def _run_plan(cfg: DictConfig, run: RunDir, data: QGPODataModule, plan: Plan, wanted: dict[str, dict[str, Any]]) -> None:
-    for step in plan.to_run:
+def _run_plan(cfg: DictConfig, command: Command) -> None:
+    run, wanted = command.run, command.wanted
+    for step in command.plan.to_run:
         stage = step.stage
         if is_rank_zero():
             run.start(stage, wanted[stage], {i: run.record(i)["id"] for i in INPUTS[stage]})  # type: ignore[index]
@@ -192,7 +210,7 @@ def _run_plan(cfg: DictConfig, run: RunDir, data: QGPODataModule, plan: Plan, wa
         L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
         start = time.time()
         with STOP.stage():
-            RUNNERS[stage](cfg, run.path, data, fresh=step.action != "resume")
+            RUNNERS[stage](cfg, run.path, command.data, fresh=step.action != "resume")
         if is_rank_zero():
             seconds = time.time() - start
             run.finish(stage, seconds)

@@ -23,3 +23,17 @@ class RecordingCallback(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
         if batch_idx == 0:
             self._record("train_batch_end", trainer)
+
+
+class TrainerSettingsRecorder(L.Callback):
+    """Writes a few of the Trainer's settings, as the stage's Trainer has them, to a JSON file."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import json
+
+        settings = {"gradient_clip_val": trainer.gradient_clip_val, "gradient_clip_algorithm": trainer.gradient_clip_algorithm.value,
+                    "inference_mode": trainer.predict_loop.inference_mode}
+        self.path.write_text(json.dumps(settings))

@@ -15,6 +15,7 @@ from cep_lightning.data.validate import check_against_env, check_finite
 from cep_lightning.errors import ConfigError, DataError
 from cep_lightning.evaluation import EnvMaker
 from cep_lightning.pipeline import prepare_run_dir
+from cep_lightning.rundir import RunDir
 
 
 def pendulum_like(n: int = 50, obs_dim: int = 3) -> Transitions:
@@ -74,9 +75,9 @@ def test_sizes_must_match_the_evaluation_env(caplog: pytest.LogCaptureFixture) -
 
 
 def test_run_dir_of_another_task(tmp_path: Path) -> None:
-    prepare_run_dir(load_config([]), tmp_path)
+    prepare_run_dir(load_config([f"run.dir={tmp_path}"]), tmp_path)
     with pytest.raises(ConfigError, match="belongs to task 'pendulum-mixed', not 'hopper-medium-v2'"):
-        prepare_run_dir(load_config(["task=hopper-medium-v2"]), tmp_path)
+        load_config(["task=hopper-medium-v2", f"run.dir={tmp_path}"])
 
 
 def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_path: Path, finished_run: Path) -> None:
@@ -100,10 +101,7 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_checkpoint_of_other_sizes_is_refused(finished_run: Path) -> None:
-    from types import SimpleNamespace
-
-    from cep_lightning.pipeline import load_stage
     from cep_lightning.stages.behavior import BehaviorModule
 
     with pytest.raises(DataError, match=r"trained on \(state, action\) sizes \(3, 1\), but the data set has \(11, 3\)"):
-        load_stage(BehaviorModule, finished_run, "behavior", SimpleNamespace(state_dim=11, action_dim=3))
+        RunDir(finished_run).load_checked(BehaviorModule, "behavior", 11, 3)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
-    for path in ("config.yaml", "behavior/model.ckpt", "support/actions.npy", "support/done.json", "critic/model.ckpt",
+    for path in ("config.yaml", "behavior/model.ckpt", "support/actions.npy", "support/record.json", "critic/model.ckpt",
                  "energy/model.ckpt", "results.json", "timings.json"):
         assert (finished_run / path).is_file(), path
     results = json.loads((finished_run / "results.json").read_text())

@@ -78,9 +78,9 @@ def test_sigkill_in_support_stage_keeps_written_states(tmp_path: Path, finished_
 
     kill_when(cmd, some_written)
     done_before = int(np.load(written).sum())
-    assert not (run_dir / "support" / "done.json").exists()
+    assert not (run_dir / "support" / "record.json").exists()
     finish(cmd)
-    assert (run_dir / "support" / "done.json").is_file() and np.load(written).all()
+    assert (run_dir / "support" / "record.json").is_file() and np.load(written).all()
     assert (run_dir / "behavior" / "model.ckpt").stat().st_mtime_ns == behavior
     assert done_before > 0
     # seeded per state: the resumed result equals the uninterrupted one
