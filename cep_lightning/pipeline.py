@@ -178,14 +178,17 @@ def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
 def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> dict:
     c = cfg.eval
     policy = QGPOPolicy.from_run(run_dir, solver_steps=c.solver_steps)
-    module = EvaluationModule(policy, EnvMaker.from_config(cfg), list(c.scales), c.episodes, c.seed, c.reported_scale,
+    make_env = EnvMaker.from_config(cfg)
+    module = EvaluationModule(policy, make_env, list(c.scales), c.episodes, c.seed, c.reported_scale,
                               c.ref_min_return, c.ref_max_return, c.envs_per_batch)
     trainer = make_trainer(cfg, "eval", run_dir, build_callbacks(cfg, "eval", run_dir), inference_mode=False)  # guidance needs ∇_a f
     trainer.test(module, verbose=False)
-    results = {"task": cfg.task, "seed": cfg.seed, "env_id": c.env_id, "checkpoint": "last (the end of each stage's budget)",
+    goal = make_env.goal  # a maze: every episode's return is its success (0 or 1), see ReachGoal
+    results = {"task": cfg.task, "seed": cfg.seed, "env_id": make_env.env_id, "checkpoint": "last (the end of each stage's budget)",
+               **({"goal": goal.describe()} if goal is not None else {}),
                "dataset_mean_return": data.dataset_mean_return(),
                "dataset_normalized_score": normalized_score(data.dataset_mean_return(), c.ref_min_return, c.ref_max_return),
-               **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return)}
+               **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return, success=goal is not None)}
     if trainer.is_global_zero:
         _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
     trainer.strategy.barrier()
@@ -210,10 +213,11 @@ def run(cfg: DictConfig) -> Path:
     torch.set_float32_matmul_precision("high")
     run_dir = resolve_run_dir(cfg)
     check_run_dir(cfg, run_dir)
-    data = QGPODataModule(cfg.data, seed=cfg.seed)  # bad data fails here, before anything is written
+    make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
+    data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)  # bad data fails here, before anything is written
     data.prepare_data()
     data.setup()
-    check_against_env(data.data, EnvMaker.from_config(cfg))
+    check_against_env(data.data, make_env)
     prepare_run_dir(cfg, run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     try:
