@@ -41,8 +41,8 @@ def eval_env_of(cfg: DictConfig) -> str | EnvSpec:
     if cfg.eval.env_id is not None:
         return cfg.eval.env_id
     if cfg.data.source != "minari":
-        raise ConfigError(f"eval.env_id=null takes the evaluation environment from the data set, which only a Minari data "
-                          f"set stores (data.source=minari, not {cfg.data.source}); name it with eval.env_id=....")
+        raise ConfigError(f"eval.env_id=null takes the evaluation environment from the data set, which only a Minari "
+                          f"data set stores (data.source=minari, not {cfg.data.source}); name it with eval.env_id=....")
     from cep_lightning.data.minari_source import minari_eval_env_spec
 
     return minari_eval_env_spec(cfg.data.minari_id, download=cfg.data.download)

@@ -60,7 +60,8 @@ def maze_goal(env: gym.Env) -> MazeGoal:
     if len(goals) != 1 or cells(maze.maze_map, "c"):
         raise DataError(
             f"The evaluation environment {env_id} has no single goal cell (its maze map has {len(goals)} 'g' cells and "
-            f"{len(cells(maze.maze_map, 'c'))} 'c' cells), so the goal the data set is relabelled to cannot be determined. "
+            f"{len(cells(maze.maze_map, 'c'))} 'c' cells), so the goal the data set is relabelled to cannot be "
+            f"determined. "
             f"Take the evaluation environment from the data set (eval.env_id=null) or give a maze map with one 'g' "
             f"(eval.env_kwargs.maze_map).")
     x, y = maze.cell_rowcol_to_xy(np.array(goals[0]))

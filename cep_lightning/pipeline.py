@@ -184,11 +184,13 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
     trainer = make_trainer(cfg, "eval", run_dir, build_callbacks(cfg, "eval", run_dir), inference_mode=False)  # guidance needs ∇_a f
     trainer.test(module, verbose=False)
     goal = make_env.goal  # a maze: every episode's return is its success (0 or 1), see ReachGoal
-    results = {"task": cfg.task, "seed": cfg.seed, "env_id": make_env.env_id, "checkpoint": "last (the end of each stage's budget)",
+    results = {"task": cfg.task, "seed": cfg.seed, "env_id": make_env.env_id,
+               "checkpoint": "last (the end of each stage's budget)",
                **({"goal": goal.describe()} if goal is not None else {}),
                "dataset_mean_return": data.dataset_mean_return(),
                "dataset_normalized_score": normalized_score(data.dataset_mean_return(), c.ref_min_return, c.ref_max_return),
-               **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return, success=goal is not None)}
+               **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return,
+                           success=goal is not None)}
     if trainer.is_global_zero:
         _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
     trainer.strategy.barrier()
@@ -214,7 +216,7 @@ def run(cfg: DictConfig) -> Path:
     run_dir = resolve_run_dir(cfg)
     check_run_dir(cfg, run_dir)
     make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
-    data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)  # bad data fails here, before anything is written
+    data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)  # bad data fail here, before anything is written
     data.prepare_data()
     data.setup()
     check_against_env(data.data, make_env)

@@ -78,15 +78,18 @@ def antmaze_dataset(dataset_id: str, name: str, episodes: int = 3, steps: int = 
         eval_spec = deepcopy(env.spec)
         eval_spec.kwargs["maze_map"] = EVAL_MAPS[name.split("-")[0]]
         eval_spec.max_episode_steps = gym.spec(env_id).max_episode_steps  # the script kept the registered time limit
-        minari.create_dataset_from_buffers(dataset_id, buffers, env=env, eval_env=eval_spec, algorithm_name="random actions")
+        minari.create_dataset_from_buffers(dataset_id, buffers, env=env, eval_env=eval_spec,
+                                           algorithm_name="random actions")
     env.close()
     return dataset_id
 
 
-def _episode(env: gym.Env, rng: np.random.Generator, seed: int, cells: dict[str, tuple[int, int]] | None) -> EpisodeBuffer:
+def _episode(env: gym.Env, rng: np.random.Generator, seed: int,
+             cells: dict[str, tuple[int, int]] | None) -> EpisodeBuffer:
     """One random-action episode of a continuing maze task: only the time limit ends it."""
     obs, _ = env.reset(seed=seed, options={k: np.array(v) for k, v in cells.items()} if cells else None)
-    steps: dict[str, list] = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+    steps: dict[str, list] = {"observations": [obs], "actions": [], "rewards": [], "terminations": [],
+                              "truncations": []}
     truncated = False
     while not truncated:
         action = rng.uniform(-1.0, 1.0, size=8).astype(np.float32)

@@ -94,8 +94,8 @@ def load_minari_transitions(dataset_id: str, download: bool = False, observation
     relabel = is_goal_conditioned(dataset.observation_space)
     if relabel and goal is None:
         raise DataError(
-            f"Minari dataset '{dataset_id}' is goal-conditioned (observations {list(GOAL_KEYS)}): its rewards belong to "
-            f"each episode's own goal and must be relabelled to the evaluation goal, but the evaluation environment "
+            f"Minari dataset '{dataset_id}' is goal-conditioned (observations {list(GOAL_KEYS)}): its rewards belong "
+            f"to each episode's own goal and must be relabelled to the evaluation goal, but the evaluation environment "
             f"has no goal. Evaluate it in a maze with one goal cell (eval.env_id=null takes the data set's own).")
     parts: dict[str, list[np.ndarray]] = {key: [] for key in Transitions.__dataclass_fields__}
     for episode in dataset.iterate_episodes():
@@ -126,8 +126,8 @@ def minari_eval_env_spec(dataset_id: str, download: bool = False) -> EnvSpec:
             warnings.simplefilter("ignore")  # no eval_env_spec stored; "out of date" env versions
             env = dataset.recover_environment(eval_env=True)
     except Exception as exc:  # no stored environment, or one this installation cannot make
-        raise DataError(f"The evaluation environment of Minari dataset '{dataset_id}' cannot be made ({type(exc).__name__}: "
-                        f"{exc}); name it with eval.env_id=... (and eval.env_kwargs).") from None
+        raise DataError(f"The evaluation environment of Minari dataset '{dataset_id}' cannot be made "
+                        f"({type(exc).__name__}: {exc}); name it with eval.env_id=... (and eval.env_kwargs).") from None
     spec = env.spec
     env.close()
     if spec is None:
