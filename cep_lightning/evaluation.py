@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.data.minari_source import minari_eval_env_spec
 from cep_lightning.errors import ConfigError
 from cep_lightning.mazes import MazeGoal, ReachGoal, is_maze, maze_goal
 from cep_lightning.observations import ConcatKeys
@@ -43,8 +44,6 @@ def eval_env_of(cfg: DictConfig) -> str | EnvSpec:
     if cfg.data.source != "minari":
         raise ConfigError(f"eval.env_id=null takes the evaluation environment from the data set, which only a Minari "
                           f"data set stores (data.source=minari, not {cfg.data.source}); name it with eval.env_id=....")
-    from cep_lightning.data.minari_source import minari_eval_env_spec
-
     return minari_eval_env_spec(cfg.data.minari_id, download=cfg.data.download)
 
 

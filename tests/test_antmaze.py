@@ -11,7 +11,7 @@ import pytest
 from cep_lightning.config import load_config
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.minari_source import load_minari_transitions
-from cep_lightning.errors import DataError
+from cep_lightning.errors import ConfigError, DataError
 from cep_lightning.evaluation import EnvMaker
 from cep_lightning.mazes import ReachGoal
 from tests.antmaze_data import antmaze_dataset
@@ -118,3 +118,8 @@ def test_a_maze_without_a_single_goal_cell_is_an_error(minari_store: str) -> Non
     cfg = preset("medium-play", "eval.env_id=AntMaze_Medium-v4")  # the registered map: no goal cell
     with pytest.raises(DataError, match="no single goal cell"):
         EnvMaker.from_config(cfg).goal
+
+
+def test_an_environment_from_a_data_set_needs_a_minari_data_set() -> None:
+    with pytest.raises(ConfigError, match="only a Minari data set stores"):
+        EnvMaker.from_config(load_config(["task=hopper-medium-v2", "eval.env_id=null"]))
