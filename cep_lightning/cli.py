@@ -74,11 +74,9 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     <run>/seed<k>; then ``cep_lightning.report`` over <run>. Rerunning the same command resumes: finished
     seeds and stages are skipped (name the run with run.name=... or run.dir=... to rerun it)."""
     import subprocess
-
-    from omegaconf import OmegaConf
+    from pathlib import Path
 
     from cep_lightning.config import load_config
-    from cep_lightning.pipeline import resolve_run_dir
     from cep_lightning.report import write_report
 
     try:
@@ -90,7 +88,7 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    base = resolve_run_dir(OmegaConf.merge(cfg, {"stage": "all"}))  # run.dir, <root>/<task>/<name>, or a new time stamp
+    base = Path(cfg.run.dir)  # run.dir, <root>/<task>/<name>, or a new time stamp
     rest = [a for a in argv if not a.startswith(("run.dir=", "run.name="))]
     for seed in seeds:
         print(f"[cep_lightning] seed {seed}: {base / f'seed{seed}'}", flush=True)
@@ -104,12 +102,17 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
 
 
 def run_command(command: Callable[[DictConfig], object], argv: list[str]) -> int:
-    """command(config from argv); a user error (CepError) is printed as one line and exits with status 2."""
+    """command(config from argv); a user error (CepError) is printed as one line and exits with status 2; a
+    stage stopped by SIGTERM/SIGINT says how to resume and exits with 128 + the signal number."""
     from cep_lightning.config import load_config
+    from cep_lightning.interrupts import StageInterrupted
 
     quiet_lightning()
     try:
         command(load_config(argv))
+    except StageInterrupted as exc:
+        print(f"[cep_lightning] {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

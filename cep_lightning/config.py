@@ -6,6 +6,8 @@ Order of precedence: schema defaults < conf/config.yaml < conf/task/<task>.yaml 
 from __future__ import annotations
 
 import difflib
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -13,10 +15,10 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from cep_lightning.errors import ConfigError
+from cep_lightning.errors import ConfigError, MissingStageError
+from cep_lightning.rundir import STAGES, RunDir, latest_run
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-STAGES = ("behavior", "support", "critic", "energy", "eval")
 STAGE_CHOICES = (*STAGES, "all")
 
 
@@ -113,17 +115,11 @@ class ToyConfig:
     contrastive_size: int = 0  # CEP's contrastive sets: groups of this many points, one t each (0: the whole batch)
 
 
-@dataclass
-class TrainerConfig:
-    """Lightning Trainer options shared by every stage."""
-
-    accelerator: str = "auto"
-    devices: Any = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
-    log_every_n_steps: int = 50
-    enable_progress_bar: bool = True
+def default_trainer_options() -> dict[str, Any]:
+    """Lightning Trainer options shared by every stage; ``trainer.*`` takes any ``lightning.Trainer`` argument
+    except those the pipeline sets itself (see ``trainer_options.OWNED``)."""
+    return {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1, "precision": "32-true",
+            "log_every_n_steps": 50, "enable_progress_bar": True}
 
 
 @dataclass
@@ -172,7 +168,8 @@ class Config:
     critic: CriticConfig = field(default_factory=CriticConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    trainer: dict[str, Any] = field(default_factory=default_trainer_options)
+    tf32: bool = False  # allow TF32 matrix products on NVIDIA GPUs (faster, ~1e-3 relative error); off: fp32 is fp32
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
@@ -189,31 +186,75 @@ def available_tasks() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
 
 
+RUN_DIR_ENV = "CEP_LIGHTNING_RUN_DIR"  # set by rank 0, inherited by the processes Lightning's DDP launcher starts
+COMMAND_KEYS = ("stage",)  # keys of one command, not of the run: config.yaml does not keep them
+
+
 def load_config(overrides: list[str]) -> DictConfig:
-    """Schema ← conf/config.yaml ← conf/task/<task>.yaml ← ``key=value`` overrides, validated."""
+    """The config of the run a command names, validated.
+
+    A new run: schema ← conf/config.yaml ← conf/task/<task>.yaml ← ``key=value`` overrides.
+    An existing run (run.dir, run.name, or the task's latest run for a single stage): schema ← the run's
+    config.yaml ← overrides, so that ``python train.py run.dir=R`` alone changes nothing.
+    ``run.dir`` is always set in the result.
+    """
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"Argument '{item}' is not of the form key=value (for example stage=energy or critic.steps=1000).")
     cli = OmegaConf.from_dotlist(overrides)
     schema = OmegaConf.structured(Config)
     defaults = _merge(schema, OmegaConf.load(CONF_DIR / "config.yaml"), "conf/config.yaml")
-    task = cli.get("task", defaults.task)
+    task = _check_task(cli.get("task", defaults.task))
+    cfg = _merge(_merge(defaults, OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml"), f"conf/task/{task}.yaml"), cli, "the command line")
+    _check_stage(cfg)
+    run = locate_run(cfg)
+    if run.config.is_file():
+        saved = load_run_config(run.path)
+        if "task" in cli and cli.task != saved.task:
+            raise ConfigError(f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
+                              f"Pass task={saved.task} or choose another run.dir.")
+        cfg = _merge(saved, cli, "the command line")
+    _check_choices(cfg)
+    cfg.run.dir = str(run.path)
+    return cfg
+
+
+def locate_run(cfg: DictConfig) -> RunDir:
+    """run.dir if given; else <root>/<task>/<name>; a single stage without either: the task's latest run
+    (the latest with a finished stage); a new run: <root>/<task>/<time stamp>."""
+    if os.environ.get(RUN_DIR_ENV):
+        return RunDir(Path(os.environ[RUN_DIR_ENV]))
+    task_dir = Path(cfg.run.root) / cfg.task
+    path = Path(cfg.run.dir) if cfg.run.dir else task_dir / cfg.run.name if cfg.run.name else None
+    if cfg.stage == "all":
+        return RunDir(path or task_dir / time.strftime("%Y%m%d-%H%M%S"))
+    if path is not None:
+        if not RunDir(path).finished_stages():
+            state = "does not exist" if not path.exists() else "has no finished stage"
+            raise MissingStageError(f"stage={cfg.stage} needs an existing run, but {path} {state}. "
+                                    f"Run the whole pipeline there first: python train.py run.dir={path}")
+        return RunDir(path)
+    latest = latest_run(task_dir)
+    if latest is None:
+        raise MissingStageError(f"stage={cfg.stage} needs an existing run of task '{cfg.task}', but {task_dir} has none "
+                                f"with a finished stage. Run the whole pipeline first (stage=all), or point at a run with run.dir=...")
+    return latest
+
+
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The settings a run directory holds (its config.yaml), completed by the schema's defaults."""
+    path = RunDir(Path(run_dir)).config
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no config.yaml; is it a cep_lightning run directory?")
+    return _merge(OmegaConf.structured(Config), OmegaConf.load(path), str(path))
+
+
+def _check_task(task: str) -> str:
     if task not in available_tasks():
         close = difflib.get_close_matches(str(task), available_tasks(), n=3, cutoff=0.3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ConfigError(f"Unknown task '{task}'. Valid tasks: {', '.join(available_tasks())}.{hint} (Presets live in conf/task/.)")
-    cfg = _merge(defaults, OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml"), f"conf/task/{task}.yaml")
-    cfg = _merge(cfg, cli, "the command line")
-    _check_choices(cfg)
-    return cfg
-
-
-def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The config a run directory was made with (its config.yaml), completed by the schema's defaults."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} has no config.yaml; is it a cep_lightning run directory?")
-    return _merge(OmegaConf.structured(Config), OmegaConf.load(path), str(path))
+    return task
 
 
 def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
@@ -251,9 +292,13 @@ def _suggest(word: str, options: list[str]) -> str:
     return f" Did you mean: {', '.join(close)}?" if close else (f" Valid keys: {', '.join(options)}." if options else "")
 
 
-def _check_choices(cfg: DictConfig) -> None:
+def _check_stage(cfg: DictConfig) -> None:
     if cfg.stage not in STAGE_CHOICES:
         raise ConfigError(f"Unknown stage '{cfg.stage}'. Valid stages: {', '.join(STAGE_CHOICES)}.")
+
+
+def _check_choices(cfg: DictConfig) -> None:
+    _check_stage(cfg)
     for key, valid in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in valid:
@@ -262,7 +307,7 @@ def _check_choices(cfg: DictConfig) -> None:
         unknown = [s for s in spec.stages if s not in STAGES]
         if unknown:
             raise ConfigError(f"callbacks.custom.{name}.stages names unknown stage(s) {unknown}; valid: {', '.join(STAGES)}.")
-        if spec.target == "???" or OmegaConf.is_missing(spec, "target"):
+        if OmegaConf.is_missing(spec, "target") or spec.target == "???":
             raise ConfigError(f"callbacks.custom.{name}.target is required: the import path of a Lightning Callback class.")
     for stage in STAGES:
         _check_positive(cfg, stage)
@@ -278,6 +323,10 @@ def _check_positive(cfg: DictConfig, stage: str) -> None:
             raise ConfigError(f"Config key '{stage}.{key}' must be positive, got {group[key]}.")
 
 
-def to_yaml(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=True)
+def run_settings_yaml(cfg: DictConfig) -> str:
+    """The run's settings as config.yaml keeps them (without the keys of one command, such as ``stage``)."""
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    for key in COMMAND_KEYS:
+        settings.pop(key)  # type: ignore[union-attr]
+    return OmegaConf.to_yaml(settings)
 

@@ -1,4 +1,4 @@
-"""The multi-stage trainer: run directory, stage order and prerequisites, resume, and one Trainer per stage."""
+"""The multi-stage trainer: checks, the plan (what runs, resumes, is redone or skipped), and one Trainer per stage."""
 
 from __future__ import annotations
 
@@ -15,106 +15,66 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cep_lightning.checkpointing import RNGStateCheckpoint
-from cep_lightning.config import STAGES, to_yaml
+from cep_lightning.config import RUN_DIR_ENV, run_settings_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.validate import check_against_env
-from cep_lightning.errors import ConfigError, DataError, MissingStageError
 from cep_lightning.evaluation import EnvMaker, normalized_score
 from cep_lightning.guards import NonFiniteLossGuard
-from cep_lightning.plugins import build_callbacks
+from cep_lightning.interrupts import StopOnSignal, StopRequest
+from cep_lightning.plan import INPUTS, Plan, current_results, make_plan, stage_settings
+from cep_lightning.plugins import build_callbacks, check_callbacks
 from cep_lightning.policy import QGPOPolicy
+from cep_lightning.rundir import MODEL, STAGES, RunDir, atomic_write, is_rank_zero
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
 from cep_lightning.stages.support import SupportSampler, SupportWriter
+from cep_lightning.trainer_options import check_trainer_options, stage_options
 
-MODEL = "model.ckpt"
+__all__ = ["MODEL", "run", "fit_stage", "run_behavior", "prepare_run_dir", "resolve_run_dir", "results_table"]
 
-
-RUN_DIR_ENV = "CEP_LIGHTNING_RUN_DIR"  # set by rank 0, inherited by the processes Lightning's DDP launcher starts
+STOP = StopRequest()  # the command's SIGTERM/SIGINT state, seen by every stage's StopOnSignal callback
 
 
 def resolve_run_dir(cfg: DictConfig) -> Path:
-    """run.dir if given; else <root>/<task>/<name>; a single stage without either uses the task's latest run."""
-    if os.environ.get(RUN_DIR_ENV):
-        return Path(os.environ[RUN_DIR_ENV])
-    if cfg.run.dir:
-        return Path(cfg.run.dir)
-    task_dir = Path(cfg.run.root) / cfg.task
-    if cfg.run.name:
-        return task_dir / cfg.run.name
-    if cfg.stage != "all":
-        runs = sorted((p for p in task_dir.glob("*") if (p / "config.yaml").is_file()), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise MissingStageError(f"stage={cfg.stage} needs an existing run of task '{cfg.task}', but {task_dir} has none. "
-                                    f"Run the whole pipeline first (stage=all), or point at a run with run.dir=...")
-        return runs[-1]
-    return task_dir / time.strftime("%Y%m%d-%H%M%S")
-
-
-def check_run_dir(cfg: DictConfig, run_dir: Path) -> None:
-    """Refuse a run directory made for another task."""
-    saved = run_dir / "config.yaml"
-    if saved.is_file():
-        previous = OmegaConf.load(saved)
-        if previous.get("task") != cfg.task:
-            raise ConfigError(f"Run directory {run_dir} belongs to task '{previous.get('task')}', not '{cfg.task}'. "
-                              f"Pass task={previous.get('task')} or choose another run.dir.")
+    """The run directory ``load_config`` located (run.dir, <root>/<task>/<name>, the latest run, or a new one)."""
+    return Path(cfg.run.dir)
 
 
 def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
-    """Create the run directory and save the resolved config (after check_run_dir)."""
-    check_run_dir(cfg, run_dir)
-    saved = run_dir / "config.yaml"
+    """Create the run directory and keep the run's settings in config.yaml (rewritten only when they change)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    if is_rank_zero():
-        _atomic_write(saved, to_yaml(cfg))
-
-
-def is_rank_zero() -> bool:
-    """True in the process that writes shared files (the only process without DDP)."""
-    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
-
-
-def stage_done(run_dir: Path, stage: str) -> bool:
-    if stage == "support":
-        return SupportStore.is_complete(run_dir / "support")
-    if stage == "eval":
-        return (run_dir / "results.json").is_file()
-    return (run_dir / stage / MODEL).is_file()
-
-
-PREREQUISITES = {"behavior": (), "support": ("behavior",), "critic": ("support",), "energy": ("support", "critic"), "eval": ("behavior", "energy")}
-
-
-def check_prerequisites(run_dir: Path, stage: str) -> None:
-    for needed in PREREQUISITES[stage]:
-        if not stage_done(run_dir, needed):
-            raise MissingStageError(f"stage={stage} needs the '{needed}' stage's output, which is not in {run_dir}. "
-                                    f"Run it first: python train.py stage={needed} run.dir={run_dir}  (or stage=all).")
+    text = run_settings_yaml(cfg)
+    run = RunDir(run_dir)
+    if is_rank_zero() and (not run.config.is_file() or run.config.read_text() != text):
+        atomic_write(run.config, text)
 
 
 def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Callback], max_steps: int = -1,
-                 name: str | None = None, **extra: Any) -> L.Trainer:
-    """A Trainer with the shared ``trainer`` options, the stage's own overrides, and its logger under <run>/<name>/
-    (``name`` defaults to the stage)."""
+                 name: str | None = None, **pipeline_options: Any) -> L.Trainer:
+    """A Trainer with the stage's options (``trainer.*`` and ``<stage>.trainer.*``, checked up front by
+    ``check_trainer_options``), its logger under <run>/<name>/ (``name`` defaults to the stage), and the
+    options the pipeline owns."""
     name = name or stage
-    options: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
-    options.update(OmegaConf.to_container(cfg[stage].trainer, resolve=True))  # type: ignore[arg-type]
     return L.Trainer(
         default_root_dir=run_dir / name,
         logger=TensorBoardLogger(save_dir=run_dir, name=name, version="logs", default_hp_metric=False),
-        callbacks=callbacks,
+        callbacks=[*callbacks, StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
         max_steps=max_steps,
         max_epochs=-1 if max_steps > 0 else None,
         enable_model_summary=False,
-        **{**extra, **options},
+        **pipeline_options,
+        **stage_options(cfg, stage),
     )
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"python train.py run.dir={run_dir}"
 
 
 def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningModule, data: QGPODataModule, fresh: bool,
@@ -122,18 +82,19 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     """Trainer.fit with periodic checkpoints into <run>/<name>/ (default: the stage), then <name>/model.ckpt;
     resumes from <name>/checkpoints/last.ckpt unless ``fresh``."""
     name = name or stage
-    ckpt_dir = run_dir / name / "checkpoints"
+    run = RunDir(run_dir)
+    ckpt_dir, last = run.checkpoints(name), run.last_checkpoint(name)
     if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.checkpoint.every_n_steps, save_top_k=0, save_last=True)
-    guard = NonFiniteLossGuard(name, ckpt_dir)
-    trainer = make_trainer(cfg, stage, run_dir, [guard, checkpoint, RNGStateCheckpoint(), *build_callbacks(cfg, stage, run_dir)], max_steps=cfg[stage].steps, name=name)
-    last = ckpt_dir / "last.ckpt"
+    callbacks = [NonFiniteLossGuard(name, ckpt_dir), checkpoint, RNGStateCheckpoint(), *build_callbacks(cfg, stage, run_dir)]
+    trainer = make_trainer(cfg, stage, run_dir, callbacks, max_steps=cfg[stage].steps, name=name,
+                           use_distributed_sampler=False)  # each process draws its own seeded batches
     trainer.fit(module, datamodule=data, ckpt_path=last if not fresh and last.is_file() else None)
-    tmp = run_dir / name / (MODEL + ".tmp")
+    tmp = run.stage_dir(name) / (MODEL + ".tmp")
     trainer.save_checkpoint(tmp)
     if trainer.is_global_zero:
-        os.replace(tmp, run_dir / name / MODEL)
+        os.replace(tmp, run.model(name))
     trainer.strategy.barrier()  # every process sees the finished model before the next stage loads it
 
 
@@ -145,18 +106,15 @@ def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bo
 
 def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.support
-    behavior = load_stage(BehaviorModule, run_dir, "behavior", data).net
+    behavior = RunDir(run_dir).load_checked(BehaviorModule, "behavior", data.state_dim, data.action_dim).net
     directory = run_dir / "support"
-    (directory / "done.json").unlink(missing_ok=True)
     if fresh and is_rank_zero():
-        (directory / "written.npy").unlink(missing_ok=True)
+        SupportStore.clear(directory)
     pending = np.arange(len(data.states)) if fresh else SupportStore.pending(directory, len(data.states))  # resume: what is left
     writer = SupportWriter(directory, len(data.states), c.M, data.action_dim, data.next_index)
     trainer = make_trainer(cfg, "support", run_dir, [writer, *build_callbacks(cfg, "support", run_dir)])
     sampler = SupportSampler(behavior, c.M, c.solver_steps, cfg.seed)
     trainer.predict(sampler, datamodule=data.use(c.batch_size, state_rows=pending), return_predictions=False)
-    if trainer.is_global_zero:
-        SupportStore.mark_complete(directory, {"states": len(data.states), "M": c.M, "solver_steps": c.solver_steps})
     trainer.strategy.barrier()
 
 
@@ -168,14 +126,14 @@ def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
 
 def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.energy
-    critic = load_stage(CriticModule, run_dir, "critic", data)
+    critic = RunDir(run_dir).load_checked(CriticModule, "critic", data.state_dim, data.action_dim)
     module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
                           critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
     module.critic.load_state_dict(critic.q_target.state_dict())
     fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
 
 
-def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> dict:
+def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.eval
     policy = QGPOPolicy.from_run(run_dir, solver_steps=c.solver_steps)
     make_env = EnvMaker.from_config(cfg)
@@ -192,67 +150,72 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
                **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return,
                            success=goal is not None)}
     if trainer.is_global_zero:
-        _atomic_write(run_dir / "results.json", json.dumps(results, indent=2))
+        atomic_write(RunDir(run_dir).results, json.dumps(results, indent=2))
     trainer.strategy.barrier()
-    return results
-
-
-def load_stage(cls: type[L.LightningModule], run_dir: Path, stage: str, data: QGPODataModule) -> L.LightningModule:
-    """A finished stage's module, refused when it was trained on observations/actions of other sizes."""
-    module = cls.load_from_checkpoint(run_dir / stage / MODEL, map_location="cpu", weights_only=False)
-    trained = (module.hparams.state_dim, module.hparams.action_dim)
-    if trained != (data.state_dim, data.action_dim):
-        raise DataError(f"{run_dir / stage / MODEL} was trained on (state, action) sizes {trained}, but the data set has "
-                        f"{(data.state_dim, data.action_dim)}. Use the run directory made for this data (run.dir=...).")
-    return module
 
 
 RUNNERS = {"behavior": run_behavior, "support": run_support, "critic": run_critic, "energy": run_energy, "eval": run_eval}
 
 
 def run(cfg: DictConfig) -> Path:
-    """Run ``cfg.stage`` (or every stage not yet done, for stage=all) into the run directory."""
-    torch.set_float32_matmul_precision("high")
+    """Check everything, print the plan, then run, resume or redo the stages it names into ``cfg.run.dir``.
+
+    Nothing is written before the config, the Trainer options, the callbacks and the data have passed their
+    checks; a command with nothing to do writes nothing.
+    """
     run_dir = resolve_run_dir(cfg)
-    check_run_dir(cfg, run_dir)
+    check_trainer_options(cfg)
+    check_callbacks(cfg)
     make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
-    data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)  # bad data fail here, before anything is written
+    data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)
     data.prepare_data()
     data.setup()
     check_against_env(data.data, make_env)
-    prepare_run_dir(cfg, run_dir)
-    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
-    try:
-        return _run_stages(cfg, run_dir, data)
-    finally:
-        os.environ.pop(RUN_DIR_ENV, None)
-
-
-def _run_stages(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Path:
-    stages = STAGES if cfg.stage == "all" else (cfg.stage,)
-    timings = {}
-    for stage in stages:
-        if cfg.stage == "all" and stage_done(run_dir, stage):
-            rank_zero_info(f"[cep_lightning] {stage}: already done in {run_dir}, skipped")
-            continue
-        check_prerequisites(run_dir, stage)
-        rank_zero_info(f"[cep_lightning] {stage}: starting ({run_dir})")
-        start = time.time()
-        L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
-        RUNNERS[stage](cfg, run_dir, data, fresh=stage_done(run_dir, stage))  # a finished stage asked for again is redone
-        timings[stage] = time.time() - start
-    if not is_rank_zero():
-        return run_dir
-    _record_timings(run_dir, timings)
-    if (run_dir / "results.json").is_file():
-        print(results_table(json.loads((run_dir / "results.json").read_text())))
+    rundir = RunDir(run_dir)
+    wanted = {stage: stage_settings(cfg, stage, data.fingerprint) for stage in STAGES}
+    plan = make_plan(rundir, cfg.stage, wanted)
+    rank_zero_info(plan.describe(rundir))
+    if plan.to_run:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
+        prepare_run_dir(cfg, run_dir)
+        os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+        try:
+            with STOP.installed():
+                _run_plan(cfg, rundir, data, plan, wanted)
+        finally:
+            os.environ.pop(RUN_DIR_ENV, None)
+    if is_rank_zero():
+        _print_outcome(rundir, plan)
     return run_dir
 
 
-def _record_timings(run_dir: Path, timings: dict[str, float]) -> None:
-    path = run_dir / "timings.json"
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    _atomic_write(path, json.dumps({**previous, **timings}, indent=2))
+def _run_plan(cfg: DictConfig, run: RunDir, data: QGPODataModule, plan: Plan, wanted: dict[str, dict[str, Any]]) -> None:
+    for step in plan.to_run:
+        stage = step.stage
+        if is_rank_zero():
+            run.start(stage, wanted[stage], {i: run.record(i)["id"] for i in INPUTS[stage]})  # type: ignore[index]
+        rank_zero_info(f"[cep_lightning] {stage}: {step.action} ({run.path})")
+        L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
+        start = time.time()
+        with STOP.stage():
+            RUNNERS[stage](cfg, run.path, data, fresh=step.action != "resume")
+        if is_rank_zero():
+            seconds = time.time() - start
+            run.finish(stage, seconds)
+            run.add_timing(stage, seconds)
+
+
+def _print_outcome(run: RunDir, plan: Plan) -> None:
+    """The results table when the evaluation describes the run's current models; otherwise say what is stale."""
+    if plan.stale_after:
+        print(f"[cep_lightning] now out of date: {', '.join(plan.stale_after)} (made from the {plan.steps[0].stage} "
+              f"before this one); refresh them with: {resume_command(run.path)}")
+    results = current_results(run)
+    if results is not None:
+        print(results_table(results))
+    elif run.results.is_file():
+        print(f"[cep_lightning] {run.results} is out of date (it was made from models that have been retrained "
+              f"since) and is not shown; refresh it with: {resume_command(run.path)}")
 
 
 def results_table(results: dict) -> str:
@@ -269,9 +232,3 @@ def results_table(results: dict) -> str:
     lines += [row(scale, r) + ("   <- best of sweep" if float(scale) == results["best_scale"]["scale"] else "")
               for scale, r in results["scales"].items()]
     return "\n".join(lines)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.errors import ConfigError
+from cep_lightning.rundir import RunDir
 
 
 def import_object(path: str, where: str) -> type:
@@ -25,6 +26,26 @@ def import_object(path: str, where: str) -> type:
     return getattr(module, name)
 
 
+def check_callbacks(cfg: DictConfig) -> None:
+    """Import and construct every user callback once at start-up, so that a wrong import path or argument
+    fails before any data is loaded or any stage starts (not hours into a run)."""
+    for name, spec in cfg.callbacks.custom.items():
+        user_callback(name, spec)
+
+
+def user_callback(name: str, spec: DictConfig) -> Callback:
+    """The callback ``callbacks.custom.<name>`` describes: ``target(**args)``, which must be a Lightning Callback."""
+    where = f"callbacks.custom.{name}"
+    cls = import_object(spec.target, where)
+    try:
+        callback = cls(**OmegaConf.to_container(spec.args, resolve=True))
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {spec.target}(**args) failed: {exc}. Check {where}.args.") from None
+    if not isinstance(callback, Callback):
+        raise ConfigError(f"{where}: {spec.target} is not a Lightning Callback (lightning.pytorch.callbacks.Callback).")
+    return callback
+
+
 def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback]:
     """Callbacks switched on for ``stage``: EMA (callbacks.ema.stages), periodic evaluation (critic, energy), user callbacks."""
     from callbacks.ema import ModelEMA
@@ -37,17 +58,9 @@ def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback
         result.append(ModelEMA(decay=c.ema.decay))
     if stage in ("critic", "energy") and c.periodic_eval.enabled:
         result.append(PeriodicEvaluation(
-            behavior_checkpoint=run_dir / "behavior" / "model.ckpt", make_env=EnvMaker.from_config(cfg),
+            behavior_checkpoint=RunDir(run_dir).model("behavior"), make_env=EnvMaker.from_config(cfg),
             every_n_steps=c.periodic_eval.every_n_steps, episodes=c.periodic_eval.episodes,
             scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, num_candidates=cfg.support.M,
             seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return))
-    for name, spec in c.custom.items():
-        if stage not in spec.stages:
-            continue
-        where = f"callbacks.custom.{name}"
-        cls = import_object(spec.target, where)
-        try:
-            result.append(cls(**OmegaConf.to_container(spec.args, resolve=True)))
-        except TypeError as exc:
-            raise ConfigError(f"{where}: {spec.target}(**args) failed: {exc}. Check callbacks.custom.{name}.args.") from None
+    result += [user_callback(name, spec) for name, spec in c.custom.items() if stage in spec.stages]
     return result

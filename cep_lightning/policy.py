@@ -68,23 +68,25 @@ class QGPOPolicy(nn.Module):
 
     @classmethod
     def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
-        """The behaviour and energy models a finished run saved, with the run's settings from its config.yaml
-        (solver steps, reported guidance scale, observation mapping, evaluation environment)."""
+        """The behaviour and energy models a run finished, with the run's settings from its config.yaml
+        (solver steps, observation mapping, evaluation environment). The default guidance scale of ``act``
+        is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that."""
         from cep_lightning.config import load_run_config
         from cep_lightning.evaluation import EnvMaker
+        from cep_lightning.plan import current_results
+        from cep_lightning.rundir import RunDir
         from cep_lightning.stages.behavior import BehaviorModule
         from cep_lightning.stages.energy import EnergyModule
 
-        run_dir = Path(run_dir)
-        cfg = load_run_config(run_dir)
-        if not (run_dir / "behavior" / "model.ckpt").is_file():
-            raise FileNotFoundError(f"{run_dir} has no finished behaviour model (behavior/model.ckpt); run its stages first.")
-        behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / "model.ckpt", map_location=map_location, weights_only=False).net
-        energy_path = run_dir / "energy" / "model.ckpt"
-        energy = EnergyModule.load_from_checkpoint(energy_path, map_location=map_location, weights_only=False).energy if energy_path.is_file() else None
+        run = RunDir(Path(run_dir))
+        cfg = load_run_config(run.path)
+        behavior = run.load(BehaviorModule, "behavior", map_location).net
+        energy = run.load(EnergyModule, "energy", map_location).energy if run.record("energy") else None
+        results = current_results(run)
+        scale = results["reported"]["scale"] if results is not None else float(cfg.eval.reported_scale)
         keys = list(cfg.data.observation_keys) if cfg.data.observation_keys else None
         return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps or cfg.eval.solver_steps,
-                   float(cfg.eval.reported_scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg))
+                   float(scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg))
 
 
 @torch.no_grad()

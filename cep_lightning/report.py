@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cep_lightning.config import STAGES
+from cep_lightning.plan import current_results
+from cep_lightning.rundir import RESULTS, STAGES, RunDir
 
 PAPER_QGPO = {  # D4RL normalized scores of QGPO, Lu et al. (ICML 2023), Table 1
     "halfcheetah-medium-expert-v2": 93.5, "hopper-medium-expert-v2": 108.0, "walker2d-medium-expert-v2": 110.7,
@@ -31,13 +32,17 @@ COLUMNS = ["task", "seeds", "reported_scale", "score_mean", "score_std", "best_s
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
-    """Run directories (those holding a results.json) under ``paths``, sorted."""
+    """Run directories holding current results under ``paths``, sorted; a run whose results.json was made
+    from models retrained since is left out, with a line on stderr."""
     found = set()
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist.")
-        found |= {p.parent for p in ([path / "results.json"] if (path / "results.json").is_file() else path.rglob("results.json"))}
-    return sorted(found)
+        found |= {p.parent for p in ([path / RESULTS] if (path / RESULTS).is_file() else path.rglob(RESULTS))}
+    stale = {p for p in found if RunDir(p).finished_stages() and current_results(RunDir(p)) is None}
+    for p in sorted(stale):
+        print(f"[cep_lightning] left out {p}: its {RESULTS} is out of date (refresh: python train.py run.dir={p})", file=sys.stderr)
+    return sorted(found - stale)
 
 
 def score(entry: dict) -> float:
@@ -49,9 +54,9 @@ def aggregate(runs: list[Path]) -> list[dict]:
     """One row per task: seeds, reported score and best-scale score (mean, std over seeds), paper value, seconds per stage."""
     by_task: dict[str, list[tuple[dict, dict]]] = {}
     for run_dir in runs:
-        results = json.loads((run_dir / "results.json").read_text())
-        timings_path = run_dir / "timings.json"
-        timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+        run = RunDir(run_dir)
+        results = json.loads(run.results.read_text())
+        timings = json.loads(run.timings.read_text()) if run.timings.is_file() else {}
         by_task.setdefault(results["task"], []).append((results, timings))
     rows = []
     for task, entries in sorted(by_task.items()):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cep_lightning.data.rewards import episode_returns, transform_rewards
 from cep_lightning.data.sources import describe_source, load_source, prepare_source
@@ -63,6 +63,25 @@ class StateDataset(Dataset):
         return {"index": idx, "s": self.states[idx]}
 
 
+class StepBatches(Sampler[list[int]]):
+    """Batch k of a stage: ``batch_size`` rows drawn with replacement by a generator seeded with (seed, process
+    rank, k). A stage resumed at step k draws exactly what the uninterrupted stage would have, and every
+    process of a multi-GPU run draws its own batches."""
+
+    def __init__(self, num_rows: int, batch_size: int, steps: int, seed: int, rank: int = 0, start: int = 0):
+        self.num_rows, self.batch_size, self.steps = num_rows, batch_size, steps
+        self.seed, self.rank, self.start = seed, rank, start
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+    def __iter__(self):
+        generator = torch.Generator()
+        for k in range(self.start, self.steps):
+            generator.manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + k) % 2**63)
+            yield torch.randint(self.num_rows, (self.batch_size,), generator=generator).tolist()
+
+
 def _batch_as_is(batch: Any) -> Any:
     return batch
 
@@ -71,9 +90,10 @@ class QGPODataModule(L.LightningDataModule):
     """Serves the data set of ``cfg.data`` to every stage.
 
     ``use(batch_size, steps, support_dir)`` sets what the next Trainer run draws: ``steps`` batches of
-    ``batch_size`` rows sampled with replacement (one epoch = the stage's step budget), with the support
-    actions of ``support_dir`` attached once that stage has run. Goal-conditioned data are relabelled to ``goal``,
-    the evaluation environment's goal (``EnvMaker.goal``).
+    ``batch_size`` rows sampled with replacement (one epoch = the stage's step budget; a resumed stage
+    draws the batches from its global step on), with the support actions of ``support_dir`` attached
+    once that stage has run. Goal-conditioned data are relabelled to ``goal``, the evaluation
+    environment's goal (``EnvMaker.goal``).
     """
 
     def __init__(self, data_cfg: DictConfig, seed: int = 0, goal: MazeGoal | None = None):
@@ -94,6 +114,7 @@ class QGPODataModule(L.LightningDataModule):
         if self.data is None:
             self.data = check_finite(load_source(self.cfg, self.goal), describe_source(self.cfg), self.cfg.drop_nonfinite)
             self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
+            self.fingerprint = self.data.fingerprint()
             self.states, self.next_index = state_table(self.data)
 
     def use(self, batch_size: int, steps: int = 1, support_dir: Path | None = None, state_rows: np.ndarray | None = None) -> "QGPODataModule":
@@ -116,12 +137,12 @@ class QGPODataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         support = SupportStore.open(self.support_dir) if self.support_dir is not None else None
         dataset = TransitionDataset(self.data, self.rewards, support)
-        generator = torch.Generator().manual_seed(self.seed)
-        sampler = RandomSampler(dataset, replacement=True, num_samples=self.steps * self.batch_size, generator=generator)
+        trainer = self.trainer
+        start, rank = (trainer.global_step, trainer.global_rank) if trainer is not None else (0, 0)
+        batches = StepBatches(len(dataset), self.batch_size, self.steps, self.seed, rank, start)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
+            batch_sampler=batches,
             collate_fn=_batch_as_is,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,

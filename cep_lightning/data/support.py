@@ -3,13 +3,12 @@
 The state table is [s_0 .. s_{N-1}, extra next states]: s'_i is the next row's state inside an episode
 (nearly every D4RL transition), so only the next states that are not already a row's state get a slot
 of their own. ``next_index[i]`` points at the slot of s'_i. Files (``<run>/support/``):
-``actions.npy`` [N + K, M, A] float32, ``next_index.npy`` [N] int64, ``done.json`` once complete.
+``actions.npy`` [N + K, M, A] float32, ``next_index.npy`` [N] int64, ``written.npy`` [N + K] bool (what an
+interrupted stage has already stored). The stage counts as finished through its record (``cep_lightning.rundir``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +41,6 @@ class SupportStore:
     actions: np.ndarray  # [N + K, M, A] memmap
     next_index: np.ndarray  # [N]
     written: np.ndarray  # [N + K] bool memmap: the state's actions are on disk
-
-    @staticmethod
-    def is_complete(directory: Path) -> bool:
-        return (directory / "done.json").is_file()
 
     @classmethod
     def open(cls, directory: Path, mode: str = "r") -> "SupportStore":
@@ -84,7 +79,6 @@ class SupportStore:
         self.written.flush()
 
     @staticmethod
-    def mark_complete(directory: Path, info: dict) -> None:
-        tmp = directory / "done.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, directory / "done.json")
+    def clear(directory: Path) -> None:
+        """Forget what an earlier run wrote: the next ``create`` starts every state afresh."""
+        (directory / "written.npy").unlink(missing_ok=True)

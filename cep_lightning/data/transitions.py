@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -20,3 +21,12 @@ class Transitions:
 
     def __len__(self) -> int:
         return len(self.rewards)
+
+    def fingerprint(self) -> str:
+        """A content hash of every array (shapes, dtypes and values): equal data, equal fingerprint."""
+        digest = hashlib.blake2b(digest_size=8)
+        for f in fields(self):
+            array = np.ascontiguousarray(getattr(self, f.name))
+            digest.update(f"{f.name}{array.shape}{array.dtype}".encode())
+            digest.update(array.data)
+        return digest.hexdigest()

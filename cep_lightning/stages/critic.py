@@ -28,12 +28,19 @@ class CriticModule(L.LightningModule):
         self.q = TwinQ(state_dim, action_dim, hidden, depth)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    @torch.no_grad()
+    def target(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(y [B], q'_j [B, M]) in fp32 whatever the precision: mixed precision changes only the trained
+        network's own products, never the regression target (bf16 would round |Q| ~ 100 to steps of 0.5)."""
         hp = self.hparams
-        with torch.no_grad():
-            support_next = batch["support_next"]  # [B, M, A]
-            q_next = self.q_target(expand_states(batch["s_next"], support_next.shape[1]), support_next)  # [B, M]
-            y = q_target(batch["r"], batch["terminal"], softmax_value(q_next, hp.beta_q), hp.gamma)
+        with torch.autocast(self.device.type, enabled=False):
+            support_next = batch["support_next"].float()  # [B, M, A]
+            q_next = self.q_target(expand_states(batch["s_next"].float(), support_next.shape[1]), support_next)  # [B, M]
+            y = q_target(batch["r"].float(), batch["terminal"].float(), softmax_value(q_next, hp.beta_q), hp.gamma)
+        return y, q_next
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        y, q_next = self.target(batch)
         q1, q2 = self.q.both(batch["s"], batch["a"])
         loss = twin_q_loss(q1, q2, y)
         if writes_logs_now(self):
