@@ -90,8 +90,10 @@ class EnergyConfig:
 
 @dataclass
 class EvalConfig:
-    env_id: str = "Pendulum-v1"  # gymnasium (or gymnasium-robotics) environment the policy is evaluated in
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # gym.make(env_id, **env_kwargs)
+    # gymnasium (or gymnasium-robotics) environment the policy is evaluated in; null: the one the Minari data set
+    # stores (recover_environment(eval_env=True)). A maze is scored by D4RL's success (within 0.5 of its one goal cell).
+    env_id: Optional[str] = "Pendulum-v1"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # gym.make(env, **env_kwargs), over the data set's too
     episodes: int = 10  # episodes per guidance scale, each in its own seeded environment
     scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])  # the sweep of guidance scales s_g
     reported_scale: float = 3.0  # the scale whose score is reported, fixed before evaluation (one of ``scales``)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -10,9 +11,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.data.minari_source import minari_eval_env_spec
 from cep_lightning.errors import ConfigError
+from cep_lightning.mazes import MazeGoal, ReachGoal, is_maze, maze_goal
 from cep_lightning.observations import ConcatKeys
 
 ActFn = Callable[[np.ndarray], np.ndarray]
@@ -32,12 +36,25 @@ def register_robotics_envs(env_id: str) -> None:
                           f"AntMaze environments) is not installed: pip install -r requirements.txt.") from None
 
 
+def eval_env_of(cfg: DictConfig) -> str | EnvSpec:
+    """What the policy is evaluated in: ``eval.env_id``, or with ``eval.env_id=null`` the evaluation environment the
+    Minari data set stores (``recover_environment(eval_env=True)``; ``eval.env_kwargs`` still apply on top)."""
+    if cfg.eval.env_id is not None:
+        return cfg.eval.env_id
+    if cfg.data.source != "minari":
+        raise ConfigError(f"eval.env_id=null takes the evaluation environment from the data set, which only a Minari "
+                          f"data set stores (data.source=minari, not {cfg.data.source}); name it with eval.env_id=....")
+    return minari_eval_env_spec(cfg.data.minari_id, download=cfg.data.download)
+
+
 @dataclass(frozen=True)
 class EnvMaker:
-    """Makes the evaluation environment: gym.make(env_id, **kwargs), Dict observations flattened by
-    ``observation_keys`` (the same mapping the data set's observations went through; None: left as they are)."""
+    """Makes the evaluation environment: gym.make(env, **kwargs) for a registered id or a full spec (one taken from a
+    data set), Dict observations flattened by ``observation_keys`` (the same mapping the data set's observations went
+    through; None: left as they are). A maze (gymnasium-robotics) is wrapped in ``ReachGoal``: D4RL's success at its
+    ``goal``, the same ``MazeGoal`` the data set is relabelled to."""
 
-    env_id: str
+    env: str | EnvSpec
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     observation_keys: tuple[str, ...] | None = None
 
@@ -45,18 +62,37 @@ class EnvMaker:
     def from_config(cls, cfg: DictConfig) -> "EnvMaker":
         keys = cfg.data.observation_keys
         kwargs = OmegaConf.to_container(cfg.eval.env_kwargs, resolve=True)
-        return cls(cfg.eval.env_id, kwargs, tuple(keys) if keys else None)  # type: ignore[arg-type]
+        return cls(eval_env_of(cfg), kwargs, tuple(keys) if keys else None)  # type: ignore[arg-type]
 
-    def __call__(self) -> gym.Env:
+    @property
+    def env_id(self) -> str:
+        return self.env if isinstance(self.env, str) else self.env.id
+
+    @functools.cached_property
+    def goal(self) -> MazeGoal | None:
+        """The evaluation goal of a maze environment (None for other environments): one object, used by every
+        environment this maker makes and by the relabelling of the data set."""
+        env = self._make()
+        try:
+            return maze_goal(env) if is_maze(env) else None
+        finally:
+            env.close()
+
+    def _make(self) -> gym.Env:
         register_robotics_envs(self.env_id)
         try:
             with warnings.catch_warnings():  # AntMaze_*-v4 on purpose: Minari's AntMaze data were collected in it
                 warnings.filterwarnings("ignore", message=".*is out of date.*")
-                env = gym.make(self.env_id, **self.kwargs)
+                return gym.make(self.env, **self.kwargs)
         except gym.error.Error as exc:
             raise ConfigError(f"eval.env_id={self.env_id!r} cannot be made by gymnasium ({exc}). Install its package or pick another env_id.") from None
         except TypeError as exc:
             raise ConfigError(f"eval.env_kwargs={dict(self.kwargs)} do not fit {self.env_id}: {exc}.") from None
+
+    def __call__(self) -> gym.Env:
+        env = self._make()
+        if is_maze(env):
+            env = ReachGoal(env, self.goal)  # type: ignore[arg-type]  # the goal the data set is relabelled to
         dict_observations = isinstance(env.observation_space, gym.spaces.Dict)
         return ConcatKeys(env, self.observation_keys) if dict_observations and self.observation_keys else env
 

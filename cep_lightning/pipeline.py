@@ -137,14 +137,19 @@ def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
 def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.eval
     policy = QGPOPolicy.from_run(run_dir, solver_steps=c.solver_steps)
-    module = EvaluationModule(policy, EnvMaker.from_config(cfg), list(c.scales), c.episodes, c.seed, c.reported_scale,
+    make_env = EnvMaker.from_config(cfg)
+    module = EvaluationModule(policy, make_env, list(c.scales), c.episodes, c.seed, c.reported_scale,
                               c.ref_min_return, c.ref_max_return, c.envs_per_batch)
     trainer = make_trainer(cfg, "eval", run_dir, build_callbacks(cfg, "eval", run_dir), inference_mode=False)  # guidance needs ∇_a f
     trainer.test(module, verbose=False)
-    results = {"task": cfg.task, "seed": cfg.seed, "env_id": c.env_id, "checkpoint": "last (the end of each stage's budget)",
+    goal = make_env.goal  # a maze: every episode's return is its success (0 or 1), see ReachGoal
+    results = {"task": cfg.task, "seed": cfg.seed, "env_id": make_env.env_id,
+               "checkpoint": "last (the end of each stage's budget)",
+               **({"goal": goal.describe()} if goal is not None else {}),
                "dataset_mean_return": data.dataset_mean_return(),
                "dataset_normalized_score": normalized_score(data.dataset_mean_return(), c.ref_min_return, c.ref_max_return),
-               **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return)}
+               **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return,
+                           success=goal is not None)}
     if trainer.is_global_zero:
         atomic_write(RunDir(run_dir).results, json.dumps(results, indent=2))
     trainer.strategy.barrier()
@@ -168,10 +173,11 @@ def check_command(cfg: DictConfig) -> Command:
     (before any data is loaded), then the data against the evaluation environment; then the plan."""
     check_trainer_options(cfg)
     check_callbacks(cfg)
-    data = QGPODataModule(cfg.data, seed=cfg.seed)
+    make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
+    data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)
     data.prepare_data()
     data.setup()
-    check_against_env(data.data, EnvMaker.from_config(cfg))
+    check_against_env(data.data, make_env)
     run = RunDir(resolve_run_dir(cfg))
     wanted = {stage: stage_settings(cfg, stage, data.fingerprint) for stage in STAGES}
     return Command(run, data, wanted, make_plan(run, cfg.stage, wanted))

@@ -1,5 +1,6 @@
 """The paper's 15 task presets: their settings, the AntMaze observation mapping, and a tiny end-to-end run of each
-on a small data set of the task's shapes, generated here by random rollouts in the task's own environment."""
+on a small data set of the task's shapes, generated here by random rollouts in the task's own environment (AntMaze:
+made the way Minari's AntMaze sets were, tests/antmaze_data.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import gymnasium as gym
 import minari
 import numpy as np
 import pytest
-from minari.data_collector import EpisodeBuffer
 
 from cep_lightning.config import load_config
 from cep_lightning.data.hdf5 import write_d4rl_hdf5
@@ -20,12 +20,11 @@ from cep_lightning.evaluation import EnvMaker
 from cep_lightning.observations import flatten_observation
 from cep_lightning.pipeline import run
 from cep_lightning.report import PAPER_QGPO
+from tests.antmaze_data import COLLECTION_ENVS, antmaze_dataset
 
 LOCOMOTION = {"halfcheetah": ("HalfCheetah-v5", 17, 6), "hopper": ("Hopper-v5", 11, 3), "walker2d": ("Walker2d-v5", 17, 6)}
-MAZES = {"umaze": "AntMaze_UMaze-v4", "umaze-diverse": "AntMaze_UMaze-v4", "medium-play": "AntMaze_Medium-v4",
-         "medium-diverse": "AntMaze_Medium-v4", "large-play": "AntMaze_Large-v4", "large-diverse": "AntMaze_Large-v4"}
 LOCOMOTION_TASKS = [f"{env}-{data}-v2" for env in LOCOMOTION for data in ("medium", "medium-replay", "medium-expert")]
-ANTMAZE_TASKS = [f"antmaze-{maze}-v2" for maze in MAZES]
+ANTMAZE_TASKS = [f"antmaze-{maze}-v2" for maze in COLLECTION_ENVS]
 ANTMAZE_KEYS = ["achieved_goal", "observation"]
 
 TINY_RUN = [
@@ -72,26 +71,19 @@ def locomotion_hdf5(env_id: str, path: Path) -> Path:
     return write_d4rl_hdf5(data, path)
 
 
-def antmaze_minari(env_id: str, dataset_id: str) -> str:
-    """A local Minari data set of 3 random episodes in the AntMaze env, with its Dict observations (as Minari's AntMaze sets)."""
-    if dataset_id in minari.list_local_datasets():
-        return dataset_id
-    env = EnvMaker(env_id)()  # no observation_keys: the raw Dict observations
-    buffers = []
-    for p in random_episodes(env, episodes=3, steps=25, seed=0):
-        observations = {key: np.stack([o[key] for o in p["observations"]]) for key in env.observation_space.spaces}
-        buffers.append(EpisodeBuffer(observations=observations, actions=np.asarray(p["actions"]), rewards=np.asarray(p["rewards"]),
-                                     terminations=np.asarray(p["terminations"]), truncations=np.asarray(p["truncations"])))
-    with pytest.warns(UserWarning):  # minari warns about the missing author, description, ...
-        minari.create_dataset_from_buffers(dataset_id, buffers, observation_space=env.observation_space, action_space=env.action_space)
-    env.close()
-    return dataset_id
+def antmaze_source(task: str) -> str:
+    """``data.minari_id=`` a small local data set made the way Minari's D4RL/antmaze/<maze>-v1 of ``task`` was."""
+    return f"data.minari_id={antmaze_dataset(f'test/{task[:-3]}-v0', task[8:-3])}"
 
 
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
-def test_preset_has_the_papers_settings(task: str) -> None:
+def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
     cfg = load_config([f"task={task}"])
     antmaze = task.startswith("antmaze")
+    if antmaze:  # its evaluation env is the data set's: read from a local stand-in of the data set
+        assert (cfg.data.source, cfg.data.minari_id, list(cfg.data.observation_keys)) == ("minari", f"D4RL/antmaze/{task[8:-3]}-v1", ANTMAZE_KEYS)
+        assert cfg.eval.env_id is None
+        cfg = load_config([f"task={task}", antmaze_source(task)])
     assert (cfg.behavior.steps, cfg.behavior.batch_size, cfg.behavior.lr, list(cfg.behavior.widths)) == (600_000, 4096, 1e-4, [512, 256, 128])
     assert (cfg.critic.steps, cfg.critic.batch_size, cfg.critic.gamma, cfg.critic.tau, cfg.critic.beta_q) == (500_000, 256, 0.99, 0.005, 1.0)
     assert (cfg.energy.steps, cfg.energy.batch_size, cfg.energy.beta, cfg.energy.loss) == (1_000_000, 256, 3.0, "cep")
@@ -103,8 +95,7 @@ def test_preset_has_the_papers_settings(task: str) -> None:
     assert task in PAPER_QGPO
     env = EnvMaker.from_config(cfg)()
     if antmaze:
-        assert (cfg.data.source, cfg.data.minari_id, list(cfg.data.observation_keys)) == ("minari", f"D4RL/antmaze/{task[8:-3]}-v1", ANTMAZE_KEYS)
-        assert env.spec.id == MAZES[task[8:-3]] and (cfg.eval.ref_min_return, cfg.eval.ref_max_return) == (0.0, 1.0)
+        assert env.spec.id == COLLECTION_ENVS[task[8:-3]] and (cfg.eval.ref_min_return, cfg.eval.ref_max_return) == (0.0, 1.0)
         assert env.observation_space.shape == (29,) and env.action_space.shape == (8,)
     else:
         name = task.split("-")[0]
@@ -115,37 +106,29 @@ def test_preset_has_the_papers_settings(task: str) -> None:
 
 
 @pytest.mark.parametrize("maze", ["umaze", "medium-play", "large-play"])
-def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str) -> None:
+def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str, minari_store: str) -> None:
     """D4RL's AntMaze observation is qpos ++ qvel (29): the mapped gymnasium-robotics observation must be exactly that,
-    after reset and after steps, and the maze must start at D4RL's start cell with the goal at its goal cell."""
-    cfg = load_config([f"task=antmaze-{maze}-v2"])
-    env = EnvMaker.from_config(cfg)()
+    after reset and after steps (tests/test_antmaze.py checks the maze, its start, goal and success)."""
+    task = f"antmaze-{maze}-v2"
+    env = EnvMaker.from_config(load_config([f"task={task}", antmaze_source(task)]))()
     obs, _ = env.reset(seed=1)
     ant = env.unwrapped
     for _ in range(3):
         np.testing.assert_allclose(obs, np.concatenate([ant.ant_env.data.qpos, ant.ant_env.data.qvel]))
         obs, *_ = env.step(env.action_space.sample())
-    maze_map = [list(row) for row in cfg.eval.env_kwargs.maze_map]
-    cell = {c: next((i, j) for i, row in enumerate(maze_map) for j, v in enumerate(row) if v == c) for c in ("r", "g")}
-    start = ant.maze.cell_rowcol_to_xy(np.array(cell["r"]))
-    goal = ant.maze.cell_rowcol_to_xy(np.array(cell["g"]))
-    env.reset(seed=2)
-    assert np.abs(ant.ant_env.data.qpos[:2] - start).max() <= 0.25 * 4 + 1e-6  # D4RL's start cell (reset noise: 1/4 cell)
-    assert np.abs(ant.goal - goal).max() <= 0.25 * 4 + 1e-6
-    assert not ant.continuing_task  # the episode ends at the goal: the return is 0 or 1, D4RL's success
     env.close()
 
 
 def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
     """A Minari AntMaze data set (Dict observations) and the evaluation env flatten the same way."""
-    dataset_id = antmaze_minari("AntMaze_UMaze-v4", "test/antmaze-umaze-v0")
-    data = load_minari_transitions(dataset_id, observation_keys=ANTMAZE_KEYS)
-    raw = minari.load_dataset(dataset_id)
-    first = next(raw.iterate_episodes())
+    cfg = load_config(["task=antmaze-umaze-v2", antmaze_source("antmaze-umaze-v2")])
+    make_env = EnvMaker.from_config(cfg)
+    data = load_minari_transitions(cfg.data.minari_id, observation_keys=ANTMAZE_KEYS, goal=make_env.goal)
+    first = next(minari.load_dataset(cfg.data.minari_id).iterate_episodes())
     mapped = flatten_observation({k: v[0] for k, v in first.observations.items()}, ANTMAZE_KEYS)
     np.testing.assert_allclose(data.observations[0], mapped, rtol=1e-6)  # stored as float32
     np.testing.assert_allclose(data.observations[0, :2], first.observations["achieved_goal"][0], rtol=1e-6)
-    env = EnvMaker("AntMaze_UMaze-v4", {}, tuple(ANTMAZE_KEYS))()
+    env = make_env()
     assert env.observation_space.shape == data.observations.shape[1:]
     env.close()
 
@@ -154,16 +137,19 @@ def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
 def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(task: str, tmp_path: Path, minari_store: str) -> None:
     preset = load_config([f"task={task}"])
     if task.startswith("antmaze"):
-        source = [f"data.minari_id={antmaze_minari(preset.eval.env_id, f'test/{task[:-3]}-v0')}"]
+        source = [antmaze_source(task)]
     else:
         source = [f"data.path={locomotion_hdf5(preset.eval.env_id, tmp_path / 'data.hdf5')}"]
     scale = preset.eval.reported_scale
     run(load_config([f"task={task}", f"run.dir={tmp_path / 'run'}", *source, *TINY_RUN, f"eval.scales=[{scale}]"]))
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["task"] == task and results["env_id"] == preset.eval.env_id
+    assert results["task"] == task and results["env_id"] == EnvMaker.from_config(load_config([f"task={task}", *source])).env_id
     assert results["reported"]["scale"] == scale and results["reported"]["episodes"] == 2
     assert np.isfinite(results["reported"]["normalized_score"])
     support = np.load(tmp_path / "run" / "support" / "actions.npy", mmap_mode="r")
     assert support.shape[1] == preset.support.M  # the preset's M, at the task's action size
     if task.startswith("antmaze"):
-        assert results["reported"]["mean_return"] in (0.0, 0.5, 1.0)  # success or not, per episode
+        reported = results["reported"]
+        assert reported["success_rate"] in (0.0, 0.5, 1.0) and reported["success_rate"] == reported["mean_return"]
+        assert reported["normalized_score"] == pytest.approx(100 * reported["success_rate"])
+        assert results["goal"]["radius"] == 0.5 and results["goal"]["env_id"] == results["env_id"]

@@ -17,6 +17,7 @@ from cep_lightning.data.sources import describe_source, load_source, prepare_sou
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.data.validate import check_finite
+from cep_lightning.mazes import MazeGoal
 
 
 class TransitionDataset(Dataset):
@@ -95,13 +96,15 @@ class QGPODataModule(L.LightningDataModule):
     ``use(batch_size, steps, support_dir)`` sets what the next Trainer run draws: ``steps`` batches of
     ``batch_size`` rows sampled with replacement (one epoch = the stage's step budget; a resumed stage
     draws the batches from its global step on), with the support actions of ``support_dir`` attached
-    once that stage has run.
+    once that stage has run. Goal-conditioned data are relabelled to ``goal``, the evaluation
+    environment's goal (``EnvMaker.goal``).
     """
 
-    def __init__(self, data_cfg: DictConfig, seed: int = 0):
+    def __init__(self, data_cfg: DictConfig, seed: int = 0, goal: MazeGoal | None = None):
         super().__init__()
         self.cfg = data_cfg
         self.seed = seed
+        self.goal = goal
         self.batch_size = 256
         self.steps = 1
         self.support_dir: Path | None = None
@@ -113,7 +116,7 @@ class QGPODataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = check_finite(load_source(self.cfg), describe_source(self.cfg), self.cfg.drop_nonfinite)
+            self.data = check_finite(load_source(self.cfg, self.goal), describe_source(self.cfg), self.cfg.drop_nonfinite)
             self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
             self.fingerprint = self.data.fingerprint()
             self.states, self.next_index = state_table(self.data)

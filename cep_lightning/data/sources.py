@@ -10,6 +10,7 @@ from cep_lightning.data.hdf5 import load_d4rl_hdf5
 from cep_lightning.data.minari_source import load_minari_transitions
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
+from cep_lightning.mazes import MazeGoal
 from cep_lightning.toys.datasets import TOYS
 
 
@@ -35,8 +36,8 @@ def describe_source(cfg: DictConfig) -> str:
             "toy": f"toy '{cfg.toy}'"}[cfg.source]
 
 
-def load_source(cfg: DictConfig) -> Transitions:
-    """The raw transitions that ``data.source`` names."""
+def load_source(cfg: DictConfig, goal: MazeGoal | None = None) -> Transitions:
+    """The raw transitions that ``data.source`` names (goal-conditioned Minari data relabelled to ``goal``)."""
     if cfg.source == "builtin":
         return load_minari_transitions(ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes))
     if cfg.source == "toy":
@@ -47,7 +48,7 @@ def load_source(cfg: DictConfig) -> Transitions:
         return load_d4rl_hdf5(cfg.path)
     if not cfg.minari_id:
         raise DataError("data.source=minari needs a dataset id: pass data.minari_id=<namespace/env/name-vN>.")
-    return load_minari_transitions(cfg.minari_id, download=cfg.download, observation_keys=cfg.observation_keys)
+    return load_minari_transitions(cfg.minari_id, download=cfg.download, observation_keys=cfg.observation_keys, goal=goal)
 
 
 def toy_transitions(name: str, size: int, seed: int = 0) -> Transitions:

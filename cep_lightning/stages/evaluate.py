@@ -82,19 +82,22 @@ class EvaluationModule(L.LightningModule):
             self.log(tag.format("score"), float(score), rank_zero_only=True)
 
 
-def scale_summary(returns: np.ndarray, ref_min: float | None, ref_max: float | None) -> dict:
-    """Mean ± std of the episode returns, the normalized score of the mean, the episode count."""
+def scale_summary(returns: np.ndarray, ref_min: float | None, ref_max: float | None, success: bool = False) -> dict:
+    """Mean ± std of the episode returns, the normalized score of the mean, the episode count; with ``success``
+    (a goal-reaching task whose return is 1 for a success and 0 otherwise) the success rate = the mean return."""
     score = normalized_score(float(returns.mean()), ref_min, ref_max)
     return {"mean_return": float(returns.mean()), "std_return": float(returns.std()),
-            "normalized_score": None if score is None else float(score), "episodes": int(len(returns))}
+            "normalized_score": None if score is None else float(score), "episodes": int(len(returns)),
+            **({"success_rate": float(np.mean(returns == 1.0))} if success else {})}
 
 
-def summarize(returns: dict[float, np.ndarray], reported_scale: float, ref_min: float | None, ref_max: float | None) -> dict:
+def summarize(returns: dict[float, np.ndarray], reported_scale: float, ref_min: float | None, ref_max: float | None,
+              success: bool = False) -> dict:
     """The reported number (the scale fixed beforehand) and the per-scale sweep beside it.
 
     The sweep's best scale is chosen after seeing test returns, so its score is optimistic.
     """
-    sweep = {f"{s:g}": scale_summary(r, ref_min, ref_max) for s, r in returns.items()}
+    sweep = {f"{s:g}": scale_summary(r, ref_min, ref_max, success) for s, r in returns.items()}
     best = max(sweep, key=lambda s: sweep[s]["mean_return"])
     return {"reported": {"scale": float(reported_scale), **sweep[f"{reported_scale:g}"]},
             "best_scale": {"scale": float(best), **sweep[best], "optimistic": True},
