@@ -21,6 +21,7 @@ from cep_lightning.checkpointing import RNGStateCheckpoint
 from cep_lightning.config import STAGES, to_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
+from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.errors import ConfigError, DataError, MissingStageError
 from cep_lightning.evaluation import EnvMaker, normalized_score
@@ -172,6 +173,7 @@ def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
     module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
                           critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
     module.critic.load_state_dict(critic.q_target.state_dict())
+    ensure_support_values(run_dir / "support", module.critic, data.states)  # the CEP labels' Q, once, not per step
     fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
 
 

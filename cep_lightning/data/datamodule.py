@@ -20,7 +20,8 @@ from cep_lightning.data.validate import check_finite
 
 
 class TransitionDataset(Dataset):
-    """Rows of (s, a, r, s', terminal) and, when given, the M support actions of s and of s'."""
+    """Rows of (s, a, r, s', terminal) and, when given, the M support actions of s and of s' (and the frozen
+    critic's values of those of s, once computed)."""
 
     def __init__(self, data: Transitions, rewards: np.ndarray, support: SupportStore | None = None):
         self.s = torch.from_numpy(data.observations)
@@ -41,6 +42,8 @@ class TransitionDataset(Dataset):
             rows = idx.numpy()
             batch["support"] = torch.from_numpy(self.support.actions[rows])
             batch["support_next"] = torch.from_numpy(self.support.actions[self.support.next_index[rows]])
+            if self.support.q is not None:
+                batch["support_q"] = torch.from_numpy(self.support.q[rows])
         return batch
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
