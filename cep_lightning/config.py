@@ -119,7 +119,7 @@ class TrainerConfig:
     devices: Any = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: str = "auto"  # auto: bf16-mixed where bf16 is native (CUDA, AMX, AVX-512-BF16), else 32-true
     log_every_n_steps: int = 50
     enable_progress_bar: bool = True
 

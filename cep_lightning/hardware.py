@@ -7,6 +7,7 @@ fp32 (on an AVX2-only AMD EPYC about 15-25× for this project's networks), so ``
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -37,8 +38,9 @@ def native_bf16(accelerator: str) -> bool:
     return cuda_has_native_bf16() if target_device(accelerator) == "cuda" else cpu_has_native_bf16()
 
 
+@functools.lru_cache(maxsize=None)
 def bf16_slowdown(n: int = 256, repeats: int = 20) -> float:
-    """Measured time of an n × n × n bf16 matrix product over the fp32 one, on the CPU."""
+    """Measured time of an n × n × n bf16 matrix product over the fp32 one, on the CPU (measured once)."""
     def seconds(dtype: torch.dtype) -> float:
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b

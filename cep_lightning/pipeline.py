@@ -26,6 +26,7 @@ from cep_lightning.data.validate import check_against_env
 from cep_lightning.errors import ConfigError, DataError, MissingStageError
 from cep_lightning.evaluation import EnvMaker, normalized_score
 from cep_lightning.guards import NonFiniteLossGuard
+from cep_lightning.hardware import resolve_precision
 from cep_lightning.plugins import build_callbacks
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
@@ -107,6 +108,7 @@ def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Cal
     name = name or stage
     options: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     options.update(OmegaConf.to_container(cfg[stage].trainer, resolve=True))  # type: ignore[arg-type]
+    options["precision"] = resolve_precision(options.get("precision", "auto"), str(options.get("accelerator", "auto")))
     return L.Trainer(
         default_root_dir=run_dir / name,
         logger=TensorBoardLogger(save_dir=run_dir, name=name, version="logs", default_hp_metric=False),
