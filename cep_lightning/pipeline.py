@@ -33,6 +33,7 @@ from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
+from cep_lightning.stage_timings import with_shares
 from cep_lightning.stages.support import SupportSampler, SupportWriter
 
 MODEL = "model.ckpt"
@@ -250,7 +251,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Path:
 def _record_timings(run_dir: Path, timings: dict[str, float]) -> None:
     path = run_dir / "timings.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
-    _atomic_write(path, json.dumps({**previous, **timings}, indent=2))
+    _atomic_write(path, json.dumps(with_shares(run_dir, {**previous, **timings}), indent=2))  # + shares, support rate
 
 
 def results_table(results: dict) -> str:
