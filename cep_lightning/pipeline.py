@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.checkpointing import RNGStateCheckpoint
+from cep_lightning.compiling import compile_networks
 from cep_lightning.config import STAGES, to_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
@@ -126,6 +127,8 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     """Trainer.fit with periodic checkpoints into <run>/<name>/ (default: the stage), then <name>/model.ckpt;
     resumes from <name>/checkpoints/last.ckpt unless ``fresh``."""
     name = name or stage
+    if cfg.get("compile", False):
+        compile_networks(module)
     ckpt_dir = run_dir / name / "checkpoints"
     if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
