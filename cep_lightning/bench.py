@@ -190,6 +190,37 @@ def trainer_step_seconds(work: Workload, stage: str, args: argparse.Namespace, p
     return clock.per_step(skip=args.warmup)
 
 
+class PredictClock(Callback):
+    """Batch start times and the last batch's end (after the writer, which runs first) of ``Trainer.predict``."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def on_predict_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int,
+                               dataloader_idx: int = 0) -> None:
+        synchronize(pl_module.device)
+        self.marks.append(time.perf_counter())
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.marks.append(time.perf_counter())
+
+
+def support_trainer_seconds(work: Workload, sampler: SupportSampler, args: argparse.Namespace, precision: str, root: Path) -> float:
+    """Median seconds per batch of the support stage's ``Trainer.predict`` with its writer (memmap writes, statistics)."""
+    from cep_lightning.data.datamodule import StateDataset
+    from cep_lightning.stages.support import SupportWriter
+
+    clock = PredictClock()
+    rows = np.arange(min(len(work.states), 3 * args.support_states))
+    writer = SupportWriter(root / "support_bench", len(work.states), args.M, args.action_dim, work.store.next_index)
+    trainer = L.Trainer(accelerator=work.device.type, devices=1, precision=precision, enable_progress_bar=False,
+                        logger=TensorBoardLogger(save_dir=root, name="support", version="logs", default_hp_metric=False),
+                        callbacks=[writer, clock], enable_model_summary=False, default_root_dir=root)
+    loader = DataLoader(StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b)
+    trainer.predict(sampler, dataloaders=loader, return_predictions=False)
+    return float(np.median(np.diff(clock.marks)))
+
+
 def compile_modules(work: Workload) -> float:
     """``nn.Module.compile`` (in place, weights unchanged) on every network; returns the seconds of the first calls."""
     from cep_lightning.compiling import compile_networks
@@ -244,6 +275,7 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
         if args.trainer_steps > 0:
             result["trainer_overhead_ms"] = {stage: 1e3 * (trainer_step_seconds(work, stage, args, precision, Path(tmp)) - seconds[stage])
                                              for stage in TRAINING_STAGES}
+            result["trainer_overhead_ms"]["support"] = 1e3 * (support_trainer_seconds(work, sampler, args, precision, Path(tmp)) - support_s)
         if compiled:
             result["compile_s"] = compile_s
     peaks = {"fp32": matmul_gflops(device, torch.float32), "bf16": matmul_gflops(device, torch.bfloat16)}
