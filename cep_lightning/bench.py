@@ -36,15 +36,17 @@ from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.flop_counter import FlopCounterMode
 
-from cep_lightning.data.datamodule import TransitionDataset
+from cep_lightning.compiling import compile_networks
+from cep_lightning.data.datamodule import StateDataset, TransitionDataset
 from cep_lightning.data.support import SupportStore
+from cep_lightning.data.support_values import support_values
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.hardware import resolve_precision
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
-from cep_lightning.stages.support import SupportSampler
+from cep_lightning.stages.support import SupportSampler, SupportWriter
 
 TRAINING_STAGES = ("behavior", "critic", "energy")
 
@@ -78,10 +80,10 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int = 1024, seconds: float = 0.5) -> float:
-    """Measured rate of an n × n × n matrix product (2 n³ flop) in ``dtype``."""
+    """Measured rate of an n × n × n matrix product (2 n³ flop) in ``dtype``, over about ``seconds``."""
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    per_call = time_call(lambda: a @ b, device, warmup=2, repeats=3)
-    repeats = max(3, int(seconds / max(per_call, 1e-6)))
+    first = time_call(lambda: a @ b, device, warmup=0, repeats=1)
+    repeats = max(2, int(seconds / max(first, 1e-6)))
     return 2 * n**3 / time_call(lambda: a @ b, device, warmup=0, repeats=repeats) / 1e9
 
 
@@ -109,8 +111,6 @@ class Workload:
         self.behavior = BehaviorModule(s_dim, a_dim, widths=args.behavior_widths).to(device)
         self.critic = CriticModule(s_dim, a_dim).to(device)
         self.energy = EnergyModule(s_dim, a_dim).to(device)
-        from cep_lightning.data.support_values import support_values
-
         store.q = support_values(self.critic.q_target, states, np.asarray(store.actions))
         self.store = store
         self.dataset = TransitionDataset(self.data, self.data.rewards, store)
@@ -121,7 +121,8 @@ class Workload:
         return {k: v.to(self.device) for k, v in self.dataset.__getitems__(rows).items()}
 
     def loader(self, size: int, steps: int) -> DataLoader:
-        sampler = RandomSampler(self.dataset, replacement=True, num_samples=size * steps, generator=torch.Generator().manual_seed(0))
+        sampler = RandomSampler(self.dataset, replacement=True, num_samples=size * steps,
+                                generator=torch.Generator().manual_seed(0))
         return DataLoader(self.dataset, batch_size=size, sampler=sampler, collate_fn=lambda b: b)
 
     def module(self, stage: str) -> L.LightningModule:
@@ -169,7 +170,8 @@ class StepClock(Callback):
     def __init__(self) -> None:
         self.starts: list[float] = []
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
         synchronize(pl_module.device)
         self.starts.append(time.perf_counter())
 
@@ -205,16 +207,16 @@ class PredictClock(Callback):
         self.marks.append(time.perf_counter())
 
 
-def support_trainer_seconds(work: Workload, sampler: SupportSampler, args: argparse.Namespace, precision: str, root: Path) -> float:
-    """Median seconds per batch of the support stage's ``Trainer.predict`` with its writer (memmap writes, statistics)."""
-    from cep_lightning.data.datamodule import StateDataset
-    from cep_lightning.stages.support import SupportWriter
-
+def support_trainer_seconds(work: Workload, sampler: SupportSampler, args: argparse.Namespace, precision: str,
+                            root: Path) -> float:
+    """Median seconds per batch of the support stage's ``Trainer.predict`` with its writer (memmap writes,
+    statistics)."""
     clock = PredictClock()
     rows = np.arange(min(len(work.states), 3 * args.support_states))
     writer = SupportWriter(root / "support_bench", len(work.states), args.M, args.action_dim, work.store.next_index)
     trainer = L.Trainer(accelerator=work.device.type, devices=1, precision=precision, enable_progress_bar=False,
-                        logger=TensorBoardLogger(save_dir=root, name="support", version="logs", default_hp_metric=False),
+                        logger=TensorBoardLogger(save_dir=root, name="support", version="logs",
+                                                 default_hp_metric=False),
                         callbacks=[writer, clock], enable_model_summary=False, default_root_dir=root)
     loader = DataLoader(StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b)
     trainer.predict(sampler, dataloaders=loader, return_predictions=False)
@@ -223,8 +225,6 @@ def support_trainer_seconds(work: Workload, sampler: SupportSampler, args: argpa
 
 def compile_modules(work: Workload) -> float:
     """``nn.Module.compile`` (in place, weights unchanged) on every network; returns the seconds of the first calls."""
-    from cep_lightning.compiling import compile_networks
-
     start = time.perf_counter()
     for module in (work.behavior, work.critic, work.energy):
         compile_networks(module)
@@ -239,10 +239,12 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
     with tempfile.TemporaryDirectory() as tmp:
         work = Workload(args, device, Path(tmp) / "support")
         compile_s = compile_modules(work) if compiled else 0.0
-        result: dict[str, Any] = {"state_dim": args.state_dim, "action_dim": args.action_dim, "M": args.M, "threads": threads,
+        result: dict[str, Any] = {"state_dim": args.state_dim, "action_dim": args.action_dim, "M": args.M,
+                                  "threads": threads,
                                   "precision": precision, "compile": compiled, "device": device_name,
                                   "behavior_batch": args.behavior_batch, "behavior_widths": args.behavior_widths,
-                                  "batch": args.batch, "support_states": args.support_states, "solver_steps": args.solver_steps}
+                                  "batch": args.batch, "support_states": args.support_states,
+                                  "solver_steps": args.solver_steps}
         gflop, seconds = {}, {}
         for stage in TRAINING_STAGES:
             step = training_step_fn(work.module(stage), work.batch(work.batch_size(stage)), precision)
@@ -273,12 +275,12 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
         work.behavior.net.train()
         work.energy.energy.train()
         if args.trainer_steps > 0:
-            result["trainer_overhead_ms"] = {stage: 1e3 * (trainer_step_seconds(work, stage, args, precision, Path(tmp)) - seconds[stage])
-                                             for stage in TRAINING_STAGES}
-            result["trainer_overhead_ms"]["support"] = 1e3 * (support_trainer_seconds(work, sampler, args, precision, Path(tmp)) - support_s)
+            in_loop = {stage: trainer_step_seconds(work, stage, args, precision, Path(tmp)) for stage in TRAINING_STAGES}
+            in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
+            result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
         if compiled:
             result["compile_s"] = compile_s
-    peaks = {"fp32": matmul_gflops(device, torch.float32), "bf16": matmul_gflops(device, torch.bfloat16)}
+    peaks = {kind: matmul_gflops(device, dtype, args.matmul_size) for kind, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     result["gflop"] = gflop
     result["gflops"] = {k: gflop[k] / seconds[k] for k in gflop}
     result["matmul_gflops"] = peaks
@@ -305,7 +307,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--action-dim", type=int, default=3)
     parser.add_argument("--M", type=int, default=16, help="support actions per state")
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="one or more")
-    parser.add_argument("--precision", nargs="+", default=["32-true"], help="one or more: 32-true, bf16-mixed, auto, ...")
+    parser.add_argument("--precision", nargs="+", default=["32-true"],
+                        help="one or more: 32-true, bf16-mixed, auto, ...")
     parser.add_argument("--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more")
     parser.add_argument("--device", nargs="+", default=["cpu"], help="one or more: cpu, cuda")
     parser.add_argument("--behavior-batch", type=int, default=4096)
@@ -318,11 +321,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--trainer-steps", type=int, default=20, help="timed Trainer.fit steps per stage (0: skip)")
     parser.add_argument("--log-every-n-steps", type=int, default=50)
+    parser.add_argument("--matmul-size", type=int, default=1024, help="n of the n × n × n products that measure the peak")
     return parser.parse_args(argv)
 
 
 def configurations(args: argparse.Namespace) -> Iterator[tuple[int, str, bool, str]]:
-    for device, threads, precision, compiled in itertools.product(args.device, args.threads, args.precision, args.compile):
+    combinations = itertools.product(args.device, args.threads, args.precision, args.compile)
+    for device, threads, precision, compiled in combinations:
         yield threads, precision, compiled == "true", device
 
 

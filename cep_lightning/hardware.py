@@ -59,7 +59,8 @@ def resolve_precision(requested: str, accelerator: str) -> str:
     if requested == AUTO:
         return BF16 if native_bf16(accelerator) else FP32
     if requested.startswith("bf16") and target_device(accelerator) == "cpu" and not cpu_has_native_bf16():
-        rank_zero_warn(f"trainer.precision={requested}: this CPU has neither AMX nor AVX-512-BF16, so bf16 is emulated; "
+        rank_zero_warn(f"trainer.precision={requested}: this CPU has neither AMX nor AVX-512-BF16, "
+                       f"so bf16 is emulated; "
                        f"a bf16 matrix product measured {bf16_slowdown():.0f}x slower than fp32 here "
                        f"(trainer.precision=auto picks 32-true on this machine).")
     return requested

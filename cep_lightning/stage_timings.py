@@ -13,7 +13,8 @@ def with_shares(run_dir: Path, timings: dict) -> dict:
     ``support_actions_per_s`` (states × M / seconds, from ``support/done.json``) when the support stage ran."""
     seconds = {stage: float(timings[stage]) for stage in STAGES if stage in timings}
     total = sum(seconds.values())
-    summary: dict = {**seconds, "total_s": total, "share": {stage: s / total for stage, s in seconds.items()} if total > 0 else {}}
+    shares = {stage: s / total for stage, s in seconds.items()} if total > 0 else {}
+    summary: dict = {**seconds, "total_s": total, "share": shares}
     done = run_dir / "support" / "done.json"
     if "support" in seconds and done.is_file() and seconds["support"] > 0:
         info = json.loads(done.read_text())
