@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
+from cep_lightning.config import load_config
 from cep_lightning.data.datamodule import TransitionDataset
+from cep_lightning.data.sources import load_source
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.stages.energy import EnergyModule
+from tests.conftest import TINY
 from tests.test_datamodule import two_episodes
 
 
@@ -53,3 +58,14 @@ def test_values_are_recomputed_only_for_another_critic_or_other_actions(tmp_path
     assert ensure_support_values(tmp_path, module.critic, states)
     expected = module.q_values(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions))).numpy()
     np.testing.assert_allclose(SupportStore.open(tmp_path).q, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) -> None:
+    store = SupportStore.open(finished_run / "support")
+    energy = EnergyModule.load_from_checkpoint(finished_run / "energy" / "model.ckpt", map_location="cpu", weights_only=False)
+    assert store.q is not None and store.q.shape == store.actions.shape[:2]
+    data = load_source(load_config(TINY).data)
+    states, _ = state_table(data)
+    expected = energy.q_values(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions)))
+    np.testing.assert_allclose(store.q, expected.numpy(), rtol=1e-5, atol=1e-5)
+    assert json.loads((finished_run / "timings.json").read_text())["share"]["support"] > 0
