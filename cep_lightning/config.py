@@ -163,7 +163,7 @@ class Config:
     task: str = "pendulum-mixed"
     stage: str = "all"
     seed: int = 0
-    compile: bool = False  # torch.compile the training stages' networks (pays on some GPUs; not on an AVX2 CPU)
+    compile: bool = False  # torch.compile the training stages' networks (no gain measured on an AVX2 CPU)
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
