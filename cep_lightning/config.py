@@ -95,6 +95,7 @@ class EvalConfig:
     reported_scale: float = 3.0  # the scale whose score is reported, fixed before evaluation (one of ``scales``)
     envs_per_batch: int = 0  # environments stepped together per process (0: all episodes of the process at once)
     solver_steps: int = 15
+    sampler: str = "dpm_solver++_2s"  # dpm_solver++_2s (singlestep, data prediction) | dpm_solver_2m (multistep, noise prediction)
     ref_min_return: Optional[float] = None  # "random" reference return of the normalized score
     ref_max_return: Optional[float] = None  # "expert" reference return
     seed: int = 10_000  # environment seeds are seed, seed + 1, ...
@@ -109,6 +110,7 @@ class ToyConfig:
     betas: list[float] = field(default_factory=lambda: [0.0, 3.0, 10.0, 20.0])  # target p ∝ q exp(beta e)
     samples: int = 20_000  # guided samples per (method, beta)
     contrastive_size: int = 0  # CEP's contrastive sets: groups of this many points, one t each (0: the whole batch)
+    lr_decay: bool = False  # behaviour and energy learning rates decay linearly to zero over their steps
 
 
 @dataclass
@@ -180,6 +182,7 @@ CHOICES = {
     "data.source": ("builtin", "hdf5", "minari", "toy"),
     "data.reward_transform": ("locomotion", "antmaze", "none"),
     "energy.loss": ("cep", "mse", "emse"),
+    "eval.sampler": ("dpm_solver++_2s", "dpm_solver_2m"),  # cep_lightning.diffusion.SAMPLERS
 }
 
 

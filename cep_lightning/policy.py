@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cep_lightning.diffusion import dpm_solver_2, guided_eps
+from cep_lightning.diffusion import dpm_solver_2, get_sampler, guided_eps
 from cep_lightning.nets import EnergyNet, ScoreNet
 from cep_lightning.observations import flatten_observation
 
 
 class QGPOPolicy(nn.Module):
-    """a ~ pi(a|s): eps_hat = eps_theta(a_t, t, s) - s_g sigma_t ∇_a f_phi(a_t, t, s), 15-step DPM-Solver.
+    """a ~ pi(a|s): eps_hat = eps_theta(a_t, t, s) - s_g sigma_t ∇_a f_phi(a_t, t, s), 15-step DPM-Solver
+    (``sampler``: a name of ``cep_lightning.diffusion.SAMPLERS``).
 
     ``QGPOPolicy.from_run(run_dir)`` also carries the run's observation mapping (Dict observations are
     flattened as in training), its reported guidance scale (the default of ``act``) and its evaluation
@@ -25,9 +26,9 @@ class QGPOPolicy(nn.Module):
 
     def __init__(self, behavior: ScoreNet, energy: EnergyNet | None = None, solver_steps: int = 15,
                  guidance_scale: float = 0.0, observation_keys: Sequence[str] | None = None,
-                 env_maker: Callable[[], gym.Env] | None = None):
+                 env_maker: Callable[[], gym.Env] | None = None, sampler: str = "dpm_solver++_2s"):
         super().__init__()
-        self.behavior, self.energy, self.solver_steps = behavior, energy, solver_steps
+        self.behavior, self.energy, self.solver_steps, self.sampler = behavior, energy, solver_steps, get_sampler(sampler)
         self.guidance_scale, self.observation_keys, self.env_maker = guidance_scale, observation_keys, env_maker
 
     @torch.no_grad()
@@ -44,7 +45,7 @@ class QGPOPolicy(nn.Module):
         if energy_fn is None and (torch.is_tensor(guidance_scale) or guidance_scale != 0):
             raise ValueError("guidance_scale != 0 needs an energy model; this policy has only the behaviour model.")
         eps_fn = guided_eps(lambda a, t: self.behavior(a, t, s), energy_fn, guidance_scale)
-        return dpm_solver_2(eps_fn, x, self.solver_steps)
+        return self.sampler(eps_fn, x, self.solver_steps)
 
     def act(self, observations: np.ndarray | Tensor | Mapping[str, np.ndarray],
             guidance_scale: float | Tensor | None = None) -> np.ndarray | Tensor:
@@ -69,7 +70,7 @@ class QGPOPolicy(nn.Module):
     @classmethod
     def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
         """The behaviour and energy models a finished run saved, with the run's settings from its config.yaml
-        (solver steps, reported guidance scale, observation mapping, evaluation environment)."""
+        (solver steps, sampler, reported guidance scale, observation mapping, evaluation environment)."""
         from cep_lightning.config import load_run_config
         from cep_lightning.evaluation import EnvMaker
         from cep_lightning.stages.behavior import BehaviorModule
@@ -84,7 +85,8 @@ class QGPOPolicy(nn.Module):
         energy = EnergyModule.load_from_checkpoint(energy_path, map_location=map_location, weights_only=False).energy if energy_path.is_file() else None
         keys = list(cfg.data.observation_keys) if cfg.data.observation_keys else None
         return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps or cfg.eval.solver_steps,
-                   float(cfg.eval.reported_scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg))
+                   float(cfg.eval.reported_scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg),
+                   cfg.eval.sampler)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from omegaconf import DictConfig  # noqa: E402
 
 from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
-from cep_lightning.pipeline import MODEL, fit_stage, prepare_run_dir, resolve_run_dir, run_behavior  # noqa: E402
+from cep_lightning.pipeline import MODEL, fit_stage, prepare_run_dir, resolve_run_dir  # noqa: E402
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
 from cep_lightning.stages.energy import EnergyModule  # noqa: E402
@@ -36,6 +36,16 @@ def energy_run_name(method: str, beta: float) -> str:
     return f"energy-{method}-beta{beta:g}"
 
 
+def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> BehaviorModule:
+    """The behaviour model q(x) of the toy's points (trained once per run directory)."""
+    if not (run_dir / "behavior" / MODEL).is_file():
+        L.seed_everything(cfg.seed, verbose=False)
+        c = cfg.behavior
+        module = BehaviorModule(0, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim, lr_decay=cfg.toy.lr_decay)
+        fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh=False)
+    return BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False)
+
+
 def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
     """An energy model on the toy labels (no critic): the batch is CEP's contrastive set at one shared t."""
     name = energy_run_name(method, beta)
@@ -43,7 +53,8 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: s
         L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
         c = cfg.energy
         module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method,
-                              critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale)
+                              critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale,
+                              lr_decay=cfg.toy.lr_decay)
         fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
     return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu", weights_only=False)
 
@@ -70,15 +81,12 @@ def compare(cfg: DictConfig) -> dict:
     prepare_run_dir(cfg, run_dir)
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.setup()
-    if not (run_dir / "behavior" / MODEL).is_file():
-        L.seed_everything(cfg.seed, verbose=False)
-        run_behavior(cfg, run_dir, data, fresh=False)
-    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False).net.eval()
-    n, steps, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.data.toy
+    behavior = train_behavior(cfg, run_dir, data).net.eval()
+    n, steps, sampler, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.eval.sampler, cfg.data.toy
     betas = [float(b) for b in cfg.toy.betas]
     rng = np.random.default_rng(cfg.seed)
     samples = {"truth": {b: importance_resample(data.data.actions, data.data.rewards, b, n, rng) for b in betas}}
-    unguided = draw(QGPOPolicy(behavior, None, steps), n, 0.0, cfg.seed)
+    unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed)
     for method in cfg.toy.methods:
         samples[method] = {}
         for beta in betas:
@@ -86,7 +94,7 @@ def compare(cfg: DictConfig) -> dict:
                 samples[method][beta] = unguided  # beta = 0: the behaviour model alone, the error floor
                 continue
             energy = train_energy(cfg, run_dir, data, method, beta).energy.eval()
-            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps), n, 1.0, cfg.seed)
+            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed)
     tv = {m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()}
     report(cfg, run_dir, tv, samples)
     return tv
