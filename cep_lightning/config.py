@@ -34,7 +34,7 @@ class DataConfig:
     minari_id: Optional[str] = None  # Minari dataset id (source=minari)
     download: bool = False  # let Minari download a missing dataset
     builtin_episodes: int = 200  # size of the built-in data set (source=builtin)
-    toy: Optional[str] = None  # 2-D toy (source=toy): 8gaussians | moons | checkerboard | rings | swissroll
+    toy: Optional[str] = None  # 2-D toy (source=toy): 8gaussians | moons | checkerboard | rings | swissroll | 2spirals
     toy_size: int = 200_000  # points of the toy data set
     drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data set
     reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none

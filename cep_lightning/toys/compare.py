@@ -1,7 +1,8 @@
 """The exactness comparison: one behaviour model, one energy model per (method, beta), TV to the exact target.
 
 Run as ``python -m cep_lightning.toys task=toy-8gaussians [key=value ...]``. Writes ``toys.json``
-({task: {method: {beta: tv}}}), ``toys.png`` and TensorBoard scalars/figure into the run directory.
+({task: {method: {beta: tv}}}), ``samples.npz`` (the first points of every panel), ``toys.png`` and
+TensorBoard scalars/figure into the run directory.
 """
 
 from __future__ import annotations
@@ -100,12 +101,16 @@ def compare(cfg: DictConfig) -> dict:
     return tv
 
 
+PANEL_POINTS = 5000  # points drawn per panel (and kept in samples.npz)
+
+
 def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
-    """toys.json, the figure (PNG + TensorBoard), the TV scalars, and a printed table."""
+    """toys.json, samples.npz, the figure (PNG + TensorBoard), the TV scalars, and a printed table."""
     path = run_dir / "toys.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     previous[cfg.task] = tv
     path.write_text(json.dumps(previous, indent=2))
+    np.savez_compressed(run_dir / "samples.npz", **{f"{m}/{b:g}": x[:PANEL_POINTS] for m, by_beta in samples.items() for b, x in by_beta.items()})
     figure = scatter_grid(samples, cfg.task)
     figure.savefig(run_dir / "toys.png", dpi=80)
     logger = TensorBoardLogger(save_dir=run_dir, name="toys", version="logs", default_hp_metric=False)
@@ -116,17 +121,36 @@ def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
     print(tv_table(cfg.task, tv))
 
 
+def load_samples(run_dir: Path) -> dict:
+    """{method: {beta: points}} as ``report`` saved them."""
+    samples: dict = {}
+    with np.load(run_dir / "samples.npz") as saved:
+        for key in saved.files:
+            method, beta = key.split("/")
+            samples.setdefault(method, {})[float(beta)] = saved[key]
+    return samples
+
+
 def scatter_grid(samples: dict, title: str) -> plt.Figure:
     """One row per method (ground truth first), one column per beta."""
+    rows, cols = len(samples), len(next(iter(samples.values())))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    plot_panels(axes, samples)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_panels(axes: np.ndarray, samples: dict) -> None:
+    """samples[method][beta] into axes[method row, beta column], all at the extent of the first panel's data."""
     methods = list(samples)
     betas = list(samples[methods[0]])
-    fig, axes = plt.subplots(len(methods), len(betas), figsize=(2.2 * len(betas), 2.2 * len(methods)), squeeze=False)
     lo, hi = np.percentile(samples[methods[0]][betas[0]], [0.5, 99.5], axis=0)  # the data's extent
     for i, method in enumerate(methods):
         for j, beta in enumerate(betas):
             ax = axes[i, j]
-            x = samples[method][beta][:5000]
-            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color="C0" if method == "truth" else f"C{i}")
+            x = samples[method][beta][:PANEL_POINTS]
+            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color="C0" if method == "truth" else f"C{i}", rasterized=True)
             ax.set_xlim(lo[0] - 0.5, hi[0] + 0.5)
             ax.set_ylim(lo[1] - 0.5, hi[1] + 0.5)
             ax.set_xticks([])
@@ -135,9 +159,6 @@ def scatter_grid(samples: dict, title: str) -> plt.Figure:
                 ax.set_title(f"β = {beta:g}")
             if j == 0:
                 ax.set_ylabel(METHOD_NAMES.get(method, method))
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def tv_table(task: str, tv: dict) -> str:
