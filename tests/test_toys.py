@@ -12,6 +12,7 @@ from cep_lightning.config import load_config
 from cep_lightning.toys.compare import compare
 from cep_lightning.errors import ConfigError
 from cep_lightning.toys.datasets import TOYS, class_frequencies, importance_resample, total_variation
+from cep_lightning.toys.__main__ import main as toys_main
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
 SMALL = [
@@ -75,3 +76,22 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
         seed_configs(["task=toy-moons", "seed=1,x"])
     with pytest.raises(ConfigError, match="needs a toy task"):
         seed_configs(["task=pendulum-mixed", "seed=0,1"])
+
+
+def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = ["data.toy_size=2000", "behavior.steps=20", "behavior.batch_size=128", "energy.steps=10", "energy.batch_size=128",
+            "energy.hidden=16", "toy.contrastive_size=0", "toy.methods=[cep]", "toy.betas=[0.0,3.0]", "toy.samples=300",
+            "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000"]
+    assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
+    summary = json.loads((tmp_path / "toys.json").read_text())["toy-moons"]
+    for seed in (0, 1):
+        tv = json.loads((tmp_path / f"seed{seed}" / "toys.json").read_text())["toy-moons"]
+        assert summary["cep"]["3"]["per_seed"][str(seed)] == pytest.approx(tv["cep"]["3"])
+        assert summary["seconds"][str(seed)] > 0
+    cell = summary["cep"]["3"]
+    assert cell["mean"] == pytest.approx(np.mean(list(cell["per_seed"].values())))
+    assert (tmp_path / "toys.png").stat().st_size > 10_000
+    assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0  # a rerun skips both seeds
+    assert capsys.readouterr().out.count("already done") == 2
+    assert toys_main(["task=toy-moons", "seed=0,x"]) == 2
+    assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.contrastive_size=256"]) == 2

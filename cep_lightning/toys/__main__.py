@@ -44,9 +44,9 @@ def main(argv: list[str]) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
-    from cep_lightning.toys.compare import compare
+    from cep_lightning.toys.seeds import run_seed
 
-    return run_command(compare, argv)
+    return run_command(run_seed, argv)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ def compare(cfg: DictConfig) -> dict:
     """Train, sample and measure every (method, beta) of ``cfg.toy``; return {method: {beta: tv}} (and samples)."""
     if cfg.data.source != "toy":
         raise ConfigError(f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}.")
+    if cfg.toy.contrastive_size > cfg.energy.batch_size:
+        raise ConfigError(f"toy.contrastive_size={cfg.toy.contrastive_size} is larger than energy.batch_size={cfg.energy.batch_size}; "
+                          f"lower it (0: the whole batch is one contrastive set).")
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)
     data = QGPODataModule(cfg.data, seed=cfg.seed)

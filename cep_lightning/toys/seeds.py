@@ -62,13 +62,17 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
 
 
 def run_seed(cfg: DictConfig) -> tuple[dict, float]:
-    """One seed's comparison (skipped when its run directory already holds it) and the seconds it took."""
-    run_dir = Path(cfg.run.dir)
+    """One seed's comparison (skipped when its run directory already holds it) and the seconds it took
+    (also written to its timings.json, so that a seed run alone counts in a later seed list)."""
+    run_dir = resolve_run_dir(OmegaConf.merge(cfg, {"stage": "all"}))
+    cfg = OmegaConf.merge(cfg, {"run": {"dir": str(run_dir)}})
     done = run_dir / "toys.json"
     timings = json.loads((run_dir / TIMINGS).read_text()) if (run_dir / TIMINGS).is_file() else {}
-    if done.is_file() and cfg.task in json.loads(done.read_text()) and "toys" in timings:
+    saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}
+    wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in cfg.toy.methods}
+    if "toys" in timings and all(wanted[m] <= set(saved.get(m, {})) for m in wanted):
         print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True)
-        return json.loads(done.read_text())[cfg.task], timings["toys"]
+        return saved, timings["toys"]
     print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: {run_dir}", flush=True)
     start = time.time()
     tv = compare(cfg)
