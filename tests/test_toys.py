@@ -20,6 +20,7 @@ SMALL = [
     "energy.steps=800", "energy.batch_size=1024", "toy.contrastive_size=256", "energy.hidden=64", "callbacks.ema.decay=0.99",
     "toy.methods=[cep]", "toy.betas=[0.0,3.0,10.0]", "toy.samples=8000",
     "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000",
+    "behavior.lr=1e-3", "energy.lr=1e-3", "toy.lr_decay=false", "eval.sampler=dpm_solver++_2s",  # as calibrated
 ]
 
 
