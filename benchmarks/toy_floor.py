@@ -43,7 +43,8 @@ class ExactEightGaussiansEnergy(nn.Module):
 
 
 class ExactEightGaussiansEps(nn.Module):
-    """eps*(x_t, t) = -sigma_t ∇ log p_t(x_t) = sigma_t Σ_k w_k(x_t) (x_t - alpha_t mu_k) / var_t, w = softmax_k log N_k."""
+    """eps*(x_t, t) = -sigma_t ∇ log p_t(x_t) = sigma_t Σ_k w_k(x_t) (x_t - alpha_t mu_k) / var_t,
+    with w = softmax_k log N_k."""
 
     def __init__(self):
         super().__init__()

@@ -95,7 +95,7 @@ class EvalConfig:
     reported_scale: float = 3.0  # the scale whose score is reported, fixed before evaluation (one of ``scales``)
     envs_per_batch: int = 0  # environments stepped together per process (0: all episodes of the process at once)
     solver_steps: int = 15
-    sampler: str = "dpm_solver++_2s"  # dpm_solver++_2s (singlestep, data prediction) | dpm_solver_2m (multistep, noise prediction)
+    sampler: str = "dpm_solver++_2s"  # dpm_solver++_2s (singlestep, x0-prediction) | dpm_solver_2m (multistep, eps)
     ref_min_return: Optional[float] = None  # "random" reference return of the normalized score
     ref_max_return: Optional[float] = None  # "expert" reference return
     seed: int = 10_000  # environment seeds are seed, seed + 1, ...

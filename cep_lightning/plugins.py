@@ -40,7 +40,8 @@ def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback
             behavior_checkpoint=run_dir / "behavior" / "model.ckpt", make_env=EnvMaker.from_config(cfg),
             every_n_steps=c.periodic_eval.every_n_steps, episodes=c.periodic_eval.episodes,
             scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, num_candidates=cfg.support.M,
-            seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return, sampler=cfg.eval.sampler))
+            seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return,
+            sampler=cfg.eval.sampler))
     for name, spec in c.custom.items():
         if stage not in spec.stages:
             continue

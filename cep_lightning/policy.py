@@ -28,7 +28,8 @@ class QGPOPolicy(nn.Module):
                  guidance_scale: float = 0.0, observation_keys: Sequence[str] | None = None,
                  env_maker: Callable[[], gym.Env] | None = None, sampler: str = "dpm_solver++_2s"):
         super().__init__()
-        self.behavior, self.energy, self.solver_steps, self.sampler = behavior, energy, solver_steps, get_sampler(sampler)
+        self.behavior, self.energy, self.solver_steps = behavior, energy, solver_steps
+        self.sampler = get_sampler(sampler)
         self.guidance_scale, self.observation_keys, self.env_maker = guidance_scale, observation_keys, env_maker
 
     @torch.no_grad()

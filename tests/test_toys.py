@@ -61,7 +61,8 @@ def test_cep_guidance_samples_the_exact_target(tmp_path: Path) -> None:
 def test_seeds_aggregate_into_mean_std_and_per_seed() -> None:
     per_seed = {0: {"cep": {"3": 0.02, "10": None}}, 1: {"cep": {"3": 0.04, "10": None}}}
     result = aggregate(per_seed, {0: 61.04, 1: 59.0})
-    assert result["cep"]["3"] == {"mean": pytest.approx(0.03), "std": pytest.approx(0.01), "per_seed": {"0": 0.02, "1": 0.04}}
+    expected = {"mean": pytest.approx(0.03), "std": pytest.approx(0.01), "per_seed": {"0": 0.02, "1": 0.04}}
+    assert result["cep"]["3"] == expected
     assert result["cep"]["10"]["mean"] is None  # a toy without classes (swissroll) has no TV
     assert result["seconds"] == {"0": 61.0, "1": 59.0}
 
@@ -70,7 +71,8 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
     parent, configs = seed_configs(["task=all", "seed=0,2", f"run.dir={tmp_path}", "energy.steps=7"])
     assert parent == tmp_path and set(configs) == {f"toy-{t}" for t in TOYS}
     cfg = configs["toy-2spirals"][2]
-    assert (cfg.seed, cfg.data.toy, cfg.energy.steps, cfg.run.dir) == (2, "2spirals", 7, str(tmp_path / "toy-2spirals" / "seed2"))
+    expected = (2, "2spirals", 7, str(tmp_path / "toy-2spirals" / "seed2"))
+    assert (cfg.seed, cfg.data.toy, cfg.energy.steps, cfg.run.dir) == expected
     parent, configs = seed_configs(["task=toy-moons", "seed=1,3", f"run.dir={tmp_path}"])
     assert [c.run.dir for c in configs["toy-moons"].values()] == [str(tmp_path / "seed1"), str(tmp_path / "seed3")]
     with pytest.raises(ConfigError, match="seed=1,x"):
@@ -79,9 +81,11 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
         seed_configs(["task=pendulum-mixed", "seed=0,1"])
 
 
-def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tiny = ["data.toy_size=2000", "behavior.steps=20", "behavior.batch_size=128", "energy.steps=10", "energy.batch_size=128",
-            "energy.hidden=16", "toy.contrastive_size=0", "toy.methods=[cep]", "toy.betas=[0.0,3.0]", "toy.samples=300",
+def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = ["data.toy_size=2000", "behavior.steps=20", "behavior.batch_size=128", "energy.steps=10",
+            "energy.batch_size=128", "energy.hidden=16", "toy.contrastive_size=0", "toy.methods=[cep]",
+            "toy.betas=[0.0,3.0]", "toy.samples=300",
             "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000"]
     assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
     summary = json.loads((tmp_path / "toys.json").read_text())["toy-moons"]

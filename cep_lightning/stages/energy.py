@@ -29,8 +29,7 @@ class EnergyModule(L.LightningModule):
 
     def __init__(self, state_dim: int, action_dim: int, lr: float = 3e-4, hidden: int = 256, depth: int = 4,
                  beta: float = 3.0, loss: str = "cep", critic_hidden: int | None = 256, critic_depth: int = 3,
-                 group_size: int | None = None, time_scale: float = 30.0,
-                 lr_decay: bool = False):
+                 group_size: int | None = None, time_scale: float = 30.0, lr_decay: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.energy = EnergyNet(state_dim, action_dim, hidden, depth, time_scale=time_scale)

@@ -42,7 +42,8 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Beha
     if not (run_dir / "behavior" / MODEL).is_file():
         L.seed_everything(cfg.seed, verbose=False)
         c = cfg.behavior
-        module = BehaviorModule(0, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim, lr_decay=cfg.toy.lr_decay)
+        module = BehaviorModule(0, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim,
+                                lr_decay=cfg.toy.lr_decay)
         fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh=False)
     return BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False)
 
@@ -79,8 +80,8 @@ def compare(cfg: DictConfig) -> dict:
     if cfg.data.source != "toy":
         raise ConfigError(f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}.")
     if cfg.toy.contrastive_size > cfg.energy.batch_size:
-        raise ConfigError(f"toy.contrastive_size={cfg.toy.contrastive_size} is larger than energy.batch_size={cfg.energy.batch_size}; "
-                          f"lower it (0: the whole batch is one contrastive set).")
+        raise ConfigError(f"toy.contrastive_size={cfg.toy.contrastive_size} is larger than energy.batch_size="
+                          f"{cfg.energy.batch_size}; lower it (0: the whole batch is one contrastive set).")
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)
     data = QGPODataModule(cfg.data, seed=cfg.seed)
@@ -113,7 +114,8 @@ def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
     previous = json.loads(path.read_text()) if path.is_file() else {}
     previous[cfg.task] = tv
     path.write_text(json.dumps(previous, indent=2))
-    np.savez_compressed(run_dir / "samples.npz", **{f"{m}/{b:g}": x[:PANEL_POINTS] for m, by_beta in samples.items() for b, x in by_beta.items()})
+    kept = {f"{m}/{b:g}": x[:PANEL_POINTS] for m, by_beta in samples.items() for b, x in by_beta.items()}
+    np.savez_compressed(run_dir / "samples.npz", **kept)
     figure = scatter_grid(samples, cfg.task)
     figure.savefig(run_dir / "toys.png", dpi=80)
     logger = TensorBoardLogger(save_dir=run_dir, name="toys", version="logs", default_hp_metric=False)
@@ -153,7 +155,8 @@ def plot_panels(axes: np.ndarray, samples: dict) -> None:
         for j, beta in enumerate(betas):
             ax = axes[i, j]
             x = samples[method][beta][:PANEL_POINTS]
-            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color="C0" if method == "truth" else f"C{i}", rasterized=True)
+            color = "C0" if method == "truth" else f"C{i}"
+            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color=color, rasterized=True)
             ax.set_xlim(lo[0] - 0.5, hi[0] + 0.5)
             ax.set_ylim(lo[1] - 0.5, hi[1] + 0.5)
             ax.set_xticks([])

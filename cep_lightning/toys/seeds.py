@@ -44,9 +44,11 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
     task = options.get("task", "")
     tasks = toy_tasks() if task == "all" else [task]
     rest = [a for a in argv if not a.startswith(("seed=", "task=", "run.dir=", "run.name="))]
-    base = load_config([*rest, f"task={tasks[0]}", *(f"{k}={options[k]}" for k in ("run.dir", "run.name") if k in options)])
+    where = [f"{k}={options[k]}" for k in ("run.dir", "run.name") if k in options]
+    base = load_config([*rest, f"task={tasks[0]}", *where])
     if task == "all":
-        parent = Path(base.run.dir) if base.run.dir else Path(base.run.root) / "toys" / (base.run.name or time.strftime("%Y%m%d-%H%M%S"))
+        name = base.run.name or time.strftime("%Y%m%d-%H%M%S")
+        parent = Path(base.run.dir) if base.run.dir else Path(base.run.root) / "toys" / name
     else:
         parent = resolve_run_dir(OmegaConf.merge(base, {"stage": "all"}))
     configs: dict[str, dict[int, DictConfig]] = {}
@@ -56,7 +58,8 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
             seed_dir = parent / (f"{name}/seed{seed}" if task == "all" else f"seed{seed}")
             cfg = load_config([*rest, f"task={name}", f"seed={seed}", f"run.dir={seed_dir}"])
             if cfg.data.source != "toy":
-                raise ConfigError(f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), got task={name}.")
+                raise ConfigError(f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), "
+                                  f"got task={name}.")
             configs[name][seed] = cfg
     return parent, configs
 
