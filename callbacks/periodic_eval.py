@@ -20,11 +20,11 @@ class PeriodicEvaluation(L.Callback):
 
     def __init__(self, behavior_checkpoint: Path, make_env: Callable[[], gym.Env], every_n_steps: int, episodes: int,
                  scales: Sequence[float], solver_steps: int = 15, num_candidates: int = 16, seed: int = 10_000,
-                 ref_min: float | None = None, ref_max: float | None = None):
+                 ref_min: float | None = None, ref_max: float | None = None, sampler: str = "dpm_solver++_2s"):
         self.behavior_checkpoint = Path(behavior_checkpoint)
         self.make_env, self.every_n_steps, self.episodes, self.scales = make_env, every_n_steps, episodes, list(scales)
         self.solver_steps, self.num_candidates, self.seed = solver_steps, num_candidates, seed
-        self.ref_min, self.ref_max = ref_min, ref_max
+        self.ref_min, self.ref_max, self.sampler = ref_min, ref_max, sampler
         self.behavior = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -38,7 +38,7 @@ class PeriodicEvaluation(L.Callback):
         stage = "energy" if hasattr(pl_module, "energy") else "critic"
         metrics = {}
         if stage == "energy":
-            policy = QGPOPolicy(self.behavior, pl_module.energy, self.solver_steps)
+            policy = QGPOPolicy(self.behavior, pl_module.energy, self.solver_steps, sampler=self.sampler)
             for scale in self.scales:
                 metrics.update(self._metrics(f"energy/periodic_return_s{scale:g}", lambda obs, s=scale: policy.act(obs, s)))
         else:

@@ -36,7 +36,7 @@ class DataConfig:
     minari_id: Optional[str] = None  # Minari dataset id (source=minari)
     download: bool = False  # let Minari download a missing dataset
     builtin_episodes: int = 200  # size of the built-in data set (source=builtin)
-    toy: Optional[str] = None  # 2-D toy (source=toy): 8gaussians | moons | checkerboard | rings | swissroll
+    toy: Optional[str] = None  # 2-D toy (source=toy): 8gaussians | moons | checkerboard | rings | swissroll | 2spirals
     toy_size: int = 200_000  # points of the toy data set
     drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data set
     reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
@@ -99,6 +99,7 @@ class EvalConfig:
     reported_scale: float = 3.0  # the scale whose score is reported, fixed before evaluation (one of ``scales``)
     envs_per_batch: int = 0  # environments stepped together per process (0: all episodes of the process at once)
     solver_steps: int = 15
+    sampler: str = "dpm_solver++_2s"  # dpm_solver++_2s (singlestep, x0-prediction) | dpm_solver_2m (multistep, eps)
     ref_min_return: Optional[float] = None  # "random" reference return of the normalized score
     ref_max_return: Optional[float] = None  # "expert" reference return
     seed: int = 10_000  # environment seeds are seed, seed + 1, ...
@@ -113,6 +114,7 @@ class ToyConfig:
     betas: list[float] = field(default_factory=lambda: [0.0, 3.0, 10.0, 20.0])  # target p ∝ q exp(beta e)
     samples: int = 20_000  # guided samples per (method, beta)
     contrastive_size: int = 0  # CEP's contrastive sets: groups of this many points, one t each (0: the whole batch)
+    lr_decay: bool = False  # behaviour and energy learning rates decay linearly to zero over their steps
 
 
 def default_trainer_options() -> dict[str, Any]:
@@ -181,6 +183,7 @@ CHOICES = {
     "data.source": ("builtin", "hdf5", "minari", "toy"),
     "data.reward_transform": ("locomotion", "antmaze", "none"),
     "energy.loss": ("cep", "mse", "emse"),
+    "eval.sampler": ("dpm_solver++_2s", "dpm_solver_2m"),  # cep_lightning.diffusion.SAMPLERS
 }
 
 

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cep_lightning.diffusion import dpm_solver_2, guided_eps
+from cep_lightning.diffusion import dpm_solver_2, get_sampler, guided_eps
 from cep_lightning.nets import EnergyNet, ScoreNet
 from cep_lightning.observations import flatten_observation
 
 
 class QGPOPolicy(nn.Module):
-    """a ~ pi(a|s): eps_hat = eps_theta(a_t, t, s) - s_g sigma_t ∇_a f_phi(a_t, t, s), 15-step DPM-Solver.
+    """a ~ pi(a|s): eps_hat = eps_theta(a_t, t, s) - s_g sigma_t ∇_a f_phi(a_t, t, s), 15-step DPM-Solver
+    (``sampler``: a name of ``cep_lightning.diffusion.SAMPLERS``).
 
     ``QGPOPolicy.from_run(run_dir)`` also carries the run's observation mapping (Dict observations are
     flattened as in training), its reported guidance scale (the default of ``act``) and its evaluation
@@ -25,9 +26,10 @@ class QGPOPolicy(nn.Module):
 
     def __init__(self, behavior: ScoreNet, energy: EnergyNet | None = None, solver_steps: int = 15,
                  guidance_scale: float = 0.0, observation_keys: Sequence[str] | None = None,
-                 env_maker: Callable[[], gym.Env] | None = None):
+                 env_maker: Callable[[], gym.Env] | None = None, sampler: str = "dpm_solver++_2s"):
         super().__init__()
         self.behavior, self.energy, self.solver_steps = behavior, energy, solver_steps
+        self.sampler = get_sampler(sampler)
         self.guidance_scale, self.observation_keys, self.env_maker = guidance_scale, observation_keys, env_maker
 
     @torch.no_grad()
@@ -49,7 +51,7 @@ class QGPOPolicy(nn.Module):
         if energy_fn is None and (torch.is_tensor(guidance_scale) or guidance_scale != 0):
             raise ValueError("guidance_scale != 0 needs an energy model; this policy has only the behaviour model.")
         eps_fn = guided_eps(lambda a, t: self.behavior(a, t, s), energy_fn, guidance_scale, rows)
-        return dpm_solver_2(eps_fn, x, self.solver_steps)
+        return self.sampler(eps_fn, x, self.solver_steps)
 
     def act(self, observations: np.ndarray | Tensor | Mapping[str, np.ndarray],
             guidance_scale: float | Tensor | None = None) -> np.ndarray | Tensor:
@@ -74,8 +76,8 @@ class QGPOPolicy(nn.Module):
     @classmethod
     def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
         """The behaviour and energy models a run finished, with the run's settings from its config.yaml
-        (solver steps, observation mapping, evaluation environment). The default guidance scale of ``act``
-        is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that."""
+        (solver steps, sampler, observation mapping, evaluation environment). The default guidance scale of
+        ``act`` is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that."""
         from cep_lightning.config import load_run_config
         from cep_lightning.evaluation import EnvMaker
         from cep_lightning.plan import current_results
@@ -91,7 +93,7 @@ class QGPOPolicy(nn.Module):
         scale = results["reported"]["scale"] if results is not None else float(cfg.eval.reported_scale)
         keys = list(cfg.data.observation_keys) if cfg.data.observation_keys else None
         return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps or cfg.eval.solver_steps,
-                   float(scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg))
+                   float(scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg), cfg.eval.sampler)
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import torch
 from cep_lightning.config import load_config
 from cep_lightning.data.rewards import episode_returns
 from cep_lightning.data.sources import load_source
+from cep_lightning.diffusion import SAMPLERS
 from cep_lightning.errors import MissingStageError
 from cep_lightning.pipeline import run
 from cep_lightning.policy import QGPOPolicy
@@ -88,6 +89,15 @@ def test_policy_from_run_is_deterministic_and_guided(finished_run: Path) -> None
     assert first.shape == (2, 1) and isinstance(first, np.ndarray)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, unguided)
+
+
+def test_policy_from_run_uses_the_runs_sampler(tmp_path: Path, finished_run: Path) -> None:
+    run_dir = tmp_path / "multistep"
+    shutil.copytree(finished_run, run_dir)
+    saved = run_dir / "config.yaml"
+    saved.write_text(saved.read_text().replace("sampler: dpm_solver++_2s", "sampler: dpm_solver_2m"))
+    assert QGPOPolicy.from_run(finished_run).sampler is SAMPLERS["dpm_solver++_2s"]
+    assert QGPOPolicy.from_run(run_dir).sampler is SAMPLERS["dpm_solver_2m"]
 
 
 def test_custom_callback_from_command_line_runs_in_named_stages(tmp_path: Path, finished_run: Path) -> None:

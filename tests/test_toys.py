@@ -10,13 +10,17 @@ import pytest
 
 from cep_lightning.config import load_config
 from cep_lightning.toys.compare import compare
+from cep_lightning.errors import ConfigError
 from cep_lightning.toys.datasets import TOYS, class_frequencies, importance_resample, total_variation
+from cep_lightning.toys.__main__ import main as toys_main
+from cep_lightning.toys.seeds import aggregate, seed_configs
 
 SMALL = [
     "data.toy_size=50000", "behavior.steps=2000", "behavior.batch_size=512", "behavior.widths=[128,64,32]",
     "energy.steps=800", "energy.batch_size=1024", "toy.contrastive_size=256", "energy.hidden=64", "callbacks.ema.decay=0.99",
     "toy.methods=[cep]", "toy.betas=[0.0,3.0,10.0]", "toy.samples=8000",
     "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000",
+    "behavior.lr=1e-3", "energy.lr=1e-3", "toy.lr_decay=false", "eval.sampler=dpm_solver++_2s",  # as calibrated
 ]
 
 
@@ -28,7 +32,7 @@ def test_exact_masses_of_the_paper() -> None:
     np.testing.assert_allclose(TOYS["rings"].exact_class_masses(0.0), 0.25)
 
 
-@pytest.mark.parametrize("name", ["8gaussians", "moons", "checkerboard", "rings"])
+@pytest.mark.parametrize("name", ["8gaussians", "moons", "checkerboard", "rings", "2spirals"])
 def test_classes_recover_labels_and_resampling_hits_exact_masses(name: str) -> None:
     toy = TOYS[name]
     rng = np.random.default_rng(0)
@@ -52,3 +56,47 @@ def test_cep_guidance_samples_the_exact_target(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "toys.json").read_text())
     assert saved["toy-8gaussians"]["cep"]["10"] == pytest.approx(tv["cep"]["10"])
     assert (tmp_path / "toys.png").stat().st_size > 10_000
+
+
+def test_seeds_aggregate_into_mean_std_and_per_seed() -> None:
+    per_seed = {0: {"cep": {"3": 0.02, "10": None}}, 1: {"cep": {"3": 0.04, "10": None}}}
+    result = aggregate(per_seed, {0: 61.04, 1: 59.0})
+    expected = {"mean": pytest.approx(0.03), "std": pytest.approx(0.01), "per_seed": {"0": 0.02, "1": 0.04}}
+    assert result["cep"]["3"] == expected
+    assert result["cep"]["10"]["mean"] is None  # a toy without classes (swissroll) has no TV
+    assert result["seconds"] == {"0": 61.0, "1": 59.0}
+
+
+def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path) -> None:
+    parent, configs = seed_configs(["task=all", "seed=0,2", f"run.dir={tmp_path}", "energy.steps=7"])
+    assert parent == tmp_path and set(configs) == {f"toy-{t}" for t in TOYS}
+    cfg = configs["toy-2spirals"][2]
+    expected = (2, "2spirals", 7, str(tmp_path / "toy-2spirals" / "seed2"))
+    assert (cfg.seed, cfg.data.toy, cfg.energy.steps, cfg.run.dir) == expected
+    parent, configs = seed_configs(["task=toy-moons", "seed=1,3", f"run.dir={tmp_path}"])
+    assert [c.run.dir for c in configs["toy-moons"].values()] == [str(tmp_path / "seed1"), str(tmp_path / "seed3")]
+    with pytest.raises(ConfigError, match="seed=1,x"):
+        seed_configs(["task=toy-moons", "seed=1,x"])
+    with pytest.raises(ConfigError, match="needs a toy task"):
+        seed_configs(["task=pendulum-mixed", "seed=0,1"])
+
+
+def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = ["data.toy_size=2000", "behavior.steps=20", "behavior.batch_size=128", "energy.steps=10",
+            "energy.batch_size=128", "energy.hidden=16", "toy.contrastive_size=0", "toy.methods=[cep]",
+            "toy.betas=[0.0,3.0]", "toy.samples=300",
+            "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000"]
+    assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
+    summary = json.loads((tmp_path / "toys.json").read_text())["toy-moons"]
+    for seed in (0, 1):
+        tv = json.loads((tmp_path / f"seed{seed}" / "toys.json").read_text())["toy-moons"]
+        assert summary["cep"]["3"]["per_seed"][str(seed)] == pytest.approx(tv["cep"]["3"])
+        assert summary["seconds"][str(seed)] > 0
+    cell = summary["cep"]["3"]
+    assert cell["mean"] == pytest.approx(np.mean(list(cell["per_seed"].values())))
+    assert (tmp_path / "toys.png").stat().st_size > 10_000
+    assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0  # a rerun skips both seeds
+    assert capsys.readouterr().out.count("already done") == 2
+    assert toys_main(["task=toy-moons", "seed=0,x"]) == 2
+    assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.contrastive_size=256"]) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import lightning as L
 import torch
@@ -11,12 +11,15 @@ from torch import Tensor
 from cep_lightning.diffusion import eps_matching_loss, perturb, sample_train_times
 from cep_lightning.nets import ScoreNet
 from cep_lightning.stages.log_steps import writes_logs_now
+from cep_lightning.stages.optimizers import adam
 
 
 class BehaviorModule(L.LightningModule):
-    """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²."""
+    """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²
+    (``lr_decay``: the learning rate decays linearly to zero over the stage's steps)."""
 
-    def __init__(self, state_dim: int, action_dim: int, lr: float = 1e-4, widths: Sequence[int] = (512, 256, 128), cond_dim: int = 128):
+    def __init__(self, state_dim: int, action_dim: int, lr: float = 1e-4, widths: Sequence[int] = (512, 256, 128),
+                 cond_dim: int = 128, lr_decay: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)
@@ -30,5 +33,5 @@ class BehaviorModule(L.LightningModule):
             self.log("behavior/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self) -> Any:
+        return adam(self, self.net.parameters(), self.hparams.lr, self.hparams.lr_decay)

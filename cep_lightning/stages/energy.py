@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 from torch import Tensor
@@ -11,6 +13,7 @@ from cep_lightning.losses import cep_labels, cep_loss, emse_energy_loss, label_e
 from cep_lightning.nets import EnergyNet, TwinQ
 from cep_lightning.stages.critic import expand_states
 from cep_lightning.stages.log_steps import writes_logs_now
+from cep_lightning.stages.optimizers import adam
 
 
 class EnergyModule(L.LightningModule):
@@ -21,11 +24,12 @@ class EnergyModule(L.LightningModule):
     (``critic_hidden=None``: the 2-D toys) the batch is split into contrastive sets of ``group_size``
     data points (default: the whole batch), each at its own t, scored by their labels r.
     ``loss="mse"|"emse"`` trains the regression baselines on dataset actions instead (a t per sample).
+    ``lr_decay``: the learning rate decays linearly to zero over the stage's steps.
     """
 
     def __init__(self, state_dim: int, action_dim: int, lr: float = 3e-4, hidden: int = 256, depth: int = 4,
                  beta: float = 3.0, loss: str = "cep", critic_hidden: int | None = 256, critic_depth: int = 3,
-                 group_size: int | None = None, time_scale: float = 30.0):
+                 group_size: int | None = None, time_scale: float = 30.0, lr_decay: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.energy = EnergyNet(state_dim, action_dim, hidden, depth, time_scale=time_scale)
@@ -68,5 +72,5 @@ class EnergyModule(L.LightningModule):
             self.log("energy/label_entropy", label_entropy(cep_labels(q, beta)), sync_dist=True)
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.energy.parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self) -> Any:
+        return adam(self, self.energy.parameters(), self.hparams.lr, self.hparams.lr_decay)

@@ -1,11 +1,53 @@
-"""python -m cep_lightning.toys task=toy-<name> [key=value ...]"""
+"""python -m cep_lightning.toys task=toy-<name>|all [seed=0,1,2] [key=value ...]"""
 
 from __future__ import annotations
 
 import sys
 
-from cep_lightning.cli import run_command
-from cep_lightning.toys.compare import compare
+from cep_lightning.cli import quiet_lightning, run_command
+from cep_lightning.errors import CepError
+
+HELP = """usage: python -m cep_lightning.toys task=TOY|all [seed=K | seed=0,1,2] [key=value ...]
+
+The paper's exactness experiment on 2-D toys: one behaviour model q(x) of the toy's points, one energy
+model per method (CEP, MSE, E-MSE) and beta, guided samples from each, and the total variation (TV)
+between their class masses and the exact ones, P(k) ∝ q(k) exp(beta e_k) (beta = 0: the behaviour
+model alone, the floor). Lower is better; "ground truth" is importance-resampled data.
+
+toys (task=...):  {tasks}, or all (every toy)
+
+  seed=K            one run (default seed 0) into run.dir or runs/<task>/<time stamp>:
+                    toys.json {{task: {{method: {{beta: TV}}}}}}, samples.npz, toys.png, TensorBoard logs
+  seed=0,1,2        one run per seed into <run>/seed<k>/ (task=all: <run>/<task>/seed<k>/), then in <run>/:
+                    toys.json {{task: {{method: {{beta: {{"mean", "std", "per_seed"}}}}, "seconds": {{seed: s}}}}}}
+                    and toys.png (every toy's first seed); a rerun skips the seeds already done
+  run.dir=PATH | run.name=NAME   where it goes (task=all: default runs/toys/<time stamp>)
+  toy.methods=[cep,mse,emse] toy.betas=[0,3,10,20] toy.samples=N     what is compared
+  behavior.steps=N energy.steps=N energy.batch_size=N ...             budgets (every method gets the same)
+  toy.contrastive_size=N (0: the whole batch at one t) toy.lr_decay=true|false
+  eval.sampler=dpm_solver_2m|dpm_solver++_2s eval.solver_steps=N      the sampler of every method
+"""
+
+
+def main(argv: list[str]) -> int:
+    from cep_lightning.toys.seeds import run_seeds, toy_tasks
+
+    quiet_lightning()
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(HELP.format(tasks=", ".join(toy_tasks())))
+        return 0
+    seed = next((a.removeprefix("seed=") for a in argv if a.startswith("seed=")), "")
+    if "," in seed or "task=all" in argv:
+        try:
+            run_seeds(argv)
+        except CepError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    from cep_lightning.toys.seeds import run_seed
+
+    return run_command(run_seed, argv)
+
 
 if __name__ == "__main__":
-    sys.exit(run_command(compare, sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,8 @@
 """The exactness comparison: one behaviour model, one energy model per (method, beta), TV to the exact target.
 
 Run as ``python -m cep_lightning.toys task=toy-8gaussians [key=value ...]``. Writes ``toys.json``
-({task: {method: {beta: tv}}}), ``toys.png`` and TensorBoard scalars/figure into the run directory.
+({task: {method: {beta: tv}}}), ``samples.npz`` (the first points of every panel), ``toys.png`` and
+TensorBoard scalars/figure into the run directory.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from omegaconf import DictConfig  # noqa: E402
 
 from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
-from cep_lightning.pipeline import MODEL, fit_stage, prepare_run_dir, resolve_run_dir, run_behavior  # noqa: E402
+from cep_lightning.pipeline import MODEL, fit_stage, prepare_run_dir, resolve_run_dir  # noqa: E402
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
 from cep_lightning.stages.energy import EnergyModule  # noqa: E402
@@ -36,6 +37,17 @@ def energy_run_name(method: str, beta: float) -> str:
     return f"energy-{method}-beta{beta:g}"
 
 
+def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> BehaviorModule:
+    """The behaviour model q(x) of the toy's points (trained once per run directory)."""
+    if not (run_dir / "behavior" / MODEL).is_file():
+        L.seed_everything(cfg.seed, verbose=False)
+        c = cfg.behavior
+        module = BehaviorModule(0, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim,
+                                lr_decay=cfg.toy.lr_decay)
+        fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh=False)
+    return BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False)
+
+
 def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
     """An energy model on the toy labels (no critic): the batch is CEP's contrastive set at one shared t."""
     name = energy_run_name(method, beta)
@@ -43,7 +55,8 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: s
         L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
         c = cfg.energy
         module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method,
-                              critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale)
+                              critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale,
+                              lr_decay=cfg.toy.lr_decay)
         fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
     return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu", weights_only=False)
 
@@ -66,19 +79,19 @@ def compare(cfg: DictConfig) -> dict:
     """Train, sample and measure every (method, beta) of ``cfg.toy``; return {method: {beta: tv}} (and samples)."""
     if cfg.data.source != "toy":
         raise ConfigError(f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}.")
+    if cfg.toy.contrastive_size > cfg.energy.batch_size:
+        raise ConfigError(f"toy.contrastive_size={cfg.toy.contrastive_size} is larger than energy.batch_size="
+                          f"{cfg.energy.batch_size}; lower it (0: the whole batch is one contrastive set).")
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.setup()
-    if not (run_dir / "behavior" / MODEL).is_file():
-        L.seed_everything(cfg.seed, verbose=False)
-        run_behavior(cfg, run_dir, data, fresh=False)
-    behavior = BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False).net.eval()
-    n, steps, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.data.toy
+    behavior = train_behavior(cfg, run_dir, data).net.eval()
+    n, steps, sampler, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.eval.sampler, cfg.data.toy
     betas = [float(b) for b in cfg.toy.betas]
     rng = np.random.default_rng(cfg.seed)
     samples = {"truth": {b: importance_resample(data.data.actions, data.data.rewards, b, n, rng) for b in betas}}
-    unguided = draw(QGPOPolicy(behavior, None, steps), n, 0.0, cfg.seed)
+    unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed)
     for method in cfg.toy.methods:
         samples[method] = {}
         for beta in betas:
@@ -86,18 +99,23 @@ def compare(cfg: DictConfig) -> dict:
                 samples[method][beta] = unguided  # beta = 0: the behaviour model alone, the error floor
                 continue
             energy = train_energy(cfg, run_dir, data, method, beta).energy.eval()
-            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps), n, 1.0, cfg.seed)
+            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed)
     tv = {m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()}
     report(cfg, run_dir, tv, samples)
     return tv
 
 
+PANEL_POINTS = 5000  # points drawn per panel (and kept in samples.npz)
+
+
 def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
-    """toys.json, the figure (PNG + TensorBoard), the TV scalars, and a printed table."""
+    """toys.json, samples.npz, the figure (PNG + TensorBoard), the TV scalars, and a printed table."""
     path = run_dir / "toys.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     previous[cfg.task] = tv
     path.write_text(json.dumps(previous, indent=2))
+    kept = {f"{m}/{b:g}": x[:PANEL_POINTS] for m, by_beta in samples.items() for b, x in by_beta.items()}
+    np.savez_compressed(run_dir / "samples.npz", **kept)
     figure = scatter_grid(samples, cfg.task)
     figure.savefig(run_dir / "toys.png", dpi=80)
     logger = TensorBoardLogger(save_dir=run_dir, name="toys", version="logs", default_hp_metric=False)
@@ -108,17 +126,37 @@ def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
     print(tv_table(cfg.task, tv))
 
 
+def load_samples(run_dir: Path) -> dict:
+    """{method: {beta: points}} as ``report`` saved them."""
+    samples: dict = {}
+    with np.load(run_dir / "samples.npz") as saved:
+        for key in saved.files:
+            method, beta = key.split("/")
+            samples.setdefault(method, {})[float(beta)] = saved[key]
+    return samples
+
+
 def scatter_grid(samples: dict, title: str) -> plt.Figure:
     """One row per method (ground truth first), one column per beta."""
+    rows, cols = len(samples), len(next(iter(samples.values())))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    plot_panels(axes, samples)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_panels(axes: np.ndarray, samples: dict) -> None:
+    """samples[method][beta] into axes[method row, beta column], all at the extent of the first panel's data."""
     methods = list(samples)
     betas = list(samples[methods[0]])
-    fig, axes = plt.subplots(len(methods), len(betas), figsize=(2.2 * len(betas), 2.2 * len(methods)), squeeze=False)
     lo, hi = np.percentile(samples[methods[0]][betas[0]], [0.5, 99.5], axis=0)  # the data's extent
     for i, method in enumerate(methods):
         for j, beta in enumerate(betas):
             ax = axes[i, j]
-            x = samples[method][beta][:5000]
-            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color="C0" if method == "truth" else f"C{i}")
+            x = samples[method][beta][:PANEL_POINTS]
+            color = "C0" if method == "truth" else f"C{i}"
+            ax.scatter(x[:, 0], x[:, 1], s=0.5, alpha=0.4, color=color, rasterized=True)
             ax.set_xlim(lo[0] - 0.5, hi[0] + 0.5)
             ax.set_ylim(lo[1] - 0.5, hi[1] + 0.5)
             ax.set_xticks([])
@@ -127,9 +165,6 @@ def scatter_grid(samples: dict, title: str) -> plt.Figure:
                 ax.set_title(f"β = {beta:g}")
             if j == 0:
                 ax.set_ylabel(METHOD_NAMES.get(method, method))
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def tv_table(task: str, tv: dict) -> str:

@@ -2,7 +2,8 @@
 
 Each toy has a ``classify`` map from points to a discrete class (mode, moon, ring, column) whose label is
 known, so the exact class masses of the target are P(k) ∝ q(k) exp(beta e_k); swissroll's label is
-continuous and has none (compare it by importance-resampled ground truth only).
+continuous and has none (compare it by importance-resampled ground truth only). The paper's 2spirals label
+(1 - arc / 10) is continuous too; here it is the spiral's index, so that its target has exact class masses.
 """
 
 from __future__ import annotations
@@ -68,14 +69,24 @@ def swissroll(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     return x.astype(np.float32), (np.sum(x**2, 1) / 9.0).astype(np.float32)
 
 
+def two_spirals(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's two spirals: arc m = 3π sqrt(u), d = (-m cos m, m sin m) + U(0, 0.5)², spiral k = 1 is -d,
+    then / 3 + N(0, 0.1² I); e = k (the paper's label is the continuous 1 - m / 10)."""
+    k = rng.integers(0, 2, n)
+    m = np.sqrt(rng.uniform(size=n)) * 3.0 * np.pi
+    d = np.stack([-np.cos(m) * m, np.sin(m) * m], 1) + 0.5 * rng.uniform(size=(n, 2))
+    x = np.where(k[:, None] == 1, -d, d) / 3.0 + 0.1 * rng.standard_normal((n, 2))
+    return x.astype(np.float32), k.astype(np.float32)
+
+
 def eight_gaussians_class(x: np.ndarray) -> np.ndarray:
     angle = np.deg2rad(90.0 + 45.0 * np.arange(8))
     centres = 4.0 * np.stack([np.cos(angle), np.sin(angle)], 1) / 1.414
     return np.linalg.norm(x[:, None] - centres[None], axis=-1).argmin(1)
 
 
-def moons_class(x: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The class of the nearest reference point (the two moons overlap only in their noise tails)."""
+def nearest_reference_class(x: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The class of the nearest reference point (moons and spirals overlap only in their noise tails)."""
     points, labels = reference
     nearest = np.concatenate([np.linalg.norm(chunk[:, None] - points[None], axis=-1).argmin(1) for chunk in np.array_split(x, max(1, len(x) // 2000))])
     return labels[nearest].astype(int)
@@ -97,7 +108,9 @@ class Toy:
         if self.name == "8gaussians":
             return eight_gaussians_class(x)
         if self.name == "moons":
-            return moons_class(x, moons(4000, np.random.default_rng(rng_seed)))
+            return nearest_reference_class(x, moons(4000, np.random.default_rng(rng_seed)))
+        if self.name == "2spirals":
+            return nearest_reference_class(x, two_spirals(8000, np.random.default_rng(rng_seed)))
         if self.name == "checkerboard":
             return checkerboard_class(x)
         if self.name == "rings":
@@ -111,6 +124,7 @@ TOYS = {
     "checkerboard": Toy("checkerboard", checkerboard, np.array([0.0, 1.0]), np.full(2, 0.5)),
     "rings": Toy("rings", rings, RING_LABELS, np.full(4, 0.25)),
     "swissroll": Toy("swissroll", swissroll, None, None),
+    "2spirals": Toy("2spirals", two_spirals, np.array([0.0, 1.0]), np.full(2, 0.5)),
 }
 
 

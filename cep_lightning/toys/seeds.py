@@ -1,0 +1,149 @@
+"""The toy comparison over seeds and toys: one run directory per (toy, seed), then mean ± std and one figure.
+
+``python -m cep_lightning.toys task=toy-8gaussians seed=0,1,2`` writes <run>/seed<k>/ (each with its own
+toys.json, samples and figure, as a single run) and, in <run>/toys.json,
+{task: {method: {beta: {"mean", "std", "per_seed"}}, "seconds": {seed: s}}}; ``task=all`` runs every toy
+into <run>/<task>/seed<k>/. The figure <run>/toys.png shows the first seed of every toy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from cep_lightning.config import available_tasks, load_config
+from cep_lightning.errors import ConfigError
+from cep_lightning.pipeline import resolve_run_dir
+from cep_lightning.toys.compare import METHOD_NAMES, compare, load_samples, plot_panels, plt
+
+TIMINGS = "timings.json"
+
+
+def toy_tasks() -> list[str]:
+    return [t for t in available_tasks() if t.startswith("toy-")]
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise ConfigError(f"seed={text} is not an integer or a comma-separated list of integers (e.g. seed=0,1,2).")
+    return seeds
+
+
+def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]]]:
+    """The parent run directory and the config of every (task, seed), all checked before anything runs."""
+    options = dict(a.split("=", 1) for a in argv if "=" in a)
+    seeds = parse_seeds(options.get("seed", "0"))
+    task = options.get("task", "")
+    tasks = toy_tasks() if task == "all" else [task]
+    rest = [a for a in argv if not a.startswith(("seed=", "task=", "run.dir=", "run.name="))]
+    where = [f"{k}={options[k]}" for k in ("run.dir", "run.name") if k in options]
+    base = load_config([*rest, f"task={tasks[0]}", *where])
+    if task == "all":
+        name = base.run.name or time.strftime("%Y%m%d-%H%M%S")
+        parent = Path(options["run.dir"]) if "run.dir" in options else Path(base.run.root) / "toys" / name
+    else:
+        parent = resolve_run_dir(OmegaConf.merge(base, {"stage": "all"}))
+    configs: dict[str, dict[int, DictConfig]] = {}
+    for name in tasks:
+        configs[name] = {}
+        for seed in seeds:
+            seed_dir = parent / (f"{name}/seed{seed}" if task == "all" else f"seed{seed}")
+            cfg = load_config([*rest, f"task={name}", f"seed={seed}", f"run.dir={seed_dir}"])
+            if cfg.data.source != "toy":
+                raise ConfigError(f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), "
+                                  f"got task={name}.")
+            configs[name][seed] = cfg
+    return parent, configs
+
+
+def run_seed(cfg: DictConfig) -> tuple[dict, float]:
+    """One seed's comparison (skipped when its run directory already holds it) and the seconds it took
+    (also written to its timings.json, so that a seed run alone counts in a later seed list)."""
+    run_dir = resolve_run_dir(OmegaConf.merge(cfg, {"stage": "all"}))
+    cfg = OmegaConf.merge(cfg, {"run": {"dir": str(run_dir)}})
+    done = run_dir / "toys.json"
+    timings = json.loads((run_dir / TIMINGS).read_text()) if (run_dir / TIMINGS).is_file() else {}
+    saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}
+    wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in cfg.toy.methods}
+    if "toys" in timings and all(wanted[m] <= set(saved.get(m, {})) for m in wanted):
+        print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True)
+        return saved, timings["toys"]
+    print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: {run_dir}", flush=True)
+    start = time.time()
+    tv = compare(cfg)
+    seconds = time.time() - start
+    (run_dir / TIMINGS).write_text(json.dumps({**timings, "toys": seconds}, indent=2))  # of the call that finished it
+    return tv, seconds
+
+
+def aggregate(per_seed: dict[int, dict], seconds: dict[int, float]) -> dict:
+    """{method: {beta: {"mean", "std", "per_seed"}}, "seconds": {seed: s}} of one task (TV None: no classes)."""
+    first = next(iter(per_seed.values()))
+    result: dict = {}
+    for method, by_beta in first.items():
+        result[method] = {}
+        for beta in by_beta:
+            values = [per_seed[s][method][beta] for s in per_seed]
+            known = [v for v in values if v is not None]
+            result[method][beta] = {"mean": float(np.mean(known)) if known else None,
+                                    "std": float(np.std(known)) if known else None,
+                                    "per_seed": dict(zip(map(str, per_seed), values))}
+    result["seconds"] = {str(s): round(v, 1) for s, v in seconds.items()}
+    return result
+
+
+def run_seeds(argv: list[str]) -> Path:
+    parent, configs = seed_configs(argv)
+    parent.mkdir(parents=True, exist_ok=True)
+    path = parent / "toys.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    for task, by_seed in configs.items():
+        results = {seed: run_seed(cfg) for seed, cfg in by_seed.items()}
+        summary[task] = aggregate({s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()})
+        path.write_text(json.dumps(summary, indent=2))
+        print(summary_table(task, summary[task]), flush=True)
+    figure = all_toys_figure({task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()})
+    figure.savefig(parent / "toys.png", dpi=60)
+    plt.close(figure)
+    print(f"[cep_lightning.toys] {path}, {parent / 'toys.png'}")
+    return parent
+
+
+def summary_table(task: str, result: dict) -> str:
+    """Mean ± std of the TV over seeds, and the seconds each seed took."""
+    methods = [m for m in result if m != "seconds"]
+    betas = list(result[methods[0]])
+    lines = [f"Total variation to the exact target ({task}), mean ± std over seeds {', '.join(result['seconds'])}",
+             f"{'method':<14}" + "".join(f"{'beta=' + b:>16}" for b in betas)]
+    for method in methods:
+        cells = "".join(f"{mean_std(result[method][b]):>16}" for b in betas)
+        lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")
+    lines.append("seconds per seed: " + ", ".join(f"seed {s}: {v:.0f}" for s, v in result["seconds"].items()))
+    return "\n".join(lines)
+
+
+def mean_std(cell: dict) -> str:
+    return "-" if cell["mean"] is None else f"{cell['mean']:.3f} ± {cell['std']:.3f}"
+
+
+def all_toys_figure(run_dirs: dict[str, Path]) -> plt.Figure:
+    """Every toy's samples (rows: ground truth and the methods; columns: beta), two rows of up to three toys."""
+    cols = min(3, len(run_dirs))
+    rows = -(-len(run_dirs) // cols)
+    fig = plt.figure(figsize=(7.2 * cols, 7.6 * rows))
+    subfigures = np.atleast_1d(fig.subfigures(rows, cols)).ravel()
+    for subfigure, (task, run_dir) in zip(subfigures, run_dirs.items()):
+        samples = load_samples(run_dir)
+        methods, betas = list(samples), list(samples[next(iter(samples))])
+        axes = subfigure.subplots(len(methods), len(betas), squeeze=False)
+        plot_panels(axes, samples)
+        subfigure.suptitle(task.removeprefix("toy-"), fontsize=16)
+    return fig
