@@ -82,9 +82,10 @@ def resume_command(run_dir: Path) -> str:
 
 
 def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningModule, data: QGPODataModule, fresh: bool,
-              name: str | None = None) -> None:
+              name: str | None = None) -> L.Trainer:
     """Trainer.fit with periodic checkpoints into <run>/<name>/ (default: the stage), then <name>/model.ckpt;
-    resumes from <name>/checkpoints/last.ckpt unless ``fresh``."""
+    resumes from <name>/checkpoints/last.ckpt unless ``fresh``. Returns the Trainer (its strategy's barrier
+    ends the stage once its record is written)."""
     name = name or stage
     if cfg.compile:
         compile_networks(module)
@@ -101,16 +102,16 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     trainer.save_checkpoint(tmp)
     if trainer.is_global_zero:
         os.replace(tmp, run.model(name))
-    trainer.strategy.barrier()  # every process sees the finished model before the next stage loads it
+    return trainer
 
 
-def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.behavior
     module = BehaviorModule(data.state_dim, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim)
-    fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh)
+    return fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh)
 
 
-def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.support
     behavior = RunDir(run_dir).load_checked(BehaviorModule, "behavior", data.state_dim, data.action_dim).net
     directory = run_dir / "support"
@@ -121,26 +122,26 @@ def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: boo
     trainer = make_trainer(cfg, "support", run_dir, [writer, *build_callbacks(cfg, "support", run_dir)])
     sampler = SupportSampler(behavior, c.M, c.solver_steps, cfg.seed)
     trainer.predict(sampler, datamodule=data.use(c.batch_size, state_rows=pending), return_predictions=False)
-    trainer.strategy.barrier()
+    return trainer
 
 
-def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.critic
     module = CriticModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, gamma=c.gamma, tau=c.tau, beta_q=c.beta_q)
-    fit_stage(cfg, "critic", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
+    return fit_stage(cfg, "critic", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
 
 
-def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.energy
     critic = RunDir(run_dir).load_checked(CriticModule, "critic", data.state_dim, data.action_dim)
     module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
                           critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
     module.critic.load_state_dict(critic.q_target.state_dict())
     ensure_support_values(run_dir / "support", module.critic, data.states)  # the CEP labels' Q, once, not per step
-    fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
+    return fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
 
 
-def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> None:
+def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.eval
     policy = QGPOPolicy.from_run(run_dir, solver_steps=c.solver_steps)
     make_env = EnvMaker.from_config(cfg)
@@ -158,7 +159,7 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
                            success=goal is not None)}
     if trainer.is_global_zero:
         atomic_write(RunDir(run_dir).results, json.dumps(results, indent=2))
-    trainer.strategy.barrier()
+    return trainer
 
 
 RUNNERS = {"behavior": run_behavior, "support": run_support, "critic": run_critic, "energy": run_energy, "eval": run_eval}
@@ -222,11 +223,12 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
         L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
         start = time.time()
         with STOP.stage():
-            RUNNERS[stage](cfg, run.path, command.data, fresh=step.action != "resume")
+            trainer = RUNNERS[stage](cfg, run.path, command.data, fresh=step.action != "resume")
         if is_rank_zero():
             seconds = time.time() - start
             run.finish(stage, seconds)
             record_timing(run, stage, seconds)
+        trainer.strategy.barrier()  # every process sees the stage's outputs and record before the next stage reads them
 
 
 def _print_outcome(run: RunDir, plan: Plan) -> None:
