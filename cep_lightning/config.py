@@ -169,6 +169,7 @@ class Config:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: dict[str, Any] = field(default_factory=default_trainer_options)
+    logger: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard | csv | wandb | mlflow, several at once
     tf32: bool = False  # allow TF32 matrix products on NVIDIA GPUs (faster, ~1e-3 relative error); off: fp32 is fp32
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)

@@ -14,7 +14,6 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
@@ -26,6 +25,8 @@ from cep_lightning.data.validate import check_against_env
 from cep_lightning.evaluation import EnvMaker, normalized_score
 from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.interrupts import StopOnSignal, StopRequest
+from cep_lightning.loggers import check_loggers, make_loggers
+from cep_lightning.monitoring import monitors
 from cep_lightning.plan import INPUTS, Plan, current_results, make_plan, stage_settings
 from cep_lightning.plugins import build_callbacks, check_callbacks
 from cep_lightning.policy import QGPOPolicy
@@ -35,6 +36,7 @@ from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
 from cep_lightning.stages.support import SupportSampler, SupportWriter
+from cep_lightning.sweep_plot import log_sweep
 from cep_lightning.trainer_options import check_trainer_options, stage_options
 
 __all__ = ["MODEL", "run", "fit_stage", "run_behavior", "prepare_run_dir", "resolve_run_dir", "results_table"]
@@ -59,18 +61,19 @@ def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
 def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Callback], max_steps: int = -1,
                  name: str | None = None, **pipeline_options: Any) -> L.Trainer:
     """A Trainer with the stage's options (``trainer.*`` and ``<stage>.trainer.*``, checked up front by
-    ``check_trainer_options``), its logger under <run>/<name>/ (``name`` defaults to the stage), and the
-    options the pipeline owns."""
+    ``check_trainer_options``), its loggers (``logger``) under <run>/<name>/ (``name`` defaults to the stage),
+    the monitoring callbacks, and the options the pipeline owns."""
     name = name or stage
+    options = stage_options(cfg, stage)
     return L.Trainer(
         default_root_dir=run_dir / name,
-        logger=TensorBoardLogger(save_dir=run_dir, name=name, version="logs", default_hp_metric=False),
-        callbacks=[*callbacks, StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
+        logger=make_loggers(cfg, run_dir, name),
+        callbacks=[*callbacks, *monitors(cfg, stage, name, options.get("log_every_n_steps", 50)), StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
         max_steps=max_steps,
         max_epochs=-1 if max_steps > 0 else None,
         enable_model_summary=False,
         **pipeline_options,
-        **stage_options(cfg, stage),
+        **options,
     )
 
 
@@ -151,6 +154,7 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
                **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return,
                            success=goal is not None)}
     if trainer.is_global_zero:
+        log_sweep(trainer, module.returns, c.reported_scale, run_dir)
         atomic_write(RunDir(run_dir).results, json.dumps(results, indent=2))
     trainer.strategy.barrier()
 
@@ -172,6 +176,7 @@ def check_command(cfg: DictConfig) -> Command:
     """Every check a command needs before it may write anything: the Trainer options and the callbacks
     (before any data is loaded), then the data against the evaluation environment; then the plan."""
     check_trainer_options(cfg)
+    check_loggers(cfg)
     check_callbacks(cfg)
     make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
     data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)
