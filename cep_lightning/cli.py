@@ -41,18 +41,24 @@ Results table over runs and seeds: python -m cep_lightning.report runs/<task>/<r
 
 
 def quiet_lightning() -> None:
-    """Drop Lightning's advertising tips and warnings that do not apply to step-budgeted stages."""
+    """Drop Lightning's advertising tips, its per-Trainer device banners (the run's summary names the device
+    once) and warnings that do not apply to step-budgeted stages."""
     import logging
     import warnings
 
+    quiet = ("Tip:", "weights_only", "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:")
+
     class _NoTips(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            return not any(text in record.getMessage() for text in ("Tip:", "weights_only"))
+            return not any(text in record.getMessage() for text in quiet)
 
-    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_NoTips())
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        for target in (logger, *logger.handlers):  # records of child loggers reach only the handlers' filters
+            if not any(type(f).__name__ == "_NoTips" for f in target.filters):  # once, however often it is called
+                target.addFilter(_NoTips())
     for message in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
-                    ".*weights_only.*", ".*GPU available but not used.*",
+                    ".*weights_only.*", ".*GPU available but not used.*", ".*flops_per_batch.*",
                     ".*your dataloader is not resumable.*"):  # it is: batches are indexed by the global step (StepBatches)
         warnings.filterwarnings("ignore", message=message)
 

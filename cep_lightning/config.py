@@ -123,6 +123,14 @@ def default_trainer_options() -> dict[str, Any]:
 
 
 @dataclass
+class ProgressConfig:
+    """Progress when the output is not a terminal (logs, nohup, SLURM, CI): a line every N steps or seconds."""
+
+    every_n_steps: int = 1000  # steps (support and evaluation: batches) between lines; 0: by time only
+    every_seconds: float = 30.0
+
+
+@dataclass
 class CheckpointConfig:
     every_n_steps: int = 5000  # training stages save <stage>/checkpoints/last.ckpt this often (resume point)
 
@@ -170,6 +178,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: dict[str, Any] = field(default_factory=default_trainer_options)
     logger: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard | csv | wandb | mlflow, several at once
+    progress: ProgressConfig = field(default_factory=ProgressConfig)
     tf32: bool = False  # allow TF32 matrix products on NVIDIA GPUs (faster, ~1e-3 relative error); off: fp32 is fp32
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)

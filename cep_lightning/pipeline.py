@@ -30,6 +30,7 @@ from cep_lightning.monitoring import monitors
 from cep_lightning.plan import INPUTS, Plan, current_results, make_plan, stage_settings
 from cep_lightning.plugins import build_callbacks, check_callbacks
 from cep_lightning.policy import QGPOPolicy
+from cep_lightning.progress import progress_bar
 from cep_lightning.rundir import MODEL, STAGES, RunDir, atomic_write, is_rank_zero
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
@@ -68,7 +69,8 @@ def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Cal
     return L.Trainer(
         default_root_dir=run_dir / name,
         logger=make_loggers(cfg, run_dir, name),
-        callbacks=[*callbacks, *monitors(cfg, stage, name, options.get("log_every_n_steps", 50)), StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
+        callbacks=[*callbacks, *monitors(cfg, stage, name, options.get("log_every_n_steps", 50)),
+                   *progress_bar(cfg, name, options.get("enable_progress_bar", True)), StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
         max_steps=max_steps,
         max_epochs=-1 if max_steps > 0 else None,
         enable_model_summary=False,
