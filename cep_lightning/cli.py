@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 from cep_lightning.config import STAGE_CHOICES, available_tasks
 from cep_lightning.errors import CepError
 
-HELP = """usage: python train.py [key=value ...]
+HELP = """usage: python train.py [key=value ...]        (or: cep-train [key=value ...])
+       python train.py --cfg [key=value ...]  print the resolved config and exit
 
 Runs QGPO (CEP energy-guided diffusion) stage by stage into one run directory:
   behavior -> support -> critic -> energy -> eval
@@ -68,12 +69,30 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
         return 0
+    if "--cfg" in argv:
+        return print_config([a for a in argv if a != "--cfg"])
     seeds = [a for a in argv if a.startswith("seed=") and "," in a]
     if seeds:
         return run_seeds([a for a in argv if a not in seeds], seeds[-1].removeprefix("seed="))
     from cep_lightning.pipeline import run
 
     return run_command(run, argv)
+
+
+def print_config(argv: list[str]) -> int:
+    """``--cfg``: the config a command would run with (defaults, task preset, an existing run's settings and the
+    overrides, merged and checked), as YAML; nothing is run or written."""
+    from omegaconf import OmegaConf
+
+    from cep_lightning.config import load_config
+
+    try:
+        cfg = load_config(argv)
+    except CepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(OmegaConf.to_yaml(cfg), end="")
+    return 0
 
 
 def run_seeds(argv: list[str], seed_list: str) -> int:

@@ -37,6 +37,7 @@ from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
 from cep_lightning.stages.support import SupportSampler, SupportWriter
+from cep_lightning.summary import describe_start
 from cep_lightning.sweep_plot import log_sweep
 from cep_lightning.trainer_options import check_trainer_options, stage_options
 
@@ -198,6 +199,7 @@ def run(cfg: DictConfig) -> Path:
     """
     command = check_command(cfg)
     if is_rank_zero():
+        print(describe_start(cfg, command.data, command.plan), flush=True)
         print(command.plan.describe(command.run), flush=True)
     if command.plan.to_run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
