@@ -36,6 +36,10 @@ main options (any key of conf/config.yaml can be overridden as group.key=value):
   callbacks.ema.enabled=true callbacks.periodic_eval.enabled=true
   callbacks.custom.NAME.target=pkg.mod.Class callbacks.custom.NAME.stages=[critic]  (a callback of your own)
 
+  logger=[tensorboard,csv]    loggers (any of tensorboard, csv, wandb, mlflow)
+  smoke=true                  every stage on a small slice with short budgets (checks a set-up in well under a minute)
+
+2-D toys (task=toy-*):       python -m cep_lightning.toys task=toy-8gaussians
 TensorBoard: tensorboard --logdir runs
 Results table over runs and seeds: python -m cep_lightning.report runs/<task>/<run> [--out DIR]
 """

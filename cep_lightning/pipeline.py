@@ -22,6 +22,7 @@ from cep_lightning.config import RUN_DIR_ENV, run_settings_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.validate import check_against_env
+from cep_lightning.errors import ConfigError
 from cep_lightning.evaluation import EnvMaker, normalized_score
 from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.interrupts import StopOnSignal, StopRequest
@@ -178,6 +179,9 @@ class Command:
 def check_command(cfg: DictConfig) -> Command:
     """Every check a command needs before it may write anything: the Trainer options and the callbacks
     (before any data is loaded), then the data against the evaluation environment; then the plan."""
+    if cfg.data.source == "toy":
+        raise ConfigError(f"task={cfg.task} is a 2-D toy (no environment to act in): run its comparison with "
+                          f"python -m cep_lightning.toys task={cfg.task} [key=value ...]")
     check_trainer_options(cfg)
     check_loggers(cfg)
     check_callbacks(cfg)

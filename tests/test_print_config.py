@@ -49,3 +49,11 @@ def test_a_run_starts_with_its_summary(tmp_path: Path, capsys) -> None:
     assert lines[3] == "  stages    behavior, support, critic, energy, eval"
     assert lines[4] == "  device    cpu × 1 (SingleDevice), precision 32-true"
     assert lines[6] == f"[cep_lightning] plan for {tmp_path / 'r'}:"
+
+
+def test_toy_task_through_train_py_points_to_the_toys_command(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "train.py", "task=toy-8gaussians", f"run.root={tmp_path}"], cwd=ROOT,
+                         capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "python -m cep_lightning.toys task=toy-8gaussians" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing loaded or written
