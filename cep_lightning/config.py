@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from cep_lightning.errors import ConfigError, MissingStageError
 from cep_lightning.rundir import STAGES, RunDir, latest_run
+from cep_lightning.smoke import apply_smoke
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 STAGE_CHOICES = (*STAGES, "all")
@@ -41,6 +42,7 @@ class DataConfig:
     drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data set
     reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
     observation_keys: Optional[list[str]] = None  # Dict observations (data set and env): these keys concatenated, in order
+    max_transitions: Optional[int] = None  # only the first N transitions (the last episode cut there); null: all
     num_workers: int = 0
 
 
@@ -169,6 +171,7 @@ class Config:
     task: str = "pendulum-mixed"
     stage: str = "all"
     seed: int = 0
+    smoke: bool = False  # every stage on a small slice with short budgets (cep_lightning.smoke): checks a set-up quickly
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
@@ -224,6 +227,8 @@ def load_config(overrides: list[str]) -> DictConfig:
             raise ConfigError(f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
                               f"Pass task={saved.task} or choose another run.dir.")
         cfg = _merge(saved, cli, "the command line")
+    if cfg.smoke:
+        apply_smoke(cfg)
     _check_choices(cfg)
     cfg.run.dir = str(run.path)
     return cfg
