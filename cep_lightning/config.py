@@ -19,7 +19,13 @@ from cep_lightning.errors import ConfigError, MissingStageError
 from cep_lightning.rundir import STAGES, RunDir, latest_run
 from cep_lightning.smoke import apply_smoke
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+def _conf_dir() -> Path:
+    """The default configs: the repository's ``conf/`` in a checkout, the copy inside the package once installed."""
+    checkout = Path(__file__).resolve().parent.parent / "conf"
+    return checkout if (checkout / "config.yaml").is_file() else Path(__file__).resolve().parent / "conf"
+
+
+CONF_DIR = _conf_dir()
 STAGE_CHOICES = (*STAGES, "all")
 
 
