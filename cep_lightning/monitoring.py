@@ -19,6 +19,7 @@ from lightning.pytorch.utilities import grad_norm
 from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.stages.log_steps import writes_logs_now
+from cep_lightning.trainer_options import stage_options
 
 TRAINING_STAGES = ("behavior", "critic", "energy")
 
@@ -26,14 +27,14 @@ TRAINING_STAGES = ("behavior", "critic", "energy")
 def run_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     """The settings a stage's logs carry: task, seed, data, device and precision, and the stage's config group."""
     data = cfg.data
-    where = {"builtin": f"builtin ({data.builtin_episodes} episodes)", "hdf5": data.path, "minari": data.minari_id,
-             "toy": data.toy}.get(data.source, data.source)
-    group: dict[str, Any] = OmegaConf.to_container(cfg[stage], resolve=True) if stage in cfg else {}  # type: ignore[assignment]
+    where = {"builtin": f"{data.builtin_episodes} episodes", "hdf5": data.path, "minari": data.minari_id,
+             "toy": data.toy}.get(data.source, "")
+    first = f", first {data.max_transitions} transitions" if data.max_transitions else ""
+    group: dict[str, Any] = OmegaConf.to_container(cfg[stage], resolve=True)  # type: ignore[assignment]
     group.pop("trainer", None)
-    trainer = {**OmegaConf.to_container(cfg.trainer, resolve=True), **OmegaConf.to_container(cfg[stage].trainer, resolve=True)} \
-        if stage in cfg else OmegaConf.to_container(cfg.trainer, resolve=True)
-    settings = {"task": cfg.task, "seed": cfg.seed, "data": f"{data.source}: {where}", "smoke": bool(cfg.get("smoke", False)),
-                **{f"trainer.{k}": trainer[k] for k in ("accelerator", "devices", "precision") if k in trainer},  # type: ignore[index]
+    trainer = stage_options(cfg, stage)
+    settings = {"task": cfg.task, "seed": cfg.seed, "data": f"{data.source}: {where}{first}", "smoke": bool(cfg.get("smoke", False)),
+                **{f"trainer.{k}": trainer[k] for k in ("accelerator", "devices", "precision") if k in trainer},
                 **{f"{stage}.{k}": v for k, v in group.items()}}
     return {k: _hparam_value(v) for k, v in settings.items()}
 
