@@ -30,7 +30,7 @@ main options (any key of conf/config.yaml can be overridden as group.key=value):
   support.M=N support.solver_steps=N
   critic.beta_q=X energy.beta=X energy.loss=cep|mse|emse
   eval.episodes=N eval.scales=[0,1,3]
-  trainer.devices=N trainer.accelerator=cpu|gpu|auto trainer.strategy=ddp trainer.precision=32-true|bf16-mixed|16-mixed
+  trainer.devices=N trainer.accelerator=cpu|gpu|auto trainer.strategy=ddp trainer.precision=auto|32-true|bf16-mixed|16-mixed
   <stage>.trainer.KEY=VALUE   a Trainer option for one stage only (e.g. eval.trainer.devices=1)
   checkpoint.every_n_steps=N  how often training stages save the checkpoint a rerun resumes from
   callbacks.ema.enabled=true callbacks.periodic_eval.enabled=true

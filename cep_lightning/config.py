@@ -125,8 +125,9 @@ class ToyConfig:
 
 def default_trainer_options() -> dict[str, Any]:
     """Lightning Trainer options shared by every stage; ``trainer.*`` takes any ``lightning.Trainer`` argument
-    except those the pipeline sets itself (see ``trainer_options.OWNED``)."""
-    return {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1, "precision": "32-true",
+    except those the pipeline sets itself (see ``trainer_options.OWNED``). ``precision: auto`` is bf16-mixed
+    where bf16 is native (CUDA, AMX, AVX-512-BF16), else 32-true (``hardware.resolve_precision``)."""
+    return {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1, "precision": "auto",
             "log_every_n_steps": 50, "enable_progress_bar": True}
 
 
@@ -178,6 +179,7 @@ class Config:
     stage: str = "all"
     seed: int = 0
     smoke: bool = False  # every stage on a small slice with short budgets (cep_lightning.smoke): checks a set-up quickly
+    compile: bool = False  # torch.compile the training stages' networks (no gain measured on an AVX2 CPU)
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     behavior: BehaviorConfig = field(default_factory=BehaviorConfig)

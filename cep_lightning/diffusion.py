@@ -50,18 +50,23 @@ def eps_matching_loss(eps_pred: Tensor, noise: Tensor) -> Tensor:
     return (eps_pred.float() - noise).pow(2).sum(-1).mean()
 
 
-def guided_eps(eps_fn: EpsFn, energy_fn: Callable[[Tensor, Tensor], Tensor] | None, scale: Tensor | float) -> EpsFn:
+def guided_eps(eps_fn: EpsFn, energy_fn: Callable[[Tensor, Tensor], Tensor] | None, scale: Tensor | float,
+               rows: Tensor | None = None) -> EpsFn:
     """eps_hat = eps_theta(x_t, t) - s · sigma_t · ∇_{x_t} f_phi(x_t, t); the plain model when s = 0.
 
-    ``scale`` may be a tensor [B] (one guidance scale per row, e.g. a whole sweep in one batch).
+    ``scale`` may be a tensor [B] (one guidance scale per row, e.g. a whole sweep in one batch). ``rows``
+    (indices into the batch) limits the energy gradient to those rows: ``energy_fn`` then receives only
+    x_t[rows], t[rows], and every other row's gradient is 0, so rows whose scale is 0 cost no energy call.
     """
     if energy_fn is None or (not torch.is_tensor(scale) and scale == 0):
         return eps_fn
 
     def eps_hat(x: Tensor, t: Tensor) -> Tensor:
         with torch.enable_grad():
-            x_in = x.detach().requires_grad_(True)
-            grad = torch.autograd.grad(energy_fn(x_in, t).sum(), x_in)[0]
+            x_in = (x if rows is None else x[rows]).detach().requires_grad_(True)
+            grad = torch.autograd.grad(energy_fn(x_in, t if rows is None else t[rows]).sum(), x_in)[0]
+        if rows is not None:
+            grad = torch.zeros_like(x, dtype=grad.dtype).index_copy_(0, rows, grad)
         _, sigma = vp_alpha_sigma(t.float())
         s = scale[:, None] if torch.is_tensor(scale) else scale
         return eps_fn(x, t) - s * sigma[:, None] * grad.float()

@@ -18,9 +18,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from cep_lightning.checkpointing import RNGStateCheckpoint
+from cep_lightning.compiling import compile_networks
 from cep_lightning.config import RUN_DIR_ENV, run_settings_yaml
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
+from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.errors import ConfigError
 from cep_lightning.evaluation import EnvMaker, normalized_score
@@ -37,6 +39,7 @@ from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
+from cep_lightning.stage_timings import record_timing
 from cep_lightning.stages.support import SupportSampler, SupportWriter
 from cep_lightning.summary import describe_start
 from cep_lightning.sweep_plot import log_sweep
@@ -91,6 +94,8 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     """Trainer.fit with periodic checkpoints into <run>/<name>/ (default: the stage), then <name>/model.ckpt;
     resumes from <name>/checkpoints/last.ckpt unless ``fresh``."""
     name = name or stage
+    if cfg.compile:
+        compile_networks(module)
     run = RunDir(run_dir)
     ckpt_dir, last = run.checkpoints(name), run.last_checkpoint(name)
     if fresh and ckpt_dir.exists() and is_rank_zero():
@@ -139,6 +144,7 @@ def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
     module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
                           critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
     module.critic.load_state_dict(critic.q_target.state_dict())
+    ensure_support_values(run_dir / "support", module.critic, data.states)  # the CEP labels' Q, once, not per step
     fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
 
 
@@ -234,7 +240,7 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
         if is_rank_zero():
             seconds = time.time() - start
             run.finish(stage, seconds)
-            run.add_timing(stage, seconds)
+            record_timing(run, stage, seconds)
 
 
 def _print_outcome(run: RunDir, plan: Plan) -> None:

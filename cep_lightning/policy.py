@@ -36,14 +36,19 @@ class QGPOPolicy(nn.Module):
         device = next(self.behavior.parameters()).device
         s = s.to(device, torch.float32)
         x = torch.randn(len(s), self.behavior.out.out_features, generator=generator).to(device)
+        rows = None  # rows whose energy gradient is needed (None: all)
         if torch.is_tensor(guidance_scale):
             guidance_scale = guidance_scale.to(device, torch.float32)
-            if not bool((guidance_scale != 0).any()):
+            guided = torch.nonzero(guidance_scale != 0).flatten()
+            if len(guided) == 0:
                 guidance_scale = 0.0
-        energy_fn = (lambda a, t: self.energy(a, t, s)) if self.energy is not None else None
+            elif len(guided) < len(s):
+                rows = guided  # a sweep with scale-0 rows: no energy gradient for them
+        s_guided = s if rows is None else s[rows]
+        energy_fn = (lambda a, t: self.energy(a, t, s_guided)) if self.energy is not None else None
         if energy_fn is None and (torch.is_tensor(guidance_scale) or guidance_scale != 0):
             raise ValueError("guidance_scale != 0 needs an energy model; this policy has only the behaviour model.")
-        eps_fn = guided_eps(lambda a, t: self.behavior(a, t, s), energy_fn, guidance_scale)
+        eps_fn = guided_eps(lambda a, t: self.behavior(a, t, s), energy_fn, guidance_scale, rows)
         return dpm_solver_2(eps_fn, x, self.solver_steps)
 
     def act(self, observations: np.ndarray | Tensor | Mapping[str, np.ndarray],

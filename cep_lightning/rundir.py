@@ -117,10 +117,6 @@ class RunDir:
     def finished_stages(self) -> list[str]:
         return [stage for stage in STAGES if (self.path / stage / RECORD).is_file()]
 
-    def add_timing(self, stage: str, seconds: float) -> None:
-        previous = _read_json(self.timings) or {}
-        atomic_write(self.timings, json.dumps({**previous, stage: round(seconds, 2)}, indent=2))
-
     # models
     def load(self, cls: type[L.LightningModule], stage: str, map_location: str = "cpu") -> L.LightningModule:
         """The finished stage's module; a stage without a record is a MissingStageError."""

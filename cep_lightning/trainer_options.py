@@ -12,6 +12,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.errors import ConfigError
+from cep_lightning.hardware import resolve_precision
 from cep_lightning.rundir import STAGES
 
 OWNED = {  # Trainer arguments the pipeline sets itself -> the config key that controls them
@@ -31,10 +32,13 @@ TRAINER_ARGUMENTS = tuple(p for p in inspect.signature(L.Trainer.__init__).param
 
 
 def stage_options(cfg: DictConfig, stage: str) -> dict[str, Any]:
-    """The Trainer options of one stage: ``trainer.*``, then ``<stage>.trainer.*`` over them."""
+    """The Trainer options of one stage: ``trainer.*``, then ``<stage>.trainer.*`` over them, with
+    ``precision=auto`` resolved for the hardware (``hardware.resolve_precision``)."""
     shared: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     own: dict[str, Any] = OmegaConf.to_container(cfg[stage].trainer, resolve=True)  # type: ignore[assignment]
-    return {**shared, **own}
+    options = {**shared, **own}
+    options["precision"] = resolve_precision(options.get("precision", "auto"), str(options.get("accelerator", "auto")))
+    return options
 
 
 def check_trainer_options(cfg: DictConfig) -> None:

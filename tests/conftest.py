@@ -28,6 +28,7 @@ TINY = [
     "energy.steps=30", "energy.hidden=32",
     "eval.episodes=2", "eval.scales=[0.0,2.0]", "eval.reported_scale=2.0", "eval.solver_steps=4",
     "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", "checkpoint.every_n_steps=10",
+    "callbacks.periodic_eval.enabled=false",  # a command on a copy of the fixture's run would inherit the run's own
 ]
 
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_defaults_task_preset_and_overrides_merge_in_order() -> None:
     cfg = load_config([])
     assert cfg.task == "pendulum-mixed" and cfg.stage == "all"
-    assert cfg.behavior.steps == 3000  # from conf/task/pendulum-mixed.yaml, not the schema's 600k
+    assert cfg.behavior.steps == 2500  # from conf/task/pendulum-mixed.yaml, not the schema's 600k
     hopper = load_config(["task=hopper-medium-replay-v2", "critic.steps=7", "eval.scales=[0,3]"])
     assert hopper.critic.steps == 7 and list(hopper.eval.scales) == [0.0, 3.0]
     assert hopper.behavior.steps == 600_000 and hopper.behavior.batch_size == 4096  # the paper's values

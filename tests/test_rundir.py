@@ -61,7 +61,7 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
         copied_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = RunDir(copied_run)
     ids = {stage: run_dir.record(stage)["id"] for stage in ("behavior", "support", "critic", "energy", "eval")}
-    run(load_config([f"run.dir={copied_run}", "stage=critic", "critic.steps=40"]))
+    run(load_config([f"run.dir={copied_run}", "stage=critic", "critic.steps=40", "callbacks.periodic_eval.enabled=false"]))
     out = capsys.readouterr().out
     assert "critic   redo (critic.steps: 30 → 40)" in out
     assert "now out of date: energy, eval" in out and "data set mean return" not in out  # no stale table

@@ -21,7 +21,8 @@ from cep_lightning.mazes import MazeGoal
 
 
 class TransitionDataset(Dataset):
-    """Rows of (s, a, r, s', terminal) and, when given, the M support actions of s and of s'."""
+    """Rows of (s, a, r, s', terminal) and, when given, the M support actions of s and of s' (and the frozen
+    critic's values of those of s, once computed)."""
 
     def __init__(self, data: Transitions, rewards: np.ndarray, support: SupportStore | None = None):
         self.s = torch.from_numpy(data.observations)
@@ -42,6 +43,8 @@ class TransitionDataset(Dataset):
             rows = idx.numpy()
             batch["support"] = torch.from_numpy(self.support.actions[rows])
             batch["support_next"] = torch.from_numpy(self.support.actions[self.support.next_index[rows]])
+            if self.support.q is not None:
+                batch["support_q"] = torch.from_numpy(self.support.q[rows])
         return batch
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:

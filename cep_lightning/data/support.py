@@ -4,7 +4,8 @@ The state table is [s_0 .. s_{N-1}, extra next states]: s'_i is the next row's s
 (nearly every D4RL transition), so only the next states that are not already a row's state get a slot
 of their own. ``next_index[i]`` points at the slot of s'_i. Files (``<run>/support/``):
 ``actions.npy`` [N + K, M, A] float32, ``next_index.npy`` [N] int64, ``written.npy`` [N + K] bool (what an
-interrupted stage has already stored). The stage counts as finished through its record (``cep_lightning.rundir``).
+interrupted stage has already stored), and after the critic stage ``q_values.npy`` [N + K, M], the frozen
+critic's values (``data/support_values.py``). The stage counts as finished through its record (``cep_lightning.rundir``).
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ class SupportStore:
     actions: np.ndarray  # [N + K, M, A] memmap
     next_index: np.ndarray  # [N]
     written: np.ndarray  # [N + K] bool memmap: the state's actions are on disk
+    q: np.ndarray | None = None  # [N + K, M] the frozen critic's values of the actions, once computed
 
     @classmethod
     def open(cls, directory: Path, mode: str = "r") -> "SupportStore":
+        q_path = directory / "q_values.npy"
         return cls(np.load(directory / "actions.npy", mmap_mode=mode), np.load(directory / "next_index.npy"),
-                   np.load(directory / "written.npy", mmap_mode=mode))
+                   np.load(directory / "written.npy", mmap_mode=mode), np.load(q_path, mmap_mode="r") if q_path.is_file() else None)
 
     @classmethod
     def create(cls, directory: Path, num_states: int, m: int, action_dim: int, next_index: np.ndarray) -> "SupportStore":

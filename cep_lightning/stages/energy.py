@@ -37,13 +37,15 @@ class EnergyModule(L.LightningModule):
             return self.critic(expand_states(s.float(), actions.shape[1]), actions.float())
 
     def contrastive_sets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """(states [B, S], candidates [B, M, A], their values [B, M])."""
+        """(states [B, S], candidates [B, M, A], their values [B, M]); the values are the batch's cached
+        ``support_q`` when it has them (computed once by ``data/support_values.py``), else the critic's."""
         if self.critic is None:
             k = self.hparams.group_size or len(batch["a"])
             g = len(batch["a"]) // k
             a, r = batch["a"][: g * k], batch["r"][: g * k]
             return batch["s"][:g], a.reshape(g, k, -1), r.reshape(g, k)
-        return batch["s"], batch["support"], self.q_values(batch["s"], batch["support"])
+        q = batch["support_q"].float() if "support_q" in batch else self.q_values(batch["s"], batch["support"])
+        return batch["s"], batch["support"], q
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         s, candidates, q = self.contrastive_sets(batch)  # [B, S], [B, M, A], [B, M]

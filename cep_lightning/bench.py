@@ -1,0 +1,347 @@
+"""``python -m cep_lightning.bench``: the time of each stage's real step, measured with the project's modules.
+
+For every combination of the chosen sizes, M, threads, precision, compile setting and device it prints one
+JSON line with
+  behavior_ms, critic_ms, energy_ms    one training step (forward, backward, Adam; the critic's Polyak update;
+                                       the energy step as the pipeline runs it, with cached critic values)
+  support_actions_per_s                support sampling (``SupportSampler.predict_step``, seeded noise included)
+  act_ms                               ``QGPOPolicy.act`` for 10 states, one guided action each
+  trainer_overhead_ms                  per stage: a step inside ``Trainer.fit`` minus the bare step
+  gflop                                floating-point operations per step (torch's FlopCounterMode)
+  gflops, fraction_of_fp32_peak, fraction_of_bf16_peak
+                                       achieved rate, and its share of the measured matrix-product rate
+  matmul_gflops                        the machine's measured fp32 and bf16 matrix-product rate (n = 1024)
+Synthetic data of the chosen sizes stands in for a data set: the cost of a step does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.flop_counter import FlopCounterMode
+
+from cep_lightning.compiling import compile_networks
+from cep_lightning.data.datamodule import StateDataset, TransitionDataset
+from cep_lightning.data.support import SupportStore
+from cep_lightning.data.support_values import support_values
+from cep_lightning.data.transitions import Transitions
+from cep_lightning.hardware import resolve_precision
+from cep_lightning.policy import QGPOPolicy
+from cep_lightning.stages.behavior import BehaviorModule
+from cep_lightning.stages.critic import CriticModule
+from cep_lightning.stages.energy import EnergyModule
+from cep_lightning.stages.support import SupportSampler, SupportWriter
+
+TRAINING_STAGES = ("behavior", "critic", "energy")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
+    """Median seconds of ``fn`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast Lightning's ``precision`` applies around a step."""
+    if precision == "bf16-mixed":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "16-mixed":
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int = 1024, seconds: float = 0.5) -> float:
+    """Measured rate of an n × n × n matrix product (2 n³ flop) in ``dtype``, over about ``seconds``."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    first = time_call(lambda: a @ b, device, warmup=0, repeats=1)
+    repeats = max(2, int(seconds / max(first, 1e-6)))
+    return 2 * n**3 / time_call(lambda: a @ b, device, warmup=0, repeats=repeats) / 1e9
+
+
+def synthetic_transitions(num: int, state_dim: int, action_dim: int, seed: int = 0) -> Transitions:
+    """Random transitions in one long episode (s'_i = s_{i+1}), actions in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    states = rng.standard_normal((num + 1, state_dim)).astype(np.float32)
+    terminals = np.zeros(num, dtype=bool)
+    return Transitions(observations=states[:-1], actions=rng.uniform(-1, 1, (num, action_dim)).astype(np.float32),
+                       rewards=rng.standard_normal(num).astype(np.float32), next_observations=states[1:],
+                       terminals=terminals, timeouts=terminals.copy())
+
+
+class Workload:
+    """The modules and batches of one configuration, on its device, with synthetic data of its sizes."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, support_dir: Path):
+        s_dim, a_dim, m = args.state_dim, args.action_dim, args.M
+        self.device, self.args = device, args
+        self.data = synthetic_transitions(args.transitions, s_dim, a_dim)
+        states = np.concatenate([self.data.observations, self.data.next_observations[-1:]])
+        next_index = np.arange(1, args.transitions + 1)
+        store = SupportStore.create(support_dir, len(states), m, a_dim, next_index)
+        store.actions[:] = np.random.default_rng(1).uniform(-1, 1, store.actions.shape)
+        self.behavior = BehaviorModule(s_dim, a_dim, widths=args.behavior_widths).to(device)
+        self.critic = CriticModule(s_dim, a_dim).to(device)
+        self.energy = EnergyModule(s_dim, a_dim).to(device)
+        store.q = support_values(self.critic.q_target, states, np.asarray(store.actions))
+        self.store = store
+        self.dataset = TransitionDataset(self.data, self.data.rewards, store)
+        self.states = torch.as_tensor(states)
+
+    def batch(self, size: int) -> dict[str, Tensor]:
+        rows = np.random.default_rng(size).integers(0, len(self.dataset), size).tolist()
+        return {k: v.to(self.device) for k, v in self.dataset.__getitems__(rows).items()}
+
+    def loader(self, size: int, steps: int) -> DataLoader:
+        sampler = RandomSampler(self.dataset, replacement=True, num_samples=size * steps,
+                                generator=torch.Generator().manual_seed(0))
+        return DataLoader(self.dataset, batch_size=size, sampler=sampler, collate_fn=lambda b: b)
+
+    def module(self, stage: str) -> L.LightningModule:
+        return {"behavior": self.behavior, "critic": self.critic, "energy": self.energy}[stage]
+
+    def batch_size(self, stage: str) -> int:
+        return self.args.behavior_batch if stage == "behavior" else self.args.batch
+
+
+def training_step_fn(module: L.LightningModule, batch: dict[str, Tensor], precision: str) -> Callable[[], None]:
+    """One optimisation step as Lightning's automatic optimisation runs it, without the loop."""
+    optimizer = module.configure_optimizers()
+    device = next(module.parameters()).device
+
+    def step() -> None:
+        with autocast(device, precision):
+            loss = module.training_step(batch, 0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        module.on_train_batch_end(None, batch, 0)
+
+    return step
+
+
+def count_gflop(fn: Callable[[], Any]) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def act_gflop(policy: QGPOPolicy, obs: np.ndarray, solver_steps: int) -> float:
+    """The unguided sampler's count plus ``solver_steps`` energy gradients (FlopCounterMode cannot see inside
+    ``autograd.grad``, so the gradient is counted through ``backward`` on the same rows)."""
+    unguided = count_gflop(lambda: policy.act(obs, guidance_scale=0.0))
+    device = next(policy.energy.parameters()).device
+    a = torch.zeros(len(obs), policy.behavior.out.out_features, device=device, requires_grad=True)
+    s, t = torch.as_tensor(obs, device=device), torch.full((len(obs),), 0.5, device=device)
+    return unguided + solver_steps * count_gflop(lambda: policy.energy(a, t, s).sum().backward())
+
+
+class StepClock(Callback):
+    """The wall time between the starts of consecutive training batches (loop, data and step together)."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        synchronize(pl_module.device)
+        self.starts.append(time.perf_counter())
+
+    def per_step(self, skip: int) -> float:
+        gaps = np.diff(self.starts[skip:])
+        return float(np.median(gaps))
+
+
+def trainer_step_seconds(work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path) -> float:
+    """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval."""
+    clock = StepClock()
+    steps = args.warmup + args.trainer_steps
+    trainer = L.Trainer(accelerator=work.device.type, devices=1, precision=precision, max_steps=steps, max_epochs=-1,
+                        logger=TensorBoardLogger(save_dir=root, name=stage, version="logs", default_hp_metric=False),
+                        callbacks=[clock], enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, log_every_n_steps=args.log_every_n_steps, default_root_dir=root)
+    trainer.fit(work.module(stage), train_dataloaders=work.loader(work.batch_size(stage), steps))
+    return clock.per_step(skip=args.warmup)
+
+
+class PredictClock(Callback):
+    """Batch start times and the last batch's end (after the writer, which runs first) of ``Trainer.predict``."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def on_predict_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int,
+                               dataloader_idx: int = 0) -> None:
+        synchronize(pl_module.device)
+        self.marks.append(time.perf_counter())
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.marks.append(time.perf_counter())
+
+
+def support_trainer_seconds(work: Workload, sampler: SupportSampler, args: argparse.Namespace, precision: str,
+                            root: Path) -> float:
+    """Median seconds per batch of the support stage's ``Trainer.predict`` with its writer (memmap writes,
+    statistics)."""
+    clock = PredictClock()
+    rows = np.arange(min(len(work.states), 3 * args.support_states))
+    writer = SupportWriter(root / "support_bench", len(work.states), args.M, args.action_dim, work.store.next_index)
+    trainer = L.Trainer(accelerator=work.device.type, devices=1, precision=precision, enable_progress_bar=False,
+                        logger=TensorBoardLogger(save_dir=root, name="support", version="logs",
+                                                 default_hp_metric=False),
+                        callbacks=[writer, clock], enable_model_summary=False, default_root_dir=root)
+    loader = DataLoader(StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b)
+    trainer.predict(sampler, dataloaders=loader, return_predictions=False)
+    return float(np.median(np.diff(clock.marks)))
+
+
+def compile_modules(work: Workload) -> float:
+    """``nn.Module.compile`` (in place, weights unchanged) on every network; returns the seconds of the first calls."""
+    start = time.perf_counter()
+    for module in (work.behavior, work.critic, work.energy):
+        compile_networks(module)
+    return time.perf_counter() - start
+
+
+def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    precision = resolve_precision(precision, device.type)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Workload(args, device, Path(tmp) / "support")
+        compile_s = compile_modules(work) if compiled else 0.0
+        result: dict[str, Any] = {"state_dim": args.state_dim, "action_dim": args.action_dim, "M": args.M,
+                                  "threads": threads,
+                                  "precision": precision, "compile": compiled, "device": device_name,
+                                  "behavior_batch": args.behavior_batch, "behavior_widths": args.behavior_widths,
+                                  "batch": args.batch, "support_states": args.support_states,
+                                  "solver_steps": args.solver_steps}
+        gflop, seconds = {}, {}
+        for stage in TRAINING_STAGES:
+            step = training_step_fn(work.module(stage), work.batch(work.batch_size(stage)), precision)
+            start = time.perf_counter()
+            step()  # the first call compiles when compiled
+            first = time.perf_counter() - start
+            seconds[stage] = time_call(step, device, args.warmup, args.repeats)
+            gflop[stage] = count_gflop(step) if not compiled else float("nan")
+            result[f"{stage}_ms"] = 1e3 * seconds[stage]
+            if compiled:
+                result.setdefault("first_call_s", {})[stage] = first
+        sampler = SupportSampler(work.behavior.net, args.M, args.solver_steps, seed=0).to(device)
+        rows = torch.arange(args.support_states)
+        support_batch = {"index": rows, "s": work.states[rows].to(device)}
+        with torch.no_grad(), autocast(device, precision):
+            support_fn = lambda: sampler.predict_step(support_batch, 0)  # noqa: E731
+            support_s = time_call(support_fn, device, 1, max(1, args.repeats // 2))
+            gflop["support"] = count_gflop(support_fn) if not compiled else float("nan")
+        seconds["support"] = support_s
+        result["support_actions_per_s"] = args.support_states * args.M / support_s
+        policy = QGPOPolicy(work.behavior.net.eval(), work.energy.energy.eval(), solver_steps=args.solver_steps)
+        obs = work.states[:10].numpy()
+        with autocast(device, precision):
+            act_fn = lambda: policy.act(obs, guidance_scale=3.0)  # noqa: E731
+            seconds["act"] = time_call(act_fn, device, 2, args.repeats)
+            gflop["act"] = act_gflop(policy, obs, args.solver_steps) if not compiled else float("nan")
+        result["act_ms"] = 1e3 * seconds["act"]
+        work.behavior.net.train()
+        work.energy.energy.train()
+        if args.trainer_steps > 0:
+            in_loop = {stage: trainer_step_seconds(work, stage, args, precision, Path(tmp)) for stage in TRAINING_STAGES}
+            in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
+            result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
+        if compiled:
+            result["compile_s"] = compile_s
+    peaks = {kind: matmul_gflops(device, dtype, args.matmul_size) for kind, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    result["gflop"] = gflop
+    result["gflops"] = {k: gflop[k] / seconds[k] for k in gflop}
+    result["matmul_gflops"] = peaks
+    for kind, peak in peaks.items():
+        result[f"fraction_of_{kind}_peak"] = {k: v / peak for k, v in result["gflops"].items()}
+    return result
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Floats to ``digits`` significant digits, inside dicts and lists too."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, float) and np.isfinite(value):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cep_lightning.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dim", type=int, default=11)
+    parser.add_argument("--action-dim", type=int, default=3)
+    parser.add_argument("--M", type=int, default=16, help="support actions per state")
+    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="one or more")
+    parser.add_argument("--precision", nargs="+", default=["32-true"],
+                        help="one or more: 32-true, bf16-mixed, auto, ...")
+    parser.add_argument("--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more")
+    parser.add_argument("--device", nargs="+", default=["cpu"], help="one or more: cpu, cuda")
+    parser.add_argument("--behavior-batch", type=int, default=4096)
+    parser.add_argument("--behavior-widths", type=int, nargs=3, default=[512, 256, 128])
+    parser.add_argument("--batch", type=int, default=256, help="critic and energy batch")
+    parser.add_argument("--support-states", type=int, default=256, help="states per support batch")
+    parser.add_argument("--solver-steps", type=int, default=15)
+    parser.add_argument("--transitions", type=int, default=4096, help="size of the synthetic data set")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--trainer-steps", type=int, default=20, help="timed Trainer.fit steps per stage (0: skip)")
+    parser.add_argument("--log-every-n-steps", type=int, default=50)
+    parser.add_argument("--matmul-size", type=int, default=1024, help="n of the n × n × n products that measure the peak")
+    return parser.parse_args(argv)
+
+
+def configurations(args: argparse.Namespace) -> Iterator[tuple[int, str, bool, str]]:
+    combinations = itertools.product(args.device, args.threads, args.precision, args.compile)
+    for device, threads, precision, compiled in combinations:
+        yield threads, precision, compiled == "true", device
+
+
+def main(argv: list[str] | None = None) -> None:
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    args = parse_args(argv)
+    for threads, precision, compiled, device in configurations(args):
+        print(json.dumps(rounded(measure(args, threads, precision, compiled, device))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

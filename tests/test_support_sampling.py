@@ -1,0 +1,22 @@
+"""Support sampling with the condition computed once per state equals sampling every action with its own copy."""
+
+from __future__ import annotations
+
+import torch
+
+from cep_lightning.diffusion import dpm_solver_2
+from cep_lightning.nets import ScoreNet
+from cep_lightning.stages.support import sample_support, seeded_noise
+
+
+def test_per_state_condition_equals_per_action_condition() -> None:
+    torch.manual_seed(0)
+    net = ScoreNet(2, 3, widths=(32, 16, 8), cond_dim=16)
+    states, noise = torch.randn(5, 3), seeded_noise(torch.arange(5), 4, 2, seed=0)
+    with torch.no_grad():
+        flat_states = states.repeat_interleave(4, dim=0)  # [B * M, S]: one copy of the state per action
+        flat = dpm_solver_2(lambda x, t: net(x, t, flat_states), noise.reshape(20, 2), 6).reshape(5, 4, 2)
+        broadcast = sample_support(net, states, noise, 6)
+    assert broadcast.shape == (5, 4, 2)
+    torch.testing.assert_close(broadcast, flat, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(broadcast[0], broadcast[1])  # each state's actions follow its own condition
