@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cep_lightning.config import load_config
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -69,6 +71,7 @@ def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(wheel: Path, t
     results = json.loads((run_dir / "results.json").read_text())
     assert results["task"] == "pendulum-mixed" and results["reported"]["episodes"] == 1
     actions = np.load(run_dir / "support" / "actions.npy", mmap_mode="r")
-    assert 1000 <= actions.shape[0] <= 1100 and actions.shape[1] == 16  # the slice's states (+ final next states), M kept
+    m = load_config([]).support.M
+    assert 1000 <= actions.shape[0] <= 1100 and actions.shape[1] == m  # the slice's states (+ final next states), M kept
     assert {"behavior", "critic", "energy"} <= {p.parent.name for p in run_dir.glob("*/model.ckpt")}
     assert not (ROOT / "build").exists()  # built in the clone, not here
