@@ -110,6 +110,41 @@ class GradientNorm(Callback):
                 pl_module.log(f"{self.name}/grad_norm", norms["grad_2.0_norm_total"])
 
 
+class BatchThroughput(Callback):
+    """``<name>/samples_per_sec`` after every prediction or test batch (states of the support stage, episodes of
+    the evaluation): samples / seconds since the loop started. These loops run few, long batches, so every
+    batch is written (Lightning's ``ThroughputMonitor`` writes only every ``log_every_n_steps`` batches)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.start, self.samples = 0.0, 0
+
+    def _begin(self) -> None:
+        self.start, self.samples = time.perf_counter(), 0
+
+    def _after(self, trainer: L.Trainer, batch: Any, batch_idx: int) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self.samples += batch_size(batch)
+        rate = self.samples / max(time.perf_counter() - self.start, 1e-9)
+        for logger in trainer.loggers:
+            logger.log_metrics({f"{self.name}/samples_per_sec": rate}, step=batch_idx + 1)
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._begin()
+
+    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                             batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._after(trainer, batch, batch_idx)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._begin()
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._after(trainer, batch, batch_idx)
+
+
 def batch_size(batch: Any) -> int:
     """Samples in a batch: states of a training or support batch, episodes of an evaluation batch."""
     return len(batch["s"]) if isinstance(batch, dict) else len(batch)
@@ -117,11 +152,13 @@ def batch_size(batch: Any) -> int:
 
 def monitors(cfg: DictConfig, stage: str, name: str, log_every_n_steps: int) -> list[Callback]:
     """The monitoring callbacks of one stage (``name``: its folder): hyperparameters, throughput, and for the
-    training stages the learning rate and the gradient norm. Throughput is averaged over the last
+    training stages the learning rate and the gradient norm. Training throughput is averaged over the last
     ``log_every_n_steps`` batches (at least 2, at most 100), so that it is written from the first logged step."""
-    window = max(2, min(100, log_every_n_steps))
-    result: list[Callback] = [RunHyperparameters(name, run_settings(cfg, stage)),
-                              ThroughputMonitor(batch_size_fn=batch_size, window_size=window)]
+    result: list[Callback] = [RunHyperparameters(name, run_settings(cfg, stage))]
     if stage in TRAINING_STAGES:
-        result += [LearningRateMonitor(logging_interval="step"), GradientNorm(name)]
+        window = max(2, min(100, log_every_n_steps))
+        result += [ThroughputMonitor(batch_size_fn=batch_size, window_size=window), LearningRateMonitor(logging_interval="step"),
+                   GradientNorm(name)]
+    else:
+        result.append(BatchThroughput(name))
     return result

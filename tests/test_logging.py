@@ -73,6 +73,9 @@ def test_every_training_stage_logs_hparams_lr_throughput_and_grad_norm(logged_ru
 def test_support_and_eval_log_their_settings(logged_run: Path) -> None:
     params, metrics = hparams_entries(logged_run / "support" / "logs")
     assert params["support.M"] == 4 and "support/seconds" in metrics
+    rates = scalars(logged_run / "support" / "logs", "support/samples_per_sec")  # states per second, every batch
+    assert [step for step, _ in rates] == list(range(1, len(rates) + 1)) and len(rates) >= 2 and all(v > 0 for _, v in rates)
+    assert [v for _, v in scalars(logged_run / "eval" / "logs", "eval/samples_per_sec")][0] > 0  # episodes per second
     params, metrics = hparams_entries(logged_run / "eval" / "logs")
     assert params["eval.episodes"] == 2 and "eval/reported/return" in metrics
 
