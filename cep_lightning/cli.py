@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 from cep_lightning.config import STAGE_CHOICES, available_tasks
 from cep_lightning.errors import CepError
 
-HELP = """usage: python train.py [key=value ...]
+HELP = """usage: python train.py [key=value ...]        (or: cep-train [key=value ...])
+       python train.py --cfg [key=value ...]  print the resolved config and exit
 
 Runs QGPO (CEP energy-guided diffusion) stage by stage into one run directory:
   behavior -> support -> critic -> energy -> eval
@@ -35,24 +36,34 @@ main options (any key of conf/config.yaml can be overridden as group.key=value):
   callbacks.ema.enabled=true callbacks.periodic_eval.enabled=true
   callbacks.custom.NAME.target=pkg.mod.Class callbacks.custom.NAME.stages=[critic]  (a callback of your own)
 
+  logger=[tensorboard,csv]    loggers (any of tensorboard, csv, wandb, mlflow)
+  smoke=true                  every stage on a small slice with short budgets (checks a set-up in well under a minute)
+
+2-D toys (task=toy-*):       python -m cep_lightning.toys task=toy-8gaussians
 TensorBoard: tensorboard --logdir runs
 Results table over runs and seeds: python -m cep_lightning.report runs/<task>/<run> [--out DIR]
 """
 
 
 def quiet_lightning() -> None:
-    """Drop Lightning's advertising tips and warnings that do not apply to step-budgeted stages."""
+    """Drop Lightning's advertising tips, its per-Trainer device banners (the run's summary names the device
+    once) and warnings that do not apply to step-budgeted stages."""
     import logging
     import warnings
 
+    quiet = ("Tip:", "weights_only", "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:")
+
     class _NoTips(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            return not any(text in record.getMessage() for text in ("Tip:", "weights_only"))
+            return not any(text in record.getMessage() for text in quiet)
 
-    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_NoTips())
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        for target in (logger, *logger.handlers):  # records of child loggers reach only the handlers' filters
+            if not any(type(f).__name__ == "_NoTips" for f in target.filters):  # once, however often it is called
+                target.addFilter(_NoTips())
     for message in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
-                    ".*weights_only.*", ".*GPU available but not used.*",
+                    ".*weights_only.*", ".*GPU available but not used.*", ".*flops_per_batch.*",
                     ".*your dataloader is not resumable.*"):  # it is: batches are indexed by the global step (StepBatches)
         warnings.filterwarnings("ignore", message=message)
 
@@ -62,12 +73,30 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
         return 0
+    if "--cfg" in argv:
+        return print_config([a for a in argv if a != "--cfg"])
     seeds = [a for a in argv if a.startswith("seed=") and "," in a]
     if seeds:
         return run_seeds([a for a in argv if a not in seeds], seeds[-1].removeprefix("seed="))
     from cep_lightning.pipeline import run
 
     return run_command(run, argv)
+
+
+def print_config(argv: list[str]) -> int:
+    """``--cfg``: the config a command would run with (defaults, task preset, an existing run's settings and the
+    overrides, merged and checked), as YAML; nothing is run or written."""
+    from omegaconf import OmegaConf
+
+    from cep_lightning.config import load_config
+
+    try:
+        cfg = load_config(argv)
+    except CepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(OmegaConf.to_yaml(cfg), end="")
+    return 0
 
 
 def run_seeds(argv: list[str], seed_list: str) -> int:

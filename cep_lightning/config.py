@@ -17,8 +17,15 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from cep_lightning.errors import ConfigError, MissingStageError
 from cep_lightning.rundir import STAGES, RunDir, latest_run
+from cep_lightning.smoke import apply_smoke
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+def _conf_dir() -> Path:
+    """The default configs: the repository's ``conf/`` in a checkout, the copy inside the package once installed."""
+    checkout = Path(__file__).resolve().parent.parent / "conf"
+    return checkout if (checkout / "config.yaml").is_file() else Path(__file__).resolve().parent / "conf"
+
+
+CONF_DIR = _conf_dir()
 STAGE_CHOICES = (*STAGES, "all")
 
 
@@ -41,6 +48,7 @@ class DataConfig:
     drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data set
     reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
     observation_keys: Optional[list[str]] = None  # Dict observations (data set and env): these keys concatenated, in order
+    max_transitions: Optional[int] = None  # only the first N transitions (the last episode cut there); null: all
     num_workers: int = 0
 
 
@@ -126,6 +134,14 @@ def default_trainer_options() -> dict[str, Any]:
 
 
 @dataclass
+class ProgressConfig:
+    """Progress when the output is not a terminal (logs, nohup, SLURM, CI): a line every N steps or seconds."""
+
+    every_n_steps: int = 1000  # steps (support and evaluation: batches) between lines; 0: by time only
+    every_seconds: float = 30.0
+
+
+@dataclass
 class CheckpointConfig:
     every_n_steps: int = 5000  # training stages save <stage>/checkpoints/last.ckpt this often (resume point)
 
@@ -164,6 +180,7 @@ class Config:
     task: str = "pendulum-mixed"
     stage: str = "all"
     seed: int = 0
+    smoke: bool = False  # every stage on a small slice with short budgets (cep_lightning.smoke): checks a set-up quickly
     compile: bool = False  # torch.compile the training stages' networks (no gain measured on an AVX2 CPU)
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -173,6 +190,8 @@ class Config:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: dict[str, Any] = field(default_factory=default_trainer_options)
+    logger: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard | csv | wandb | mlflow, several at once
+    progress: ProgressConfig = field(default_factory=ProgressConfig)
     tf32: bool = False  # allow TF32 matrix products on NVIDIA GPUs (faster, ~1e-3 relative error); off: fp32 is fp32
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
@@ -219,6 +238,8 @@ def load_config(overrides: list[str]) -> DictConfig:
             raise ConfigError(f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
                               f"Pass task={saved.task} or choose another run.dir.")
         cfg = _merge(saved, cli, "the command line")
+    if cfg.smoke:
+        apply_smoke(cfg)
     _check_choices(cfg)
     cfg.run.dir = str(run.path)
     return cfg

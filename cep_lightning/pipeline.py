@@ -14,7 +14,6 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
@@ -25,12 +24,16 @@ from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
+from cep_lightning.errors import ConfigError
 from cep_lightning.evaluation import EnvMaker, normalized_score
 from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.interrupts import StopOnSignal, StopRequest
+from cep_lightning.loggers import check_loggers, make_loggers
+from cep_lightning.monitoring import monitors
 from cep_lightning.plan import INPUTS, Plan, current_results, make_plan, stage_settings
 from cep_lightning.plugins import build_callbacks, check_callbacks
 from cep_lightning.policy import QGPOPolicy
+from cep_lightning.progress import progress_bar
 from cep_lightning.rundir import MODEL, STAGES, RunDir, atomic_write, is_rank_zero
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
@@ -38,6 +41,8 @@ from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
 from cep_lightning.stage_timings import record_timing
 from cep_lightning.stages.support import SupportSampler, SupportWriter
+from cep_lightning.summary import describe_start
+from cep_lightning.sweep_plot import log_sweep
 from cep_lightning.trainer_options import check_trainer_options, stage_options
 
 __all__ = ["MODEL", "run", "fit_stage", "run_behavior", "prepare_run_dir", "resolve_run_dir", "results_table"]
@@ -62,18 +67,21 @@ def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
 def make_trainer(cfg: DictConfig, stage: str, run_dir: Path, callbacks: list[Callback], max_steps: int = -1,
                  name: str | None = None, **pipeline_options: Any) -> L.Trainer:
     """A Trainer with the stage's options (``trainer.*`` and ``<stage>.trainer.*``, checked up front by
-    ``check_trainer_options``), its logger under <run>/<name>/ (``name`` defaults to the stage), and the
-    options the pipeline owns."""
+    ``check_trainer_options``), its loggers (``logger``) under <run>/<name>/ (``name`` defaults to the stage),
+    the monitoring callbacks, and the options the pipeline owns."""
     name = name or stage
+    options = stage_options(cfg, stage)
     return L.Trainer(
         default_root_dir=run_dir / name,
-        logger=TensorBoardLogger(save_dir=run_dir, name=name, version="logs", default_hp_metric=False),
-        callbacks=[*callbacks, StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
+        logger=make_loggers(cfg, run_dir, name),
+        callbacks=[*callbacks, *monitors(cfg, stage, name, options.get("log_every_n_steps", 50)),
+                   *progress_bar(cfg, name, options.get("enable_progress_bar", True)),
+                   StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name))],
         max_steps=max_steps,
         max_epochs=-1 if max_steps > 0 else None,
         enable_model_summary=False,
         **pipeline_options,
-        **stage_options(cfg, stage),
+        **options,
     )
 
 
@@ -158,6 +166,7 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
                **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return,
                            success=goal is not None)}
     if trainer.is_global_zero:
+        log_sweep(trainer, module.returns, c.reported_scale, run_dir)
         atomic_write(RunDir(run_dir).results, json.dumps(results, indent=2))
     return trainer
 
@@ -178,7 +187,11 @@ class Command:
 def check_command(cfg: DictConfig) -> Command:
     """Every check a command needs before it may write anything: the Trainer options and the callbacks
     (before any data is loaded), then the data against the evaluation environment; then the plan."""
+    if cfg.data.source == "toy":
+        raise ConfigError(f"task={cfg.task} is a 2-D toy (no environment to act in): run its comparison with "
+                          f"python -m cep_lightning.toys task={cfg.task} [key=value ...]")
     check_trainer_options(cfg)
+    check_loggers(cfg)
     check_callbacks(cfg)
     make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
     data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)
@@ -198,6 +211,7 @@ def run(cfg: DictConfig) -> Path:
     """
     command = check_command(cfg)
     if is_rank_zero():
+        print(describe_start(cfg, command.data, command.plan), flush=True)
         print(command.plan.describe(command.run), flush=True)
     if command.plan.to_run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)

@@ -48,8 +48,8 @@ def user_callback(name: str, spec: DictConfig) -> Callback:
 
 def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback]:
     """Callbacks switched on for ``stage``: EMA (callbacks.ema.stages), periodic evaluation (critic, energy), user callbacks."""
-    from callbacks.ema import ModelEMA
-    from callbacks.periodic_eval import PeriodicEvaluation
+    from cep_lightning.callbacks.ema import ModelEMA
+    from cep_lightning.callbacks.periodic_eval import PeriodicEvaluation
     from cep_lightning.evaluation import EnvMaker
 
     c = cfg.callbacks

@@ -3,7 +3,8 @@
 Every ``results.json`` under the given paths is one (task, seed) run. Per task: the reported score (the
 preset's guidance scale, fixed before evaluation) as mean ± std over seeds, the best scale of each seed's
 sweep (optimistic: chosen after seeing test returns), the paper's QGPO score and the wall-clock per stage.
-Writes ``report.md`` and ``report.csv`` and prints the Markdown table.
+Writes ``report.md`` and ``report.csv`` into the current directory (or ``--out DIR``) and prints the Markdown
+table; a task with a single seed has no std over seeds (n/a).
 """
 
 from __future__ import annotations
@@ -66,10 +67,19 @@ def aggregate(runs: list[Path]) -> list[dict]:
         scales = {r["reported"]["scale"] for r, _ in entries}
         rows.append({"task": task, "seeds": " ".join(str(r.get("seed", "?")) for r, _ in sorted(entries, key=lambda e: e[0].get("seed", 0))),
                      "reported_scale": "/".join(f"{s:g}" for s in sorted(scales)),
-                     "score_mean": float(reported.mean()), "score_std": float(reported.std()),
-                     "best_scale_score_mean": float(best.mean()), "best_scale_score_std": float(best.std()),
+                     "score_mean": float(reported.mean()), "score_std": _std_over_seeds(reported),
+                     "best_scale_score_mean": float(best.mean()), "best_scale_score_std": _std_over_seeds(best),
                      "paper_qgpo": PAPER_QGPO.get(task), **seconds, "total_s": float(np.nansum(list(seconds.values())))})
     return rows
+
+
+def _std_over_seeds(scores: np.ndarray) -> float | None:
+    """The std over seeds; None (shown as n/a) for a single seed, which has no spread to show."""
+    return float(scores.std()) if len(scores) > 1 else None
+
+
+def _mean_std(mean: float, std: float | None) -> str:
+    return f"{mean:.1f} ± {'n/a' if std is None else f'{std:.1f}'}"
 
 
 def _minutes(seconds: float) -> str:
@@ -84,10 +94,11 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         paper = "-" if r["paper_qgpo"] is None else f"{r['paper_qgpo']:.1f}"
         times = " | ".join(_minutes(r[f"{stage}_s"]) for stage in STAGES)
-        lines.append(f"| {r['task']} | {r['seeds']} | {r['reported_scale']} | {r['score_mean']:.1f} ± {r['score_std']:.1f} "
-                     f"| {r['best_scale_score_mean']:.1f} ± {r['best_scale_score_std']:.1f} | {paper} | {times} | {_minutes(r['total_s'])} |")
+        lines.append(f"| {r['task']} | {r['seeds']} | {r['reported_scale']} | {_mean_std(r['score_mean'], r['score_std'])} "
+                     f"| {_mean_std(r['best_scale_score_mean'], r['best_scale_score_std'])} | {paper} | {times} | {_minutes(r['total_s'])} |")
     lines.append("")
-    lines.append("Scores: D4RL normalized (mean return where a task has no references), mean ± std over seeds, last checkpoint. "
+    lines.append("Scores: D4RL normalized (mean return where a task has no references), mean ± std over seeds (n/a: one seed), "
+                 "last checkpoint. "
                  "'reported' is the preset's guidance scale, fixed before evaluation; 'best scale' picks each seed's best scale "
                  "after seeing its test returns and is optimistic. Stage times in minutes (mean over seeds).")
     return "\n".join(lines)
@@ -117,10 +128,10 @@ def write_report(paths: list[Path], out: Path) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m cep_lightning.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="run directories, or folders searched for them")
-    parser.add_argument("--out", type=Path, default=None, help="where report.md and report.csv go (default: the first path)")
+    parser.add_argument("--out", type=Path, default=Path("."), help="where report.md and report.csv go (default: the current directory)")
     args = parser.parse_args(argv)
     try:
-        print(write_report(args.paths, args.out or args.paths[0]))
+        print(write_report(args.paths, args.out))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ OWNED = {  # Trainer arguments the pipeline sets itself -> the config key that c
     "min_epochs": "{stage}.steps",
     "max_time": "{stage}.steps",
     "callbacks": "callbacks.* (your own: callbacks.custom.NAME.target=package.module.Class)",
-    "logger": "the pipeline (TensorBoard under <run>/<stage>/logs)",
+    "logger": "the logger key (e.g. logger=[tensorboard,csv]; wandb and mlflow too)",
     "default_root_dir": "run.dir",
     "enable_checkpointing": "checkpoint.every_n_steps",
     "enable_model_summary": "the pipeline",

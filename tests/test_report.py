@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,23 @@ def test_episode_grid_batches_cover_every_scale_and_episode_once() -> None:
     assert sorted(items[:, 0].tolist()) == list(range(12))
     assert sorted(map(tuple, items[:, 1:].tolist())) == [(s, e) for s in range(3) for e in range(4)]
     assert [len(b) for b in episode_loader(3, 4)] == [12]  # 0: all episodes of the process in one vector env
+
+
+def test_single_seed_std_is_na_and_report_goes_to_the_current_directory(tmp_path: Path) -> None:
+    fake_run(tmp_path / "runs" / "walker" / "seed0", "walker2d-medium-v2", 0, 50.0, {"3": 50.0, "5": 55.0}, seconds=60.0)
+    here = tmp_path / "here"
+    here.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "cep_lightning.report", str(tmp_path / "runs")], cwd=here, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (here / "report.md").is_file() and (here / "report.csv").is_file()
+    assert not list((tmp_path / "runs").rglob("report.*"))  # the runs it reads are left as they are
+    line = next(l for l in done.stdout.splitlines() if l.startswith("| walker2d-medium-v2"))
+    assert "| 50.0 ± n/a | 55.0 ± n/a |" in line and "± 0.0" not in line
+    row = next(csv.DictReader((here / "report.csv").open()))
+    assert row["score_std"] == "" and row["best_scale_score_std"] == "" and float(row["score_mean"]) == 50.0
+    out = tmp_path / "elsewhere"
+    subprocess.run([sys.executable, "-m", "cep_lightning.report", str(tmp_path / "runs"), "--out", str(out)], cwd=here, env=env, check=True,
+                   capture_output=True)
+    assert (out / "report.md").read_text() == (here / "report.md").read_text()

@@ -119,7 +119,9 @@ class QGPODataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = check_finite(load_source(self.cfg, self.goal), describe_source(self.cfg), self.cfg.drop_nonfinite)
+            data = load_source(self.cfg, self.goal)
+            data = data.head(self.cfg.max_transitions) if self.cfg.max_transitions else data
+            self.data = check_finite(data, describe_source(self.cfg), self.cfg.drop_nonfinite)
             self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
             self.fingerprint = self.data.fingerprint()
             self.states, self.next_index = state_table(self.data)

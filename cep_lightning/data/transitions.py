@@ -30,3 +30,11 @@ class Transitions:
             digest.update(f"{f.name}{array.shape}{array.dtype}".encode())
             digest.update(array.data)
         return digest.hexdigest()
+
+    def head(self, n: int) -> "Transitions":
+        """The first ``n`` rows; an episode the cut runs through ends there as a time-limit cut (``timeouts``)."""
+        if n >= len(self):
+            return self
+        part = {f.name: getattr(self, f.name)[:n].copy() for f in fields(self)}
+        part["timeouts"][-1] |= not part["terminals"][-1]
+        return Transitions(**part)

@@ -1,0 +1,131 @@
+"""Progress output of every stage: a tqdm bar in a terminal, plain lines in logs (nohup, SLURM, CI).
+
+Lines are printed every ``progress.every_n_steps`` steps or ``progress.every_seconds`` seconds, whichever
+comes first, with the step, the progress-bar metrics (the loss), the rate and the time left::
+
+    [behavior] step 1200/600000 (0.2%) | behavior/loss 0.0912 | 45.1 steps/s | elapsed 0:00:27 | left 3:41:12
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+from omegaconf import DictConfig
+
+
+def _clock(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=int(seconds)))
+
+
+class StageProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar, described by the stage's name instead of an epoch count, without ``v_num``."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def init_train_tqdm(self):  # type: ignore[no-untyped-def]
+        bar = super().init_train_tqdm()
+        bar.set_description(self.name)
+        return bar
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        """Lightning's, without "Epoch N" (a stage is one epoch of its step budget)."""
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        self.train_progress_bar.reset(total=convert_inf(self.total_train_batches))
+        self.train_progress_bar.initial = 0
+
+    def init_predict_tqdm(self):  # type: ignore[no-untyped-def]
+        bar = super().init_predict_tqdm()
+        bar.set_description(f"{self.name} (states)")
+        return bar
+
+    def init_test_tqdm(self):  # type: ignore[no-untyped-def]
+        bar = super().init_test_tqdm()
+        bar.set_description(f"{self.name} (episode batches)")
+        return bar
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class LineProgress(ProgressBar):
+    """One line every ``every_n_steps`` steps (batches for support and evaluation) or ``every_seconds``
+    seconds, whichever comes first, and one when the stage ends."""
+
+    def __init__(self, name: str, every_n_steps: int, every_seconds: float):
+        super().__init__()
+        self.name, self.every_n_steps, self.every_seconds = name, every_n_steps, every_seconds
+        self.enabled = True
+        self.start = self.last_time = 0.0
+        self.first = self.last_done = 0
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def _begin(self, done: int, total: int, unit: str) -> None:
+        self.start = self.last_time = time.time()
+        self.first = self.last_done = done
+        if self.enabled:
+            print(f"[{self.name}] {unit} {done}/{total} starting", flush=True)
+
+    def _report(self, trainer: L.Trainer, done: int, total: int, unit: str, final: bool = False) -> None:
+        now = time.time()
+        due = (self.every_n_steps > 0 and done - self.last_done >= self.every_n_steps) or now - self.last_time >= self.every_seconds
+        if not self.enabled or not (due or final) or done == self.last_done:
+            return
+        rate = (done - self.last_done) / max(now - self.last_time, 1e-9)
+        average = (done - self.first) / max(now - self.start, 1e-9)
+        metrics = "".join(f" | {k} {v:.4g}" if isinstance(v, float) else f" | {k} {v}"
+                          for k, v in self.get_metrics(trainer, trainer.lightning_module).items() if k != "v_num")
+        left = f" | left {_clock((total - done) / average)}" if average > 0 and total > done else ""
+        print(f"[{self.name}] {unit} {done}/{total} ({100 * done / max(total, 1):.1f}%){metrics} | {rate:.3g} {unit}{'es' if unit.endswith('h') else 's'}/s"
+              f" | elapsed {_clock(now - self.start)}{left}", flush=True)
+        self.last_time, self.last_done = now, done
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._begin(trainer.global_step, trainer.max_steps, "step")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        self._report(trainer, trainer.global_step, trainer.max_steps, "step")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, trainer.global_step, trainer.max_steps, "step", final=True)
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._begin(0, sum(trainer.num_predict_batches), "batch")
+
+    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int, dataloader_idx: int = 0) -> None:
+        total = sum(trainer.num_predict_batches)
+        self._report(trainer, batch_idx + 1, total, "batch", final=batch_idx + 1 == total)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._begin(0, sum(trainer.num_test_batches), "batch")
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int, dataloader_idx: int = 0) -> None:
+        total = sum(trainer.num_test_batches)
+        self._report(trainer, batch_idx + 1, total, "batch", final=batch_idx + 1 == total)
+
+
+def progress_bar(cfg: DictConfig, name: str, enabled: bool) -> list[ProgressBar]:
+    """The stage's progress display: none when ``trainer.enable_progress_bar=false``, a bar in a terminal,
+    lines otherwise."""
+    if not enabled:
+        return []
+    if sys.stdout.isatty():
+        return [StageProgressBar(name)]
+    return [LineProgress(name, cfg.progress.every_n_steps, cfg.progress.every_seconds)]
