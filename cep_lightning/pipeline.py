@@ -30,7 +30,7 @@ from cep_lightning.guards import NonFiniteLossGuard
 from cep_lightning.interrupts import StopOnSignal, StopRequest
 from cep_lightning.loggers import check_loggers, make_loggers
 from cep_lightning.monitoring import monitors
-from cep_lightning.plan import INPUTS, Plan, current_results, make_plan, stage_settings
+from cep_lightning.plan import Plan, current_results, input_ids, make_plan, stage_settings
 from cep_lightning.plugins import build_callbacks, check_callbacks
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.progress import progress_bar
@@ -232,7 +232,7 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
     for step in command.plan.to_run:
         stage = step.stage
         if is_rank_zero():
-            run.start(stage, wanted[stage], {i: run.record(i)["id"] for i in INPUTS[stage]})  # type: ignore[index]
+            run.start(stage, wanted[stage], input_ids(run, stage))  # type: ignore[arg-type]
         rank_zero_info(f"[cep_lightning] {stage}: {step.action} ({run.path})")
         L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = the stage in a full run
         start = time.time()

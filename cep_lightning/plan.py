@@ -94,8 +94,9 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
-def _input_ids(run: RunDir, stage: str) -> dict[str, str | None]:
-    return {i: (run.record(i) or {}).get("id") for i in INPUTS[stage]}
+def input_ids(run: RunDir, stage: str) -> dict[str, str | None]:
+    """The ids of the records ``stage`` reads now."""
+    return {name: run.record_id(name) for name in INPUTS[stage]}
 
 
 def stale_reasons(run: RunDir, stage: str, wanted: dict[str, Any], redone: set[str]) -> list[str]:
@@ -108,7 +109,7 @@ def stale_reasons(run: RunDir, stage: str, wanted: dict[str, Any], redone: set[s
     for name in INPUTS[stage]:
         if name in redone:
             reasons.append(f"{name} is redone")
-        elif record["inputs"].get(name) != (run.record(name) or {}).get("id"):
+        elif record["inputs"].get(name) != run.record_id(name):
             reasons.append(f"{name} was redone since")
     return reasons
 
@@ -117,7 +118,7 @@ def can_resume(run: RunDir, stage: str, wanted: dict[str, Any], redone: set[str]
     """An interrupted start of ``stage`` with the same settings and inputs (its partial output is reusable)."""
     pending = run.pending(stage)
     return (pending is not None and not redone & set(INPUTS[stage]) and pending["settings"] == wanted
-            and pending["inputs"] == _input_ids(run, stage))
+            and pending["inputs"] == input_ids(run, stage))
 
 
 def make_plan(run: RunDir, stage: str, wanted: dict[str, dict[str, Any]]) -> Plan:
@@ -159,7 +160,7 @@ def consistent(run: RunDir, stage: str) -> bool:
     """``stage`` is finished and was made from the records its inputs hold now (recursively)."""
     record = run.record(stage)
     return record is not None and all(
-        record["inputs"].get(name) == (run.record(name) or {}).get("id") and consistent(run, name) for name in INPUTS[stage])
+        record["inputs"].get(name) == run.record_id(name) and consistent(run, name) for name in INPUTS[stage])
 
 
 def current_results(run: RunDir) -> dict[str, Any] | None:

@@ -92,6 +92,10 @@ class RunDir:
         """The finished stage's record, or None."""
         return _read_json(self.path / stage / RECORD)
 
+    def record_id(self, stage: str) -> str | None:
+        """The id of the finished stage's record (what the stages that read it record as their input)."""
+        return (self.record(stage) or {}).get("id")
+
     def pending(self, stage: str) -> dict[str, Any] | None:
         """The record of a stage that started and did not finish, or None."""
         return _read_json(self.path / stage / PENDING)
