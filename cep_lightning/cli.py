@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from typing import Callable
 
 from omegaconf import DictConfig
 
-from cep_lightning.config import STAGE_CHOICES, available_tasks
+from cep_lightning.config import available_tasks
 from cep_lightning.errors import CepError
+from cep_lightning.schema import STAGE_CHOICES
 
 HELP = """usage: python train.py [key=value ...]        (or: cep-train [key=value ...])
        python train.py --cfg [key=value ...]  print the resolved config and exit
@@ -16,33 +18,42 @@ HELP = """usage: python train.py [key=value ...]        (or: cep-train [key=valu
 Runs QGPO (CEP energy-guided diffusion) stage by stage into one run directory:
   behavior -> support -> critic -> energy -> eval
 
-stages (stage=...):  {stages}   (default: all; a finished stage is skipped by stage=all)
-tasks  (task=...):   {tasks}
+stages (stage=...):  {stages}
+tasks (task=...; presets in conf/task/, built on conf/base/):
+{tasks}
 
-main options (any key of conf/config.yaml can be overridden as group.key=value):
-  task=NAME                   preset from conf/task/NAME.yaml (default: pendulum-mixed, built in, no download)
-  stage=NAME                  one stage, or all
-  seed=INT                    random seed
-  seed=0,1,2                  one run per seed (each in its own process) into <run>/seed<k>, then the report table
-  run.dir=PATH | run.name=STR where the run goes (default runs/<task>/<time stamp>; a single stage uses the latest run)
-  data.source=builtin|hdf5|minari  data.path=FILE.hdf5  data.minari_id=ID  data.download=true
-  behavior.steps=N behavior.batch_size=N behavior.lr=X    (likewise critic.*, energy.*)
-  support.M=N support.solver_steps=N
-  critic.beta_q=X energy.beta=X energy.loss=cep|mse|emse
-  eval.episodes=N eval.scales=[0,1,3]
-  trainer.devices=N trainer.accelerator=cpu|gpu|auto trainer.strategy=ddp trainer.precision=auto|32-true|bf16-mixed|16-mixed
-  <stage>.trainer.KEY=VALUE   a Trainer option for one stage only (e.g. eval.trainer.devices=1)
-  checkpoint.every_n_steps=N  how often training stages save the checkpoint a rerun resumes from
-  callbacks.ema.enabled=true callbacks.periodic_eval.enabled=true
-  callbacks.custom.NAME.target=pkg.mod.Class callbacks.custom.NAME.stages=[critic]  (a callback of your own)
+examples:
+  python train.py task=hopper-medium-replay-v2 data.path=FILE.hdf5
+  python train.py run.dir=PATH                 rerun a run: redoes only what is out of date, resumes what stopped
+  python train.py stage=energy trainer.devices=4
+  python train.py seed=0,1,2                   one run per seed into <run>/seed<k>, then the report table
+  python -m cep_lightning.toys task=toy-8gaussians   the 2-D exactness comparison
+  python -m cep_lightning.report runs/<task>/<run>   results table over runs and seeds
+  tensorboard --logdir runs
 
-  logger=[tensorboard,csv]    loggers (any of tensorboard, csv, wandb, mlflow)
-  smoke=true                  every stage on a small slice with short budgets (checks a set-up in well under a minute)
-
-2-D toys (task=toy-*):       python -m cep_lightning.toys task=toy-8gaussians
-TensorBoard: tensorboard --logdir runs
-Results table over runs and seeds: python -m cep_lightning.report runs/<task>/<run> [--out DIR]
+settings (key=value; the defaults, which the task's preset overrides):
+{settings}
 """
+
+
+def settings_help() -> str:
+    """One line per setting of the schema: key, default, what it means, its valid values."""
+    import json
+
+    from cep_lightning.schema import settings
+
+    lines = []
+    for item in settings():
+        default = item.default if isinstance(item.default, str) else json.dumps(item.default, separators=(",", ":"))
+        if item.key == "trainer":
+            lines.append(f"  {'trainer.KEY':34} {item.help}; defaults: {default}")
+            lines.append(f"  {'<stage>.trainer.KEY':34} a Trainer argument for one stage only (over trainer.KEY)")
+            continue
+        if item.key.endswith(".trainer"):
+            continue
+        valid = f" [{' | '.join(item.choices)}]" if item.choices else ""
+        lines.append(f"  {item.key + '=' + default:34} {item.help}{valid}".rstrip())
+    return "\n".join(lines)
 
 
 def quiet_lightning() -> None:
@@ -71,7 +82,8 @@ def quiet_lightning() -> None:
 def main(argv: list[str]) -> int:
     quiet_lightning()
     if any(a in ("-h", "--help", "help") for a in argv):
-        print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=", ".join(available_tasks())))
+        tasks = textwrap.fill(", ".join(available_tasks()), 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
+        print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=tasks, settings=settings_help()))
         return 0
     if "--cfg" in argv:
         return print_config([a for a in argv if a != "--cfg"])

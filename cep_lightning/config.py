@@ -1,6 +1,8 @@
-"""Typed config schema (OmegaConf structured configs), loading, merging and friendly validation errors.
+"""Loading a command's config: the schema's defaults, a task preset on its bases, an existing run's settings and the
+command line, merged and checked with errors that name the key, where it came from and how to fix it.
 
-Order of precedence: schema defaults < conf/config.yaml < conf/task/<task>.yaml < command-line ``a.b=c``.
+Order of precedence: schema defaults (``schema.py``) < conf/base/<base>.yaml (``extends:``, in order) <
+conf/task/<task>.yaml < command-line ``a.b=c``.
 """
 
 from __future__ import annotations
@@ -8,202 +10,24 @@ from __future__ import annotations
 import difflib
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from cep_lightning.errors import ConfigError, MissingStageError
 from cep_lightning.rundir import STAGES, RunDir, latest_run
+from cep_lightning.schema import STAGE_CHOICES, Config, choices, setting_for
 from cep_lightning.smoke import apply_smoke
 
+
 def _conf_dir() -> Path:
-    """The default configs: the repository's ``conf/`` in a checkout, the copy inside the package once installed."""
+    """The presets: the repository's ``conf/`` in a checkout, the copy inside the package once installed."""
     checkout = Path(__file__).resolve().parent.parent / "conf"
-    return checkout if (checkout / "config.yaml").is_file() else Path(__file__).resolve().parent / "conf"
+    return checkout if (checkout / "task").is_dir() else Path(__file__).resolve().parent / "conf"
 
 
 CONF_DIR = _conf_dir()
-STAGE_CHOICES = (*STAGES, "all")
-
-
-@dataclass
-class RunConfig:
-    root: str = "runs"  # runs go to <root>/<task>/<name>
-    name: Optional[str] = None  # default: a time stamp for a new run
-    dir: Optional[str] = None  # an existing or new run directory; overrides root and name
-
-
-@dataclass
-class DataConfig:
-    source: str = "builtin"  # builtin | hdf5 | minari | toy
-    path: Optional[str] = None  # D4RL-format HDF5 file (source=hdf5)
-    minari_id: Optional[str] = None  # Minari dataset id (source=minari)
-    download: bool = False  # let Minari download a missing dataset
-    builtin_episodes: int = 200  # size of the built-in data set (source=builtin)
-    toy: Optional[str] = None  # 2-D toy (source=toy): 8gaussians | moons | checkerboard | rings | swissroll | 2spirals
-    toy_size: int = 200_000  # points of the toy data set
-    drop_nonfinite: bool = False  # drop rows with NaN/inf instead of refusing the data set
-    reward_transform: str = "locomotion"  # locomotion: r·1000/(max return − min return); antmaze: r − 1; none
-    observation_keys: Optional[list[str]] = None  # Dict observations (data set and env): these keys concatenated, in order
-    max_transitions: Optional[int] = None  # only the first N transitions (the last episode cut there); null: all
-    num_workers: int = 0
-
-
-@dataclass
-class BehaviorConfig:
-    steps: int = 600_000
-    batch_size: int = 4096
-    lr: float = 1e-4
-    widths: list[int] = field(default_factory=lambda: [512, 256, 128])  # MLP-U-Net widths
-    cond_dim: int = 128
-    trainer: dict[str, Any] = field(default_factory=dict)  # per-stage Trainer overrides
-
-
-@dataclass
-class SupportConfig:
-    M: int = 16  # support actions per state (16 locomotion, 32 AntMaze)
-    solver_steps: int = 15  # DPM-Solver model evaluations
-    batch_size: int = 256  # states per prediction batch
-    trainer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class CriticConfig:
-    steps: int = 500_000
-    batch_size: int = 256
-    lr: float = 3e-4
-    hidden: int = 256
-    depth: int = 3
-    gamma: float = 0.99  # discount γ
-    tau: float = 0.005  # Polyak rate of the target network
-    beta_q: float = 1.0  # in-support softmax temperature β_Q
-    trainer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class EnergyConfig:
-    steps: int = 1_000_000
-    batch_size: int = 256
-    lr: float = 3e-4
-    hidden: int = 256
-    depth: int = 4
-    beta: float = 3.0  # CEP inverse temperature β
-    loss: str = "cep"  # cep | mse | emse
-    time_scale: float = 30.0  # std of the fixed Fourier time frequencies W ~ N(0, scale²)
-    trainer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class EvalConfig:
-    # gymnasium (or gymnasium-robotics) environment the policy is evaluated in; null: the one the Minari data set
-    # stores (recover_environment(eval_env=True)). A maze is scored by D4RL's success (within 0.5 of its one goal cell).
-    env_id: Optional[str] = "Pendulum-v1"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # gym.make(env, **env_kwargs), over the data set's too
-    episodes: int = 10  # episodes per guidance scale, each in its own seeded environment
-    scales: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])  # the sweep of guidance scales s_g
-    reported_scale: float = 3.0  # the scale whose score is reported, fixed before evaluation (one of ``scales``)
-    envs_per_batch: int = 0  # environments stepped together per process (0: all episodes of the process at once)
-    solver_steps: int = 15
-    sampler: str = "dpm_solver++_2s"  # dpm_solver++_2s (singlestep, x0-prediction) | dpm_solver_2m (multistep, eps)
-    ref_min_return: Optional[float] = None  # "random" reference return of the normalized score
-    ref_max_return: Optional[float] = None  # "expert" reference return
-    seed: int = 10_000  # environment seeds are seed, seed + 1, ...
-    trainer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ToyConfig:
-    """The exactness comparison of ``python -m cep_lightning.toys`` (toy tasks only)."""
-
-    methods: list[str] = field(default_factory=lambda: ["cep", "mse", "emse"])  # energy training objectives compared
-    betas: list[float] = field(default_factory=lambda: [0.0, 3.0, 10.0, 20.0])  # target p ∝ q exp(beta e)
-    samples: int = 20_000  # guided samples per (method, beta)
-    contrastive_size: int = 0  # CEP's contrastive sets: groups of this many points, one t each (0: the whole batch)
-    lr_decay: bool = False  # behaviour and energy learning rates decay linearly to zero over their steps
-
-
-def default_trainer_options() -> dict[str, Any]:
-    """Lightning Trainer options shared by every stage; ``trainer.*`` takes any ``lightning.Trainer`` argument
-    except those the pipeline sets itself (see ``trainer_options.OWNED``). ``precision: auto`` is bf16-mixed
-    where bf16 is native (CUDA, AMX, AVX-512-BF16), else 32-true (``hardware.resolve_precision``)."""
-    return {"accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1, "precision": "auto",
-            "log_every_n_steps": 50, "enable_progress_bar": True}
-
-
-@dataclass
-class ProgressConfig:
-    """Progress when the output is not a terminal (logs, nohup, SLURM, CI): a line every N steps or seconds."""
-
-    every_n_steps: int = 1000  # steps (support and evaluation: batches) between lines; 0: by time only
-    every_seconds: float = 30.0
-
-
-@dataclass
-class CheckpointConfig:
-    every_n_steps: int = 5000  # training stages save <stage>/checkpoints/last.ckpt this often (resume point)
-
-
-@dataclass
-class PeriodicEvalConfig:
-    enabled: bool = False
-    every_n_steps: int = 10_000
-    episodes: int = 5
-    scales: list[float] = field(default_factory=lambda: [3.0])  # energy stage; the critic stage evaluates argmax-Q selection
-
-
-@dataclass
-class EMAConfig:
-    enabled: bool = False
-    decay: float = 0.999
-    stages: list[str] = field(default_factory=lambda: ["behavior"])  # training stages whose weights are averaged
-
-
-@dataclass
-class CallbackSpec:
-    target: str = "???"  # import path, "package.module.ClassName"
-    args: dict[str, Any] = field(default_factory=dict)
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
-
-
-@dataclass
-class CallbacksConfig:
-    periodic_eval: PeriodicEvalConfig = field(default_factory=PeriodicEvalConfig)
-    ema: EMAConfig = field(default_factory=EMAConfig)
-    custom: dict[str, CallbackSpec] = field(default_factory=dict)  # name -> user callback
-
-
-@dataclass
-class Config:
-    task: str = "pendulum-mixed"
-    stage: str = "all"
-    seed: int = 0
-    smoke: bool = False  # every stage on a small slice with short budgets (cep_lightning.smoke): checks a set-up quickly
-    compile: bool = False  # torch.compile the training stages' networks (no gain measured on an AVX2 CPU)
-    run: RunConfig = field(default_factory=RunConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
-    support: SupportConfig = field(default_factory=SupportConfig)
-    critic: CriticConfig = field(default_factory=CriticConfig)
-    energy: EnergyConfig = field(default_factory=EnergyConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    trainer: dict[str, Any] = field(default_factory=default_trainer_options)
-    logger: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard | csv | wandb | mlflow, several at once
-    progress: ProgressConfig = field(default_factory=ProgressConfig)
-    tf32: bool = False  # allow TF32 matrix products on NVIDIA GPUs (faster, ~1e-3 relative error); off: fp32 is fp32
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
-    toy: ToyConfig = field(default_factory=ToyConfig)
-
-
-CHOICES = {
-    "data.source": ("builtin", "hdf5", "minari", "toy"),
-    "data.reward_transform": ("locomotion", "antmaze", "none"),
-    "energy.loss": ("cep", "mse", "emse"),
-    "eval.sampler": ("dpm_solver++_2s", "dpm_solver_2m"),  # cep_lightning.diffusion.SAMPLERS
-}
 
 
 def available_tasks() -> list[str]:
@@ -217,7 +41,7 @@ COMMAND_KEYS = ("stage",)  # keys of one command, not of the run: config.yaml do
 def load_config(overrides: list[str]) -> DictConfig:
     """The config of the run a command names, validated.
 
-    A new run: schema ← conf/config.yaml ← conf/task/<task>.yaml ← ``key=value`` overrides.
+    A new run: schema ← the preset's bases ← conf/task/<task>.yaml ← ``key=value`` overrides.
     An existing run (run.dir, run.name, or the task's latest run for a single stage): schema ← the run's
     config.yaml ← overrides, so that ``python train.py run.dir=R`` alone changes nothing.
     ``run.dir`` is always set in the result.
@@ -227,9 +51,8 @@ def load_config(overrides: list[str]) -> DictConfig:
             raise ConfigError(f"Argument '{item}' is not of the form key=value (for example stage=energy or critic.steps=1000).")
     cli = OmegaConf.from_dotlist(overrides)
     schema = OmegaConf.structured(Config)
-    defaults = _merge(schema, OmegaConf.load(CONF_DIR / "config.yaml"), "conf/config.yaml")
-    task = _check_task(cli.get("task", defaults.task))
-    cfg = _merge(_merge(defaults, OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml"), f"conf/task/{task}.yaml"), cli, "the command line")
+    task = _check_task(cli.get("task", schema.task))
+    cfg = _merge(preset(task), cli, "the command line")
     _check_stage(cfg)
     run = locate_run(cfg)
     if run.config.is_file():
@@ -243,6 +66,36 @@ def load_config(overrides: list[str]) -> DictConfig:
     _check_choices(cfg)
     cfg.run.dir = str(run.path)
     return cfg
+
+
+def preset(task: str) -> DictConfig:
+    """The schema's defaults under task's preset, composed: conf/task/<task>.yaml may name bases
+    (``extends: <base>`` or a list of them, from conf/base/; a base may extend others), merged in order below it."""
+    cfg = OmegaConf.structured(Config)
+    for path in preset_chain(CONF_DIR / "task" / f"{task}.yaml"):
+        layer = OmegaConf.load(path)
+        layer.pop("extends", None)
+        cfg = _merge(cfg, layer, str(path.relative_to(CONF_DIR.parent)))
+    cfg.task = task
+    return cfg
+
+
+def preset_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
+    """The files a preset is built from, bases first."""
+    if path in seen:
+        raise ConfigError(f"Presets extend each other in a cycle: {' -> '.join(p.name for p in (*seen, path))}.")
+    if not path.is_file():
+        where = f" (extended by {seen[-1].name})" if seen else ""
+        raise ConfigError(f"Preset file {path} does not exist{where}. Bases: {', '.join(available_bases())}.")
+    bases = OmegaConf.load(path).get("extends", [])
+    chain: list[Path] = []
+    for base in [bases] if isinstance(bases, str) else list(bases):
+        chain += preset_chain(CONF_DIR / "base" / f"{base}.yaml", (*seen, path))
+    return [*chain, path]
+
+
+def available_bases() -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / "base").glob("*.yaml"))
 
 
 def locate_run(cfg: DictConfig) -> RunDir:
@@ -301,13 +154,8 @@ def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
 
 
 def _expected_type(key: str) -> str:
-    obj: Any = Config()
-    for part in key.split("."):
-        if not hasattr(obj, part):
-            return "a value of the schema's type"
-        obj = getattr(obj, part)
-    hints = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string", list: "a list"}
-    return hints.get(type(obj), f"a value of type {type(obj).__name__}")
+    setting = setting_for(key)
+    return setting.type if setting else "a value of the schema's type"
 
 
 def _suggest(word: str, options: list[str]) -> str:
@@ -325,7 +173,7 @@ def _check_stage(cfg: DictConfig) -> None:
 
 def _check_choices(cfg: DictConfig) -> None:
     _check_stage(cfg)
-    for key, valid in CHOICES.items():
+    for key, valid in choices().items():
         value = OmegaConf.select(cfg, key)
         if value not in valid:
             raise ConfigError(f"Config key '{key}' got {value!r}; valid values: {', '.join(valid)}.")

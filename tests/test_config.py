@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig, OmegaConf
 
-from cep_lightning.config import available_tasks, load_config
+from cep_lightning import config
+from cep_lightning.config import CONF_DIR, available_tasks, load_config, preset_chain
 from cep_lightning.errors import ConfigError
+from cep_lightning.schema import Config, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +64,74 @@ def test_cli_prints_one_line_error_and_help() -> None:
     assert helped.returncode == 0
     for text in ("behavior, support, critic, energy, eval, all", "hopper-medium-replay-v2", "trainer.devices", "energy.beta"):
         assert text in helped.stdout
+
+
+SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "resolved_presets.json"
+
+
+@pytest.mark.parametrize("task", available_tasks())
+def test_preset_resolves_to_its_snapshot(task: str) -> None:
+    """Every preset's resolved config, key by key, equals the snapshot taken before presets were composed from
+    shared bases (a deliberate change of a preset updates tests/snapshots/resolved_presets.json with it)."""
+    snapshot = json.loads(SNAPSHOT.read_text())
+    resolved = OmegaConf.to_container(load_config([f"task={task}", "run.dir=/nonexistent/snapshot"]), resolve=True)
+    assert resolved == snapshot[task]
+
+
+def test_presets_hold_only_what_differs_from_their_bases() -> None:
+    """No preset or base restates a value it would inherit anyway (from the schema or from its bases)."""
+    for path in sorted((CONF_DIR / "task").glob("*.yaml")) + sorted((CONF_DIR / "base").glob("*.yaml")):
+        layer = OmegaConf.load(path)
+        below = OmegaConf.structured(Config)
+        for base in preset_chain(path)[:-1]:
+            below = OmegaConf.merge(below, _without_extends(base))
+        for key, value in _leaves(OmegaConf.to_container(_without_extends(path))):
+            inherited = OmegaConf.select(below, key, default="<absent>")
+            if OmegaConf.is_config(inherited):
+                inherited = OmegaConf.to_container(inherited)
+            assert inherited != value, f"{path.name} restates {key}: {value!r}"
+        assert layer  # not an empty file
+
+
+def _without_extends(path: Path) -> DictConfig:
+    layer = OmegaConf.load(path)
+    layer.pop("extends", None)
+    return layer
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def test_extends_merges_bases_in_order_and_names_a_bad_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "task").mkdir()
+    (tmp_path / "base" / "a.yaml").write_text("critic:\n  tau: 0.1\n  gamma: 0.5\n")
+    (tmp_path / "base" / "b.yaml").write_text("extends: a\ncritic:\n  gamma: 0.9\n")
+    (tmp_path / "task" / "mine.yaml").write_text("extends: [b]\ncritic:\n  steps: 7\n")
+    (tmp_path / "task" / "typo.yaml").write_text("extends: antmaz\n")
+    (tmp_path / "base" / "c.yaml").write_text("extends: d\n")
+    (tmp_path / "base" / "d.yaml").write_text("extends: c\n")
+    (tmp_path / "task" / "loop.yaml").write_text("extends: c\n")
+    monkeypatch.setattr(config, "CONF_DIR", tmp_path)
+    cfg = load_config(["task=mine", "critic.tau=0.2", f"run.dir={tmp_path / 'run'}"])
+    assert (cfg.critic.steps, cfg.critic.gamma, cfg.critic.tau, cfg.critic.lr) == (7, 0.9, 0.2, 3e-4)
+    with pytest.raises(ConfigError, match=r"base/antmaz.yaml does not exist \(extended by typo.yaml\). Bases: a, b, c, d"):
+        load_config(["task=typo"])
+    with pytest.raises(ConfigError, match="cycle: loop.yaml -> c.yaml -> d.yaml -> c.yaml"):
+        load_config(["task=loop"])
+
+
+def test_help_lists_every_setting_with_its_default_and_choices() -> None:
+    helped = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True).stdout
+    for item in settings():
+        if not item.key.endswith("trainer"):
+            assert f"  {item.key}=" in helped, item.key
+    assert "critic.tau=0.005" in helped and "energy.loss=cep" in helped and "[cep | mse | emse]" in helped
+    assert "eval.sampler=dpm_solver++_2s" in helped and "dpm_solver_2m]" in helped
