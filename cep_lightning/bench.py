@@ -45,6 +45,7 @@ from cep_lightning.hardware import resolve_precision
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
+from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.support import SupportSampler, SupportWriter
 
@@ -110,7 +111,7 @@ class Workload:
         store.actions[:] = np.random.default_rng(1).uniform(-1, 1, store.actions.shape)
         self.behavior = BehaviorModule(s_dim, a_dim, widths=args.behavior_widths).to(device)
         self.critic = CriticModule(s_dim, a_dim).to(device)
-        self.energy = EnergyModule(s_dim, a_dim).to(device)
+        self.energy = EnergyModule(s_dim, a_dim, ScoredSupport(self.critic.q_target)).to(device)
         store.q = support_values(self.critic.q_target, states, np.asarray(store.actions))
         self.store = store
         self.dataset = TransitionDataset(self.data, self.data.rewards, store)

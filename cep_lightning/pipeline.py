@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import lightning as L
 import numpy as np
@@ -37,6 +37,7 @@ from cep_lightning.progress import progress_bar
 from cep_lightning.rundir import MODEL, STAGES, RunDir, atomic_write, is_rank_zero
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.critic import CriticModule
+from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
 from cep_lightning.stage_timings import record_timing
@@ -45,7 +46,8 @@ from cep_lightning.summary import describe_start
 from cep_lightning.sweep_plot import log_sweep
 from cep_lightning.trainer_options import check_trainer_options, stage_options
 
-__all__ = ["MODEL", "run", "fit_stage", "run_behavior", "prepare_run_dir", "resolve_run_dir", "results_table"]
+__all__ = ["run", "check_command", "fit_stage", "train_once", "behavior_module", "prepare_run_dir", "resolve_run_dir",
+           "results_table"]
 
 STOP = StopRequest()  # the command's SIGTERM/SIGINT state, seen by every stage's StopOnSignal callback
 
@@ -113,9 +115,33 @@ def fit_stage(cfg: DictConfig, stage: str, run_dir: Path, module: L.LightningMod
     return trainer
 
 
+def train_once(cfg: DictConfig, stage: str, run_dir: Path, data: QGPODataModule, settings: dict[str, Any],
+               build: Callable[[], L.LightningModule], name: str | None = None) -> Path:
+    """<run>/<name>/model.ckpt, trained by ``fit_stage`` from ``build()`` on ``data`` under a record of
+    ``settings`` (``RunDir.start``/``finish``): a finished model with these settings is kept as it is, one that
+    started with them resumes from its last checkpoint, any other is trained afresh. For models trained outside
+    the five-stage plan, such as the toys' comparison (one energy model per method and β)."""
+    run, name = RunDir(run_dir), name or stage
+    record = run.record(name)
+    if record is None or record["settings"] != settings:
+        pending = run.pending(name)
+        fresh = pending is None or pending["settings"] != settings
+        run.start(name, settings, {})
+        start = time.time()
+        fit_stage(cfg, stage, run_dir, build(), data, fresh, name)
+        run.finish(name, time.time() - start)
+    return run.model(name)
+
+
+def behavior_module(cfg: DictConfig, state_dim: int, action_dim: int, lr_decay: bool = False) -> BehaviorModule:
+    """The behaviour model of ``cfg.behavior``, untrained."""
+    c = cfg.behavior
+    return BehaviorModule(state_dim, action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim, lr_decay=lr_decay)
+
+
 def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.behavior
-    module = BehaviorModule(data.state_dim, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim)
+    module = behavior_module(cfg, data.state_dim, data.action_dim)
     return fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh)
 
 
@@ -141,11 +167,10 @@ def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
 
 def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
     c = cfg.energy
-    critic = RunDir(run_dir).load_checked(CriticModule, "critic", data.state_dim, data.action_dim)
-    module = EnergyModule(data.state_dim, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale,
-                          critic_hidden=critic.hparams.hidden, critic_depth=critic.hparams.depth)
-    module.critic.load_state_dict(critic.q_target.state_dict())
-    ensure_support_values(run_dir / "support", module.critic, data.states)  # the CEP labels' Q, once, not per step
+    critic = RunDir(run_dir).load_checked(CriticModule, "critic", data.state_dim, data.action_dim).q_target
+    ensure_support_values(run_dir / "support", critic, data.states)  # the CEP labels' Q, once, not per step
+    module = EnergyModule(data.state_dim, data.action_dim, ScoredSupport(critic), lr=c.lr, hidden=c.hidden,
+                          depth=c.depth, beta=c.beta, loss=c.loss, time_scale=c.time_scale)
     return fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh)
 
 
@@ -197,7 +222,7 @@ def check_command(cfg: DictConfig) -> Command:
     data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)
     data.prepare_data()
     data.setup()
-    check_against_env(data.data, make_env)
+    check_against_env(data.transitions, make_env)
     run = RunDir(resolve_run_dir(cfg))
     wanted = {stage: stage_settings(cfg, stage, data.fingerprint) for stage in STAGES}
     return Command(run, data, wanted, make_plan(run, cfg.stage, wanted))

@@ -27,7 +27,7 @@ def describe_start(cfg: DictConfig, data: QGPODataModule, plan: Plan) -> str:
     devices = {device_of(cfg, stage) for stage in to_run}
     smoke = "  (smoke: a small slice, short budgets)" if cfg.get("smoke", False) else ""
     lines = [f"[cep_lightning] task {cfg.task}, seed {cfg.seed}{smoke}",
-             f"  data      {describe_source(cfg.data)}: {len(data.data.observations)} transitions, "
+             f"  data      {describe_source(cfg.data)}: {len(data.transitions.observations)} transitions, "
              f"state {data.state_dim}, action {data.action_dim}",
              f"  run dir   {cfg.run.dir}",
              f"  stages    {', '.join(to_run) or 'none (everything is current)'}",

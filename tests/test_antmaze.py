@@ -56,9 +56,9 @@ def test_rewards_are_relabelled_to_the_evaluation_goal(minari_store: str) -> Non
     cfg = load_config(["task=antmaze-medium-play-v2", f"data.minari_id={dataset_id}"])
     data = QGPODataModule(cfg.data, goal=EnvMaker.from_config(cfg).goal)
     data.setup()
-    np.testing.assert_array_equal(data.data.rewards, expected.astype(np.float32))
-    np.testing.assert_array_equal(data.data.terminals, expected)  # D4RL's v2 files: terminal = reward
-    np.testing.assert_array_equal(data.data.timeouts, np.concatenate([e.truncations for e in raw]))
+    np.testing.assert_array_equal(data.transitions.rewards, expected.astype(np.float32))
+    np.testing.assert_array_equal(data.transitions.terminals, expected)  # D4RL's v2 files: terminal = reward
+    np.testing.assert_array_equal(data.transitions.timeouts, np.concatenate([e.truncations for e in raw]))
     np.testing.assert_array_equal(data.rewards, expected.astype(np.float32) - 1.0)  # the preset's r - 1
 
 
@@ -93,7 +93,7 @@ def test_evaluation_maze_is_d4rls_and_its_goal_is_the_relabelling_goal(name: str
         np.testing.assert_array_equal(env.unwrapped.goal, goal.xy)
         start = env.unwrapped.ant_env.data.qpos[:2]
         assert np.abs(start - cell_centre(start_cell, rows, columns)).max() <= 0.25 * SCALE  # reset noise: 1/4 cell
-    np.testing.assert_array_equal(data.data.rewards == 1, goal.reached(data.data.next_observations[:, :2]))
+    np.testing.assert_array_equal(data.transitions.rewards == 1, goal.reached(data.transitions.next_observations[:, :2]))
     collected_in.close()
     env.close()
 

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import cep_lightning.stages.energy as energy_stage
+from cep_lightning.nets import TwinQ
+from cep_lightning.stages.candidates import LabelledGroups, ScoredSupport
 from cep_lightning.stages.energy import EnergyModule
 
 
@@ -24,7 +26,7 @@ def perturb_times(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
 
 
 def test_toy_batch_splits_into_sets_that_share_one_t(perturb_times: list[torch.Tensor]) -> None:
-    module = EnergyModule(0, 2, hidden=8, depth=2, critic_hidden=None, group_size=4)
+    module = EnergyModule(0, 2, LabelledGroups(M=4), hidden=8, depth=2)
     batch = {"s": torch.zeros(13, 0), "a": torch.randn(13, 2), "r": torch.rand(13)}
     module.training_step(batch, 0)
     (t,) = perturb_times
@@ -33,7 +35,7 @@ def test_toy_batch_splits_into_sets_that_share_one_t(perturb_times: list[torch.T
 
 
 def test_each_states_support_actions_share_one_t(perturb_times: list[torch.Tensor]) -> None:
-    module = EnergyModule(3, 2, hidden=8, depth=2, critic_hidden=8, critic_depth=1)
+    module = EnergyModule(3, 2, ScoredSupport(TwinQ(3, 2, 8, 1)), hidden=8, depth=2)
     batch = {"s": torch.randn(5, 3), "a": torch.randn(5, 2), "support": torch.randn(5, 6, 2), "r": torch.rand(5)}
     loss = module.training_step(batch, 0)
     (t,) = perturb_times

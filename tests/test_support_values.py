@@ -12,6 +12,9 @@ from cep_lightning.data.datamodule import TransitionDataset
 from cep_lightning.data.sources import load_source
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.support_values import ensure_support_values
+from cep_lightning.nets import TwinQ
+from cep_lightning.stages.candidates import ScoredSupport
+from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from tests.conftest import TINY
 from tests.test_datamodule import two_episodes
@@ -28,12 +31,13 @@ def store_with_actions(tmp_path, m: int = 4) -> tuple[np.ndarray, SupportStore]:
 
 def test_cached_labels_equal_per_step_labels(tmp_path) -> None:
     states, _ = store_with_actions(tmp_path)
-    module = EnergyModule(1, 1, hidden=16, depth=2, critic_hidden=16, critic_depth=2)
-    torch.nn.init.normal_(module.critic.q1[0].weight)  # values that differ across actions
-    assert ensure_support_values(tmp_path, module.critic, states)
+    critic = TwinQ(1, 1, 16, 2)
+    module = EnergyModule(1, 1, ScoredSupport(critic), hidden=16, depth=2)
+    torch.nn.init.normal_(critic.q1[0].weight)  # values that differ across actions
+    assert ensure_support_values(tmp_path, critic, states)
     dataset = TransitionDataset(two_episodes(), two_episodes().rewards, SupportStore.open(tmp_path))
     batch = dataset.__getitems__([4, 0, 2, 1])
-    per_step = module.q_values(batch["s"], batch["support"])
+    per_step = module.candidates.q(batch["s"], batch["support"])
     assert per_step.std() > 0.01
     torch.testing.assert_close(batch["support_q"], per_step, rtol=1e-6, atol=1e-6)
 
@@ -47,25 +51,26 @@ def test_cached_labels_equal_per_step_labels(tmp_path) -> None:
 
 def test_values_are_recomputed_only_for_another_critic_or_other_actions(tmp_path) -> None:
     states, store = store_with_actions(tmp_path)
-    module = EnergyModule(1, 1, hidden=8, depth=2, critic_hidden=8, critic_depth=1)
-    assert ensure_support_values(tmp_path, module.critic, states)
-    assert not ensure_support_values(tmp_path, module.critic, states)  # same critic, same actions: kept
+    critic = TwinQ(1, 1, 8, 1)
+    candidates = ScoredSupport(critic)
+    assert ensure_support_values(tmp_path, critic, states)
+    assert not ensure_support_values(tmp_path, critic, states)  # same critic, same actions: kept
     with torch.no_grad():
-        module.critic.q1[0].bias.add_(1.0)
-    assert ensure_support_values(tmp_path, module.critic, states)
+        critic.q1[0].bias.add_(1.0)
+    assert ensure_support_values(tmp_path, critic, states)
     store.actions[0, 0, 0] += 0.5
     store.actions.flush()
-    assert ensure_support_values(tmp_path, module.critic, states)
-    expected = module.q_values(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions))).numpy()
+    assert ensure_support_values(tmp_path, critic, states)
+    expected = candidates.q(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions))).numpy()
     np.testing.assert_allclose(SupportStore.open(tmp_path).q, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) -> None:
     store = SupportStore.open(finished_run / "support")
-    energy = EnergyModule.load_from_checkpoint(finished_run / "energy" / "model.ckpt", map_location="cpu", weights_only=False)
+    critic = CriticModule.load_from_checkpoint(finished_run / "critic" / "model.ckpt", map_location="cpu", weights_only=False)
     assert store.q is not None and store.q.shape == store.actions.shape[:2]
     data = load_source(load_config(TINY).data)
     states, _ = state_table(data)
-    expected = energy.q_values(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions)))
+    expected = ScoredSupport(critic.q_target).q(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions)))
     np.testing.assert_allclose(store.q, expected.numpy(), rtol=1e-5, atol=1e-5)
     assert json.loads((finished_run / "timings.json").read_text())["share"]["support"] > 0

@@ -112,19 +112,19 @@ class QGPODataModule(L.LightningDataModule):
         self.steps = 1
         self.support_dir: Path | None = None
         self.state_rows: np.ndarray | None = None
-        self.data: Transitions | None = None
+        self.transitions: Transitions | None = None
 
     def prepare_data(self) -> None:
         prepare_source(self.cfg)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.data is None:
+        if self.transitions is None:
             data = load_source(self.cfg, self.goal)
             data = data.head(self.cfg.max_transitions) if self.cfg.max_transitions else data
-            self.data = check_finite(data, describe_source(self.cfg), self.cfg.drop_nonfinite)
-            self.rewards = transform_rewards(self.data, self.cfg.reward_transform)
-            self.fingerprint = self.data.fingerprint()
-            self.states, self.next_index = state_table(self.data)
+            self.transitions = check_finite(data, describe_source(self.cfg), self.cfg.drop_nonfinite)
+            self.rewards = transform_rewards(self.transitions, self.cfg.reward_transform)
+            self.fingerprint = self.transitions.fingerprint()
+            self.states, self.next_index = state_table(self.transitions)
 
     def use(self, batch_size: int, steps: int = 1, support_dir: Path | None = None, state_rows: np.ndarray | None = None) -> "QGPODataModule":
         """Training: ``steps`` batches (+ support of ``support_dir``); prediction: the state-table rows ``state_rows`` (default all)."""
@@ -133,19 +133,19 @@ class QGPODataModule(L.LightningDataModule):
 
     @property
     def state_dim(self) -> int:
-        return self.data.observations.shape[1]
+        return self.transitions.observations.shape[1]
 
     @property
     def action_dim(self) -> int:
-        return self.data.actions.shape[1]
+        return self.transitions.actions.shape[1]
 
     def dataset_mean_return(self) -> float:
         """Mean undiscounted return of the data set's episodes (raw rewards)."""
-        return float(episode_returns(self.data).mean())
+        return float(episode_returns(self.transitions).mean())
 
     def train_dataloader(self) -> DataLoader:
         support = SupportStore.open(self.support_dir) if self.support_dir is not None else None
-        dataset = TransitionDataset(self.data, self.rewards, support)
+        dataset = TransitionDataset(self.transitions, self.rewards, support)
         trainer = self.trainer
         start, rank = (trainer.global_step, trainer.global_rank) if trainer is not None else (0, 0)
         batches = StepBatches(len(dataset), self.batch_size, self.steps, self.seed, rank, start)

@@ -11,7 +11,7 @@ from cep_lightning.data.minari_source import load_minari_transitions
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
 from cep_lightning.mazes import MazeGoal
-from cep_lightning.toys.datasets import TOYS
+from cep_lightning.data.toy_datasets import TOYS
 
 
 DEFAULT_BUILTIN_EPISODES = 200

@@ -12,11 +12,7 @@ from torch import Tensor
 from cep_lightning.losses import q_target, softmax_value, twin_q_loss
 from cep_lightning.nets import TwinQ
 from cep_lightning.stages.log_steps import writes_logs_now
-
-
-def expand_states(s: Tensor, m: int) -> Tensor:
-    """[B, S] -> [B, M, S], one copy per support action."""
-    return s.unsqueeze(1).expand(-1, m, -1)
+from cep_lightning.tensors import expand_states
 
 
 class CriticModule(L.LightningModule):

@@ -24,11 +24,13 @@ from omegaconf import DictConfig  # noqa: E402
 
 from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
-from cep_lightning.pipeline import MODEL, fit_stage, prepare_run_dir, resolve_run_dir  # noqa: E402
+from cep_lightning.pipeline import behavior_module, prepare_run_dir, resolve_run_dir, train_once  # noqa: E402
+from cep_lightning.plan import stage_settings  # noqa: E402
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
+from cep_lightning.stages.candidates import LabelledGroups  # noqa: E402
 from cep_lightning.stages.energy import EnergyModule  # noqa: E402
-from cep_lightning.toys.datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
+from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
 
 METHOD_NAMES = {"truth": "ground truth", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
 
@@ -38,27 +40,25 @@ def energy_run_name(method: str, beta: float) -> str:
 
 
 def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> BehaviorModule:
-    """The behaviour model q(x) of the toy's points (trained once per run directory)."""
-    if not (run_dir / "behavior" / MODEL).is_file():
-        L.seed_everything(cfg.seed, verbose=False)
-        c = cfg.behavior
-        module = BehaviorModule(0, data.action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim,
-                                lr_decay=cfg.toy.lr_decay)
-        fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh=False)
-    return BehaviorModule.load_from_checkpoint(run_dir / "behavior" / MODEL, map_location="cpu", weights_only=False)
+    """The behaviour model q(x) of the toy's points (trained once per run directory and settings)."""
+    c = cfg.behavior
+    L.seed_everything(cfg.seed, verbose=False)
+    settings = {**stage_settings(cfg, "behavior", data.fingerprint), "toy.lr_decay": cfg.toy.lr_decay}
+    path = train_once(cfg, "behavior", run_dir, data.use(c.batch_size, c.steps), settings,
+                      lambda: behavior_module(cfg, data.state_dim, data.action_dim, cfg.toy.lr_decay))
+    return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
 
 
 def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
-    """An energy model on the toy labels (no critic): the batch is CEP's contrastive set at one shared t."""
-    name = energy_run_name(method, beta)
-    if not (run_dir / name / MODEL).is_file():
-        L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
-        c = cfg.energy
-        module = EnergyModule(0, data.action_dim, lr=c.lr, hidden=c.hidden, depth=c.depth, beta=beta, loss=method,
-                              critic_hidden=None, group_size=cfg.toy.contrastive_size, time_scale=c.time_scale,
-                              lr_decay=cfg.toy.lr_decay)
-        fit_stage(cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps), fresh=False, name=name)
-    return EnergyModule.load_from_checkpoint(run_dir / name / MODEL, map_location="cpu", weights_only=False)
+    """An energy model on the toy's labels: CEP's contrastive sets are ``LabelledGroups`` of the batch."""
+    name, c = energy_run_name(method, beta), cfg.energy
+    L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
+    settings = {**stage_settings(cfg, "energy", data.fingerprint), "energy.loss": method, "energy.beta": beta,
+                "toy.contrastive_size": cfg.toy.contrastive_size, "toy.lr_decay": cfg.toy.lr_decay}
+    path = train_once(cfg, "energy", run_dir, data.use(c.batch_size, c.steps), settings, lambda: EnergyModule(
+        0, data.action_dim, LabelledGroups(cfg.toy.contrastive_size), lr=c.lr, hidden=c.hidden, depth=c.depth,
+        beta=beta, loss=method, time_scale=c.time_scale, lr_decay=cfg.toy.lr_decay), name=name)
+    return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
 
 
 def draw(policy: QGPOPolicy, n: int, scale: float, seed: int) -> np.ndarray:
@@ -90,7 +90,7 @@ def compare(cfg: DictConfig) -> dict:
     n, steps, sampler, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.eval.sampler, cfg.data.toy
     betas = [float(b) for b in cfg.toy.betas]
     rng = np.random.default_rng(cfg.seed)
-    samples = {"truth": {b: importance_resample(data.data.actions, data.data.rewards, b, n, rng) for b in betas}}
+    samples = {"truth": {b: importance_resample(data.transitions.actions, data.transitions.rewards, b, n, rng) for b in betas}}
     unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed)
     for method in cfg.toy.methods:
         samples[method] = {}
