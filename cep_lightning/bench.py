@@ -102,12 +102,12 @@ class Workload:
     """The modules and batches of one configuration, on its device, with synthetic data of its sizes."""
 
     def __init__(self, args: argparse.Namespace, device: torch.device, support_dir: Path):
-        s_dim, a_dim, m = args.state_dim, args.action_dim, args.M
+        s_dim, a_dim, M = args.state_dim, args.action_dim, args.M
         self.device, self.args = device, args
         self.data = synthetic_transitions(args.transitions, s_dim, a_dim)
         states = np.concatenate([self.data.observations, self.data.next_observations[-1:]])
         next_index = np.arange(1, args.transitions + 1)
-        store = SupportStore.create(support_dir, len(states), m, a_dim, next_index)
+        store = SupportStore.create(support_dir, len(states), M, a_dim, next_index)
         store.actions[:] = np.random.default_rng(1).uniform(-1, 1, store.actions.shape)
         self.behavior = BehaviorModule(s_dim, a_dim, widths=args.behavior_widths).to(device)
         self.critic = CriticModule(s_dim, a_dim).to(device)

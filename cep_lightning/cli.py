@@ -122,7 +122,7 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     from cep_lightning.report import write_report
 
     try:
-        seeds = [int(s) for s in seed_list.split(",") if s.strip()]
+        seeds = [int(k) for k in seed_list.split(",") if k.strip()]
         cfg = load_config([*argv, f"seed={seeds[0]}"])  # the whole config is checked before the first seed starts
     except ValueError:
         print(f"error: seed={seed_list} is not a comma-separated list of integers (e.g. seed=0,1,2).", file=sys.stderr)

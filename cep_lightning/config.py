@@ -178,14 +178,14 @@ def _check_choices(cfg: DictConfig) -> None:
         if value not in valid:
             raise ConfigError(f"Config key '{key}' got {value!r}; valid values: {', '.join(valid)}.")
     for name, spec in cfg.callbacks.custom.items():
-        unknown = [s for s in spec.stages if s not in STAGES]
+        unknown = [stage for stage in spec.stages if stage not in STAGES]
         if unknown:
             raise ConfigError(f"callbacks.custom.{name}.stages names unknown stage(s) {unknown}; valid: {', '.join(STAGES)}.")
         if OmegaConf.is_missing(spec, "target") or spec.target == "???":
             raise ConfigError(f"callbacks.custom.{name}.target is required: the import path of a Lightning Callback class.")
     for stage in STAGES:
         _check_positive(cfg, stage)
-    if float(cfg.eval.reported_scale) not in [float(s) for s in cfg.eval.scales]:
+    if float(cfg.eval.reported_scale) not in [float(scale) for scale in cfg.eval.scales]:
         raise ConfigError(f"eval.reported_scale={cfg.eval.reported_scale} is not among eval.scales={list(cfg.eval.scales)}; "
                           f"the reported scale is fixed beforehand and must be evaluated (add it to eval.scales).")
 

@@ -55,7 +55,7 @@ def eps_matching_loss(eps_pred: Tensor, noise: Tensor) -> Tensor:
 
 def guided_eps(eps_fn: EpsFn, energy_fn: Callable[[Tensor, Tensor], Tensor] | None, scale: Tensor | float,
                rows: Tensor | None = None) -> EpsFn:
-    """eps_hat = eps_theta(x_t, t) - s · sigma_t · ∇_{x_t} f_phi(x_t, t); the plain model when s = 0.
+    """eps_hat = eps_theta(x_t, t) - scale · sigma_t · ∇_{x_t} f_phi(x_t, t); the plain model when scale = 0.
 
     ``scale`` may be a tensor [B] (one guidance scale per row, e.g. a whole sweep in one batch). ``rows``
     (indices into the batch) limits the energy gradient to those rows: ``energy_fn`` then receives only
@@ -71,8 +71,8 @@ def guided_eps(eps_fn: EpsFn, energy_fn: Callable[[Tensor, Tensor], Tensor] | No
         if rows is not None:
             grad = torch.zeros_like(x, dtype=grad.dtype).index_copy_(0, rows, grad)
         _, sigma = vp_alpha_sigma(t.float())
-        s = scale[:, None] if torch.is_tensor(scale) else scale
-        return eps_fn(x, t) - s * sigma[:, None] * grad.float()
+        w = scale[:, None] if torch.is_tensor(scale) else scale
+        return eps_fn(x, t) - w * sigma[:, None] * grad.float()
 
     return eps_hat
 
@@ -83,9 +83,9 @@ def dpm_solver_2(eps_fn: EpsFn, x: Tensor, steps: int = 15, t_end: float = T_SAM
     Uniform time grid t_0 = 1 > ... > t_steps = t_end; pairs of grid points make one 2nd-order step
     (the middle point is the intermediate evaluation), an odd final interval takes one 1st-order step,
     exactly as the reference ``DPM_Solver.sample(order=2, method="singlestep", predict_x0=True)``.
-    With x_0-prediction D(x, t) = (x - sigma_t eps(x, t)) / alpha_t and h = lambda_t - lambda_s:
-        u     = (sigma_u / sigma_s) x - alpha_u (e^{-r h} - 1) D(x, s)
-        x_t   = (sigma_t / sigma_s) x - alpha_t (e^{-h} - 1) [D(x, s) + (D(u, u_t) - D(x, s)) / (2 r)].
+    With x_0-prediction D(x, t) = (x - sigma_t eps(x, t)) / alpha_t, a step from t_prev to t, h = lambda_t - lambda_prev:
+        u     = (sigma_u / sigma_prev) x - alpha_u (e^{-r h} - 1) D(x, t_prev)
+        x_t   = (sigma_t / sigma_prev) x - alpha_t (e^{-h} - 1) [D(x, t_prev) + (D(u, u_t) - D(x, t_prev)) / (2 r)].
     """
     grid = torch.linspace(1.0, t_end, steps + 1, dtype=torch.float64)
     lam = vp_lambda(grid)
@@ -100,20 +100,20 @@ def dpm_solver_2(eps_fn: EpsFn, x: Tensor, steps: int = 15, t_end: float = T_SAM
     x = x.float()
     while i < steps:
         order = 2 if steps - i >= 2 else 1
-        s, t = grid[i], grid[i + order]
+        t_prev, t = grid[i], grid[i + order]
         h = lam[i + order] - lam[i]
         alpha_t, sigma_t = vp_alpha_sigma(t)
-        _, sigma_s = vp_alpha_sigma(s)
-        d_s = data_pred(x, s)
+        _, sigma_prev = vp_alpha_sigma(t_prev)
+        d_prev = data_pred(x, t_prev)
         if order == 1:
-            x = float(sigma_t / sigma_s) * x - float(alpha_t * torch.expm1(-h)) * d_s
+            x = float(sigma_t / sigma_prev) * x - float(alpha_t * torch.expm1(-h)) * d_prev
         else:
             u_t = grid[i + 1]
             r = (lam[i + 1] - lam[i]) / h
             alpha_u, sigma_u = vp_alpha_sigma(u_t)
-            u = float(sigma_u / sigma_s) * x - float(alpha_u * torch.expm1(-r * h)) * d_s
+            u = float(sigma_u / sigma_prev) * x - float(alpha_u * torch.expm1(-r * h)) * d_prev
             d_u = data_pred(u, u_t)
-            x = float(sigma_t / sigma_s) * x - float(alpha_t * torch.expm1(-h)) * (d_s + (d_u - d_s) / (2.0 * float(r)))
+            x = float(sigma_t / sigma_prev) * x - float(alpha_t * torch.expm1(-h)) * (d_prev + (d_u - d_prev) / (2.0 * float(r)))
         i += order
     return x
 

@@ -107,7 +107,7 @@ def evaluate(envs: gym.vector.VectorEnv, act_fn: ActFn, seeds: Sequence[int]) ->
 
     Each environment counts only its own first episode, so short episodes are not over-represented.
     """
-    obs, _ = envs.reset(seed=[int(s) for s in seeds])
+    obs, _ = envs.reset(seed=[int(seed) for seed in seeds])
     low, high = envs.single_action_space.low, envs.single_action_space.high
     returns = np.zeros(envs.num_envs)
     done = np.zeros(envs.num_envs, dtype=bool)

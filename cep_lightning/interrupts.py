@@ -43,14 +43,14 @@ class StopRequest:
     def installed(self) -> Iterator["StopRequest"]:
         """Route SIGTERM and SIGINT here for the duration of the command (main thread only)."""
         self.signum = None
-        previous = {s: signal.getsignal(s) for s in SIGNALS}
-        for s in SIGNALS:
-            signal.signal(s, self.handle)
+        previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        for sig in SIGNALS:
+            signal.signal(sig, self.handle)
         try:
             yield self
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     @contextlib.contextmanager
     def stage(self) -> Iterator[None]:

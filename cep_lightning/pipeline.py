@@ -31,7 +31,7 @@ from cep_lightning.interrupts import StopOnSignal, StopRequest
 from cep_lightning.loggers import check_loggers, make_loggers
 from cep_lightning.monitoring import monitors
 from cep_lightning.plan import Plan, current_results, input_ids, make_plan, stage_settings
-from cep_lightning.plugins import build_callbacks, check_callbacks
+from cep_lightning.stage_callbacks import build_callbacks, check_callbacks
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.progress import progress_bar
 from cep_lightning.rundir import MODEL, STAGES, RunDir, atomic_write, is_rank_zero

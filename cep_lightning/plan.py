@@ -47,7 +47,7 @@ def downstream(stage: str) -> list[str]:
     for later in STAGES[STAGES.index(stage) + 1:]:
         if any(i in found for i in INPUTS[later]):
             found.add(later)
-    return [s for s in STAGES if s in found and s != stage]
+    return [other for other in STAGES if other in found and other != stage]
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Plan:
 
     @property
     def to_run(self) -> list[Step]:
-        return [s for s in self.steps if s.action != "skip"]
+        return [step for step in self.steps if step.action != "skip"]
 
     def describe(self, run: RunDir) -> str:
         lines = [f"[cep_lightning] plan for {run.path}:"] + [f"  {step.describe()}" for step in self.steps]
@@ -142,7 +142,7 @@ def make_plan(run: RunDir, stage: str, wanted: dict[str, dict[str, Any]]) -> Pla
         step = Step(stage, "redo", stale_reasons(run, stage, wanted[stage], set()) or ["asked for"])
     else:
         step = Step(stage, "run", [])
-    return Plan([step], [s for s in downstream(stage) if run.record(s)])
+    return Plan([step], [later for later in downstream(stage) if run.record(later)])
 
 
 def _check_inputs_current(run: RunDir, stage: str, wanted: dict[str, dict[str, Any]]) -> None:

@@ -97,13 +97,13 @@ class QGPOPolicy(nn.Module):
 
 
 @torch.no_grad()
-def best_of_n_act(behavior: ScoreNet, critic: nn.Module, observations: np.ndarray, n: int, solver_steps: int = 15) -> np.ndarray:
-    """argmax_j Q(s, a_j) over n unguided behaviour samples a_j per state (selection from the support)."""
+def best_of_M_act(behavior: ScoreNet, critic: nn.Module, observations: np.ndarray, M: int, solver_steps: int = 15) -> np.ndarray:
+    """argmax_j Q(s, a_j) over M unguided behaviour samples a_j per state (selection from the support)."""
     device = next(behavior.parameters()).device
     s = torch.as_tensor(np.asarray(observations, dtype=np.float32), device=device)
     b, a_dim = len(s), behavior.out.out_features
-    s_rep = s.repeat_interleave(n, dim=0)
-    actions = dpm_solver_2(lambda x, t: behavior(x, t, s_rep), torch.randn(b * n, a_dim, device=device), solver_steps)
-    q = critic(s_rep, actions).reshape(b, n)
+    s_rep = s.repeat_interleave(M, dim=0)
+    actions = dpm_solver_2(lambda x, t: behavior(x, t, s_rep), torch.randn(b * M, a_dim, device=device), solver_steps)
+    q = critic(s_rep, actions).reshape(b, M)
     best = q.argmax(dim=1)
-    return actions.reshape(b, n, a_dim)[torch.arange(b), best].cpu().numpy()
+    return actions.reshape(b, M, a_dim)[torch.arange(b), best].cpu().numpy()

@@ -66,7 +66,7 @@ def aggregate(runs: list[Path]) -> list[dict]:
         seconds = {f"{stage}_s": float(np.mean([t.get(stage, np.nan) for _, t in entries])) for stage in STAGES}
         scales = {r["reported"]["scale"] for r, _ in entries}
         rows.append({"task": task, "seeds": " ".join(str(r.get("seed", "?")) for r, _ in sorted(entries, key=lambda e: e[0].get("seed", 0))),
-                     "reported_scale": "/".join(f"{s:g}" for s in sorted(scales)),
+                     "reported_scale": "/".join(f"{scale:g}" for scale in sorted(scales)),
                      "score_mean": float(reported.mean()), "score_std": _std_over_seeds(reported),
                      "best_scale_score_mean": float(best.mean()), "best_scale_score_std": _std_over_seeds(best),
                      "paper_qgpo": PAPER_QGPO.get(task), **seconds, "total_s": float(np.nansum(list(seconds.values())))})

@@ -124,7 +124,7 @@ class ToyConfig:
     methods: list[str] = setting(["cep", "mse", "emse"], "energy training objectives compared")
     betas: list[float] = setting([0.0, 3.0, 10.0, 20.0], "inverse temperatures of the targets p ∝ q exp(β e)")
     samples: int = setting(20_000, "guided samples per (method, β)")
-    contrastive_size: int = setting(0, "CEP's contrastive sets: groups of this many points, one t each (0: the batch)")
+    M: int = setting(0, "CEP's contrastive sets on a toy: groups of M points, one t each (0: the whole batch)")
     lr_decay: bool = setting(False, "behaviour and energy learning rates decay linearly to zero over their steps")
 
 
@@ -232,9 +232,9 @@ def _type_name(kind: Any) -> str:
 
 def setting_for(key: str) -> Setting | None:
     """The schema's setting of a dotted key; None for keys inside open mappings (trainer.*, env_kwargs.*)."""
-    return next((s for s in settings() if s.key == key), None)
+    return next((item for item in settings() if item.key == key), None)
 
 
 def choices() -> dict[str, tuple[str, ...]]:
     """Keys with a fixed set of valid values -> those values."""
-    return {s.key: s.choices for s in settings() if s.choices}
+    return {item.key: item.choices for item in settings() if item.choices}

@@ -19,8 +19,8 @@ def with_shares(run_dir: Path, timings: dict) -> dict:
     summary: dict = {**seconds, "total_s": total, "share": shares}
     actions = run_dir / "support" / "actions.npy"
     if "support" in seconds and actions.is_file() and seconds["support"] > 0:
-        states, m = np.load(actions, mmap_mode="r").shape[:2]
-        summary["support_actions_per_s"] = states * m / seconds["support"]
+        states, M = np.load(actions, mmap_mode="r").shape[:2]
+        summary["support_actions_per_s"] = states * M / seconds["support"]
     return summary
 
 

@@ -16,7 +16,7 @@ PLOT = "return_vs_scale.png"
 def scale_multiplier(scales: list[float]) -> int:
     """The smallest 10^k (k <= 3) that turns every scale into an integer step (scalar x-axes are integer steps)."""
     for k in range(4):
-        if all(float(s * 10**k).is_integer() for s in scales):
+        if all(float(scale * 10**k).is_integer() for scale in scales):
             return 10**k
     return 1000
 
@@ -32,13 +32,13 @@ def log_sweep(trainer: L.Trainer, returns: dict[float, np.ndarray], reported_sca
     scales = sorted(returns)
     k = scale_multiplier(scales)
     suffix = "" if k == 1 else f"_x{k}"
-    for s in scales:
-        step = int(Fraction(s).limit_denominator(1000) * k)
+    for scale in scales:
+        step = int(Fraction(scale).limit_denominator(1000) * k)
         for logger in trainer.loggers:
-            logger.log_metrics({f"eval/return_vs_scale{suffix}": float(returns[s].mean()),
-                                f"eval/return_std_vs_scale{suffix}": float(returns[s].std())}, step=step)
-    means = np.array([returns[s].mean() for s in scales])
-    stds = np.array([returns[s].std() for s in scales])
+            logger.log_metrics({f"eval/return_vs_scale{suffix}": float(returns[scale].mean()),
+                                f"eval/return_std_vs_scale{suffix}": float(returns[scale].std())}, step=step)
+    means = np.array([returns[scale].mean() for scale in scales])
+    stds = np.array([returns[scale].std() for scale in scales])
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
     ax.errorbar(scales, means, yerr=stds, marker="o", capsize=3, label="mean ± std over episodes")
     ax.axvline(reported_scale, color="gray", linestyle="--", label=f"reported scale {reported_scale:g}")

@@ -17,7 +17,7 @@ from cep_lightning.toys.seeds import aggregate, seed_configs
 
 SMALL = [
     "data.toy_size=50000", "behavior.steps=2000", "behavior.batch_size=512", "behavior.widths=[128,64,32]",
-    "energy.steps=800", "energy.batch_size=1024", "toy.contrastive_size=256", "energy.hidden=64", "callbacks.ema.decay=0.99",
+    "energy.steps=800", "energy.batch_size=1024", "toy.M=256", "energy.hidden=64", "callbacks.ema.decay=0.99",
     "toy.methods=[cep]", "toy.betas=[0.0,3.0,10.0]", "toy.samples=8000",
     "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000",
     "behavior.lr=1e-3", "energy.lr=1e-3", "toy.lr_decay=false", "eval.sampler=dpm_solver++_2s",  # as calibrated
@@ -84,7 +84,7 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
 def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     tiny = ["data.toy_size=2000", "behavior.steps=20", "behavior.batch_size=128", "energy.steps=10",
-            "energy.batch_size=128", "energy.hidden=16", "toy.contrastive_size=0", "toy.methods=[cep]",
+            "energy.batch_size=128", "energy.hidden=16", "toy.M=0", "toy.methods=[cep]",
             "toy.betas=[0.0,3.0]", "toy.samples=300",
             "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000"]
     assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
@@ -99,4 +99,4 @@ def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path,
     assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0  # a rerun skips both seeds
     assert capsys.readouterr().out.count("already done") == 2
     assert toys_main(["task=toy-moons", "seed=0,x"]) == 2
-    assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.contrastive_size=256"]) == 2
+    assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.M=256"]) == 2

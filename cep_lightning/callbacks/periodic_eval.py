@@ -11,19 +11,19 @@ import numpy as np
 import torch
 
 from cep_lightning.evaluation import evaluate, make_vector_env, normalized_score
-from cep_lightning.policy import QGPOPolicy, best_of_n_act
+from cep_lightning.policy import QGPOPolicy, best_of_M_act
 
 
 class PeriodicEvaluation(L.Callback):
-    """Critic stage: the best-Q of ``num_candidates`` behaviour samples (what the critic alone can do).
+    """Critic stage: the best-Q of ``M`` behaviour samples (what the critic alone can do).
     Energy stage: the guided policy at each of ``scales``. Logged as ``<stage>/periodic_return[_s<scale>]``."""
 
     def __init__(self, behavior_checkpoint: Path, make_env: Callable[[], gym.Env], every_n_steps: int, episodes: int,
-                 scales: Sequence[float], solver_steps: int = 15, num_candidates: int = 16, seed: int = 10_000,
+                 scales: Sequence[float], solver_steps: int = 15, M: int = 16, seed: int = 10_000,
                  ref_min: float | None = None, ref_max: float | None = None, sampler: str = "dpm_solver++_2s"):
         self.behavior_checkpoint = Path(behavior_checkpoint)
         self.make_env, self.every_n_steps, self.episodes, self.scales = make_env, every_n_steps, episodes, list(scales)
-        self.solver_steps, self.num_candidates, self.seed = solver_steps, num_candidates, seed
+        self.solver_steps, self.M, self.seed = solver_steps, M, seed
         self.ref_min, self.ref_max, self.sampler = ref_min, ref_max, sampler
         self.behavior = None
 
@@ -42,7 +42,7 @@ class PeriodicEvaluation(L.Callback):
             for scale in self.scales:
                 metrics.update(self._metrics(f"energy/periodic_return_s{scale:g}", lambda obs, s=scale: policy.act(obs, s)))
         else:
-            act = lambda obs: best_of_n_act(self.behavior, pl_module.q, obs, self.num_candidates, self.solver_steps)
+            act = lambda obs: best_of_M_act(self.behavior, pl_module.q, obs, self.M, self.solver_steps)
             metrics.update(self._metrics("critic/periodic_return", act))
         if trainer.logger is not None:
             trainer.logger.log_metrics(metrics, step=trainer.global_step)

@@ -51,10 +51,10 @@ class SupportStore:
                    np.load(directory / "written.npy", mmap_mode=mode), np.load(q_path, mmap_mode="r") if q_path.is_file() else None)
 
     @classmethod
-    def create(cls, directory: Path, num_states: int, m: int, action_dim: int, next_index: np.ndarray) -> "SupportStore":
+    def create(cls, directory: Path, num_states: int, M: int, action_dim: int, next_index: np.ndarray) -> "SupportStore":
         """Allocate the memmaps the support stage fills, or reopen them (keeping what is written) when the shapes match."""
         directory.mkdir(parents=True, exist_ok=True)
-        shape = (num_states, m, action_dim)
+        shape = (num_states, M, action_dim)
         np.save(directory / "next_index.npy", next_index)
         if (directory / "actions.npy").is_file() and (directory / "written.npy").is_file():
             store = cls.open(directory, mode="r+")

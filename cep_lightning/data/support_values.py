@@ -27,14 +27,14 @@ def support_values(critic: nn.Module, states: np.ndarray, actions: np.ndarray,
                    rows_per_batch: int = 32_768) -> np.ndarray:
     """min-twin Q(s_i, a_ij) in fp32 for states [N, S] and their support actions [N, M, A] -> [N, M]."""
     device = next(critic.parameters()).device
-    m = actions.shape[1]
-    per_batch = max(1, rows_per_batch // m)
+    M = actions.shape[1]
+    per_batch = max(1, rows_per_batch // M)
     out = np.empty(actions.shape[:2], dtype=np.float32)
     with torch.autocast(device.type, enabled=False):
         for start in range(0, len(states), per_batch):
             s = torch.tensor(states[start:start + per_batch], dtype=torch.float32, device=device)  # copies: the
             a = torch.tensor(actions[start:start + per_batch], dtype=torch.float32, device=device)  # memmap is read-only
-            out[start:start + len(s)] = critic(s[:, None].expand(-1, m, -1), a).cpu().numpy()
+            out[start:start + len(s)] = critic(s[:, None].expand(-1, M, -1), a).cpu().numpy()
     return out
 
 

@@ -69,9 +69,10 @@ class EvaluationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         gathered = self.all_gather(torch.cat(self.outputs).to(self.device)).reshape(-1, 2).cpu().numpy()
         by_item = dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))  # padded duplicates collapse
-        self.returns = {s: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)]) for i, s in enumerate(self.scales)}
-        for s, r in self.returns.items():
-            self._log_returns("eval/sweep/{}_s" + f"{s:g}", r)
+        self.returns = {scale: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)])
+                        for i, scale in enumerate(self.scales)}
+        for scale, r in self.returns.items():
+            self._log_returns("eval/sweep/{}_s" + f"{scale:g}", r)
         self._log_returns("eval/reported/{}", self.returns[self.reported_scale])
 
     def _log_returns(self, tag: str, returns: np.ndarray) -> None:
@@ -97,8 +98,8 @@ def summarize(returns: dict[float, np.ndarray], reported_scale: float, ref_min: 
 
     The sweep's best scale is chosen after seeing test returns, so its score is optimistic.
     """
-    sweep = {f"{s:g}": scale_summary(r, ref_min, ref_max, success) for s, r in returns.items()}
-    best = max(sweep, key=lambda s: sweep[s]["mean_return"])
+    sweep = {f"{scale:g}": scale_summary(r, ref_min, ref_max, success) for scale, r in returns.items()}
+    best = max(sweep, key=lambda scale: sweep[scale]["mean_return"])
     return {"reported": {"scale": float(reported_scale), **sweep[f"{reported_scale:g}"]},
             "best_scale": {"scale": float(best), **sweep[best], "optimistic": True},
             "scales": sweep}

@@ -11,5 +11,8 @@ def writes_logs_now(module: L.LightningModule) -> bool:
     On a CPU ``self.log`` costs about 1.4 ms per metric and step whether or not the value is written (a
     third of a small energy step), so the stages log only on these steps; the written curves are the same.
     """
-    trainer = module._trainer
-    return trainer is None or (module.global_step + 1) % trainer.log_every_n_steps == 0
+    try:
+        every = module.trainer.log_every_n_steps
+    except RuntimeError:  # not attached to a Trainer (a step called directly): log
+        return True
+    return (module.global_step + 1) % every == 0

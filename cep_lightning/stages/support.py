@@ -15,10 +15,10 @@ from cep_lightning.diffusion import dpm_solver_2
 from cep_lightning.nets import ScoreNet
 
 
-def seeded_noise(indices: Tensor, m: int, action_dim: int, seed: int) -> Tensor:
+def seeded_noise(indices: Tensor, M: int, action_dim: int, seed: int) -> Tensor:
     """a_1 ~ N(0, I) [B, M, A], drawn from a generator seeded by (seed, state index), so the samples of a
     state do not depend on the batch or on the number of processes."""
-    rows = [torch.randn(m, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in indices]
+    rows = [torch.randn(M, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in indices]
     return torch.stack(rows)
 
 
@@ -36,24 +36,24 @@ def sample_support(net: ScoreNet, states: Tensor, noise: Tensor, solver_steps: i
 class SupportSampler(L.LightningModule):
     """Draws the support actions of a batch of states; a prediction writer stores them."""
 
-    def __init__(self, behavior_net: ScoreNet, m: int, solver_steps: int, seed: int):
+    def __init__(self, behavior_net: ScoreNet, M: int, solver_steps: int, seed: int):
         super().__init__()
         self.net = behavior_net
-        self.m, self.solver_steps, self.seed = m, solver_steps, seed
+        self.M, self.solver_steps, self.seed = M, solver_steps, seed
 
     @torch.no_grad()
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        noise = seeded_noise(batch["index"], self.m, self.net.out.out_features, self.seed)
+        noise = seeded_noise(batch["index"], self.M, self.net.out.out_features, self.seed)
         return sample_support(self.net, batch["s"], noise, self.solver_steps).float().cpu()
 
 
 class SupportWriter(BasePredictionWriter):
     """Writes each predicted batch into the memory-mapped store at its state indices."""
 
-    def __init__(self, directory: Path, num_states: int, m: int, action_dim: int, next_index: Any):
+    def __init__(self, directory: Path, num_states: int, M: int, action_dim: int, next_index: Any):
         super().__init__(write_interval="batch")
         self.directory = directory
-        self.shape = (num_states, m, action_dim)
+        self.shape = (num_states, M, action_dim)
         self.next_index = next_index
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -62,18 +62,19 @@ class SupportWriter(BasePredictionWriter):
             SupportStore.create(self.directory, *self.shape, self.next_index)
         trainer.strategy.barrier()
         self.store = SupportStore.open(self.directory, mode="r+")
+        self.batches_written = 0
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Tensor,
                            batch_indices: Sequence[int] | None, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         self.store.write(batch["index"].numpy(), prediction.numpy())
-        self.log_statistics(pl_module, prediction)
+        self.batches_written += 1
+        self.log_statistics(trainer, prediction, self.batches_written)
 
     @staticmethod
-    def log_statistics(pl_module: L.LightningModule, prediction: Tensor) -> None:
-        logger = pl_module.logger
-        if logger is not None and hasattr(logger, "experiment"):
-            step = pl_module.trainer.predict_loop.batch_progress.current.completed
-            logger.experiment.add_scalar("support/action_mean", prediction.mean().item(), step)
-            logger.experiment.add_scalar("support/action_std", prediction.std().item(), step)
-            logger.experiment.add_scalar("support/within_state_std", prediction.std(dim=1).mean().item(), step)
-            logger.experiment.add_scalar("support/abs_action_max", prediction.abs().max().item(), step)
+    def log_statistics(trainer: L.Trainer, prediction: Tensor, step: int) -> None:
+        """Statistics of a batch of support actions [B, M, A], to every logger, at the batch's number."""
+        metrics = {"support/action_mean": prediction.mean().item(), "support/action_std": prediction.std().item(),
+                   "support/within_state_std": prediction.std(dim=1).mean().item(),
+                   "support/abs_action_max": prediction.abs().max().item()}
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)

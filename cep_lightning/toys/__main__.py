@@ -24,8 +24,8 @@ toys (task=...):  {tasks}, or all (every toy)
   run.dir=PATH | run.name=NAME   where it goes (task=all: default runs/toys/<time stamp>)
   toy.methods=[cep,mse,emse] toy.betas=[0,3,10,20] toy.samples=N     what is compared
   behavior.steps=N energy.steps=N energy.batch_size=N ...             budgets (every method gets the same)
-  toy.contrastive_size=N (0: the whole batch at one t) toy.lr_decay=true|false
-  eval.sampler=dpm_solver_2m|dpm_solver++_2s eval.solver_steps=N      the sampler of every method
+  toy.M=N (0: the whole batch at one t) toy.lr_decay=true|false
+  eval.sampler=NAME eval.solver_steps=N   the sampler of every method (python train.py --help: every setting)
 """
 
 

@@ -54,9 +54,9 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: s
     name, c = energy_run_name(method, beta), cfg.energy
     L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
     settings = {**stage_settings(cfg, "energy", data.fingerprint), "energy.loss": method, "energy.beta": beta,
-                "toy.contrastive_size": cfg.toy.contrastive_size, "toy.lr_decay": cfg.toy.lr_decay}
+                "toy.M": cfg.toy.M, "toy.lr_decay": cfg.toy.lr_decay}
     path = train_once(cfg, "energy", run_dir, data.use(c.batch_size, c.steps), settings, lambda: EnergyModule(
-        0, data.action_dim, LabelledGroups(cfg.toy.contrastive_size), lr=c.lr, hidden=c.hidden, depth=c.depth,
+        0, data.action_dim, LabelledGroups(cfg.toy.M), lr=c.lr, hidden=c.hidden, depth=c.depth,
         beta=beta, loss=method, time_scale=c.time_scale, lr_decay=cfg.toy.lr_decay), name=name)
     return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
 
@@ -79,8 +79,8 @@ def compare(cfg: DictConfig) -> dict:
     """Train, sample and measure every (method, beta) of ``cfg.toy``; return {method: {beta: tv}} (and samples)."""
     if cfg.data.source != "toy":
         raise ConfigError(f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}.")
-    if cfg.toy.contrastive_size > cfg.energy.batch_size:
-        raise ConfigError(f"toy.contrastive_size={cfg.toy.contrastive_size} is larger than energy.batch_size="
+    if cfg.toy.M > cfg.energy.batch_size:
+        raise ConfigError(f"toy.M={cfg.toy.M} is larger than energy.batch_size="
                           f"{cfg.energy.batch_size}; lower it (0: the whole batch is one contrastive set).")
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)

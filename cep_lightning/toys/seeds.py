@@ -29,7 +29,7 @@ def toy_tasks() -> list[str]:
 
 def parse_seeds(text: str) -> list[int]:
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(k) for k in text.split(",") if k.strip()]
     except ValueError:
         seeds = []
     if not seeds:
@@ -91,7 +91,7 @@ def aggregate(per_seed: dict[int, dict], seconds: dict[int, float]) -> dict:
     for method, by_beta in first.items():
         result[method] = {}
         for beta in by_beta:
-            values = [per_seed[s][method][beta] for s in per_seed]
+            values = [per_seed[seed][method][beta] for seed in per_seed]
             known = [v for v in values if v is not None]
             result[method][beta] = {"mean": float(np.mean(known)) if known else None,
                                     "std": float(np.std(known)) if known else None,

@@ -60,7 +60,7 @@ def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback
         result.append(PeriodicEvaluation(
             behavior_checkpoint=RunDir(run_dir).model("behavior"), make_env=EnvMaker.from_config(cfg),
             every_n_steps=c.periodic_eval.every_n_steps, episodes=c.periodic_eval.episodes,
-            scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, num_candidates=cfg.support.M,
+            scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, M=cfg.support.M,
             seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return,
             sampler=cfg.eval.sampler))
     result += [user_callback(name, spec) for name, spec in c.custom.items() if stage in spec.stages]
