@@ -68,14 +68,16 @@ class RunHyperparameters(Callback):
         if not trainer.is_global_zero:
             return
         from torch.utils.tensorboard.summary import hparams
+        from torch.utils.tensorboard.writer import FileWriter
 
         tags = sorted({*trainer.callback_metrics, *trainer.logged_metrics, *seconds} - {"epoch"})
         experiment, start, end = hparams(self._params(pl_module), {tag: 0.0 for tag in tags})  # values: the scalars' last
         for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
+            if isinstance(logger, TensorBoardLogger):  # an events file of its own beside the scalars (no 0.0 points)
+                writer = FileWriter(logger.log_dir, filename_suffix=".hparams")
                 for summary in (experiment, start, end):
-                    logger.experiment._get_file_writer().add_summary(summary)
-                logger.experiment.flush()
+                    writer.add_summary(summary)
+                writer.close()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin(trainer, pl_module)
