@@ -80,6 +80,7 @@ def test_run_dir_of_another_task(tmp_path: Path) -> None:
         load_config(["task=hopper-medium-v2", f"run.dir={tmp_path}"])
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_path: Path, finished_run: Path) -> None:
     import shutil
 

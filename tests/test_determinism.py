@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import numpy as np
 from cep_lightning.config import load_config
 from cep_lightning.pipeline import run
 from tests.conftest import FIXTURE_EXTRAS, TINY, scalars
+
+pytestmark = pytest.mark.slow  # make test-all
 
 
 def test_two_runs_give_identical_losses(tmp_path: Path, finished_run: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import shutil
 import subprocess
@@ -11,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow  # make test-all
 
 ROOT = Path(__file__).resolve().parent.parent
 DDP = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]

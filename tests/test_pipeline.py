@@ -100,6 +100,7 @@ def test_policy_from_run_uses_the_runs_sampler(tmp_path: Path, finished_run: Pat
     assert QGPOPolicy.from_run(run_dir).sampler is SAMPLERS["dpm_solver_2m"]
 
 
+@pytest.mark.slow
 def test_custom_callback_from_command_line_runs_in_named_stages(tmp_path: Path, finished_run: Path) -> None:
     run_dir = tmp_path / "cb"
     shutil.copytree(finished_run, run_dir)

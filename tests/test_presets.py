@@ -133,6 +133,7 @@ def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
     env.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
 def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(task: str, tmp_path: Path, minari_store: str) -> None:
     preset = load_config([f"task={task}"])

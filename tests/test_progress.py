@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import re
 import subprocess
@@ -17,6 +19,7 @@ from tests.conftest import TINY
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_non_tty_run_prints_progress_lines_in_every_stage(tmp_path: Path) -> None:
     args = [a for a in TINY if a != "trainer.enable_progress_bar=false"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -78,11 +78,13 @@ def test_report_aggregates_seeds_and_marks_the_best_scale_optimistic(tmp_path: P
     assert "optimistic" in text.splitlines()[0] and (tmp_path / "report.md").read_text().strip() == text.strip()
 
 
+@pytest.mark.slow
 def test_report_without_runs_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "cep_lightning.report", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "No finished runs (results.json) under" in done.stderr
 
 
+@pytest.mark.slow
 def test_seed_list_runs_each_seed_and_writes_the_report(tmp_path: Path, minari_store: str) -> None:
     args = [a for a in TINY if not a.startswith(("behavior.steps", "critic.steps", "energy.steps"))]
     args += ["behavior.steps=10", "critic.steps=10", "energy.steps=10", f"run.dir={tmp_path / 'multi'}", "seed=0,1"]
@@ -108,6 +110,7 @@ def test_episode_grid_batches_cover_every_scale_and_episode_once() -> None:
     assert [len(b) for b in episode_loader(3, 4)] == [12]  # 0: all episodes of the process in one vector env
 
 
+@pytest.mark.slow
 def test_single_seed_std_is_na_and_report_goes_to_the_current_directory(tmp_path: Path) -> None:
     fake_run(tmp_path / "runs" / "walker" / "seed0", "walker2d-medium-v2", 0, 50.0, {"3": 50.0, "5": 55.0}, seconds=60.0)
     here = tmp_path / "here"

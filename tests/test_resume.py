@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import shutil
 import signal
@@ -14,6 +16,8 @@ import numpy as np
 import torch
 
 from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow  # make test-all
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -97,6 +97,7 @@ def test_a_changed_data_file_is_noticed(copied_run: Path, tmp_path: Path) -> Non
     assert plan.steps[0].reasons[0].startswith("the data changed (fingerprint ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["trainer.precision=bf17"], "Precision 'bf17' is invalid"),
     (["energy.trainer.max_stepz=3"], "energy.trainer.max_stepz is not an argument of lightning.Trainer. Did you mean: energy.trainer.max_steps"),
@@ -171,6 +172,7 @@ def interrupt(cmd: list[str], started, signum: int = signal.SIGTERM, timeout: fl
     return time.time() - sent, err
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted_run(copied_run: Path, tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     shutil.copytree(copied_run, straight)
@@ -189,6 +191,7 @@ def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted
         torch.testing.assert_close(stage_model(copied_run, "critic")[name], value, rtol=0, atol=0, msg=name)
 
 
+@pytest.mark.slow
 def test_sigterm_in_the_support_stage_keeps_the_rows_and_the_rerun_equals_an_uninterrupted_run(copied_run: Path,
                                                                                              finished_run: Path) -> None:
     shutil.rmtree(copied_run / "support")

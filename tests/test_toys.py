@@ -15,6 +15,8 @@ from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_
 from cep_lightning.toys.__main__ import main as toys_main
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
+pytestmark = pytest.mark.slow  # make test-all
+
 SMALL = [
     "data.toy_size=50000", "behavior.steps=2000", "behavior.batch_size=512", "behavior.widths=[128,64,32]",
     "energy.steps=800", "energy.batch_size=1024", "toy.M=256", "energy.hidden=64", "callbacks.ema.decay=0.99",

@@ -18,6 +18,8 @@ import pytest
 
 from cep_lightning.config import load_config
 
+pytestmark = pytest.mark.slow  # make test-all
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
