@@ -1,10 +1,11 @@
-# Two commands set up a fresh machine: `make train` (the whole pipeline on the built-in data set) and `make test`.
+# Two commands set up a fresh machine: `make train` (the whole pipeline on the built-in data set) and `make test`
+# (the fast tests); `make test-all` runs every test (what CI runs, after `make lint`).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench clean
+.PHONY: train test test-all lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,7 +18,14 @@ train: $(STAMP)
 	$(PY) train.py $(ARGS)
 
 test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-all: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) runs
