@@ -1,9 +1,10 @@
-"""The algorithm pinned by hand on tiny batches: the critic's target and its Polyak update, the energy losses, the
-support actions' pairing with their states, the CEP labels' source, and the critic the energy stage is given.
+"""The algorithm pinned by hand on tiny batches: the critic's target and its Polyak update, the energy
+losses, the support actions' pairing with their states, the CEP labels' source, and the critic the energy
+stage is given.
 
-Each test builds its networks with known weights (a Q that is linear in (s, a), a behaviour model whose samples
-are their state) so that the expected numbers are computed here with plain arithmetic, not with the code under
-test. ``benchmarks/algorithm_mutations.sh`` breaks the code in the ways these tests are meant to catch.
+Each test builds its networks with known weights (a Q that is linear in (s, a), a behaviour model whose
+samples are their state) so that the expected numbers are computed here with plain arithmetic, not with the
+code under test. ``benchmarks/algorithm_mutations.sh`` breaks the code in the ways these tests must catch.
 """
 
 from __future__ import annotations
@@ -59,15 +60,16 @@ TARGET: tuple[Linear, Linear] = ((2.0, (1.0, -0.5), 0.25), (1.5, (1.0, 0.5), 0.0
 
 
 def critic_batch() -> dict[str, Tensor]:
-    """3 transitions (the second terminal); states, next states and the two sets of support actions all differ."""
+    """3 transitions (the second terminal); states, next states and both sets of support actions differ."""
     return {
         "s": torch.tensor([[0.1, 0.2], [0.3, -0.1], [-0.2, 0.4]]),
         "a": torch.tensor([[0.5], [-0.5], [0.25]]),
         "r": torch.tensor([1.0, -2.0, 0.5]),
         "s_next": torch.tensor([[0.4, 0.1], [-0.3, 0.2], [0.6, -0.4]]),
         "terminal": torch.tensor([0.0, 1.0, 0.0]),
-        "support": torch.tensor([[[0.9], [-0.9], [0.1], [0.0]], [[0.7], [0.2], [-0.3], [0.5]], [[-0.8], [0.6], [0.3], [0.9]]]),
-        "support_next": torch.tensor([[[0.2], [-0.6], [0.8], [0.4]], [[-0.1], [0.5], [-0.9], [0.3]], [[0.6], [-0.2], [0.1], [-0.7]]]),
+        "support": torch.tensor([[0.9, -0.9, 0.1, 0.0], [0.7, 0.2, -0.3, 0.5], [-0.8, 0.6, 0.3, 0.9]])[..., None],
+        "support_next": torch.tensor([[0.2, -0.6, 0.8, 0.4], [-0.1, 0.5, -0.9, 0.3],
+                                      [0.6, -0.2, 0.1, -0.7]])[..., None],
     }
 
 
@@ -79,7 +81,8 @@ def critic_with_known_networks(gamma: float, beta_q: float, tau: float = 0.005) 
 
 
 def expected_target(batch: dict[str, Tensor], gamma: float, beta_q: float) -> list[float]:
-    """y_i = r_i + gamma (1 - d_i) Σ_j softmax_j(beta_Q q'_ij) q'_ij, q'_ij = Q_target(s'_i, a'_ij) over the support of s'_i."""
+    """y_i = r_i + gamma (1 - d_i) Σ_j softmax_j(beta_Q q'_ij) q'_ij, q'_ij = Q_target(s'_i, a'_ij), the a'_ij
+    the support actions of s'_i."""
     ys = []
     for i in range(len(batch["r"])):
         s_next = batch["s_next"][i].tolist()
@@ -103,7 +106,8 @@ def test_critic_target_by_hand_uses_the_target_network_on_the_support_of_s_next(
     y, q_next = critic_with_known_networks(gamma, beta_q).target(batch)
     torch.testing.assert_close(y, torch.tensor(expected_target(batch, gamma, beta_q)), rtol=0, atol=1e-5)
     assert y[1].item() == pytest.approx(batch["r"][1].item(), abs=1e-6)  # terminal: y = r
-    by_hand = [[linear_q(TARGET, batch["s_next"][i].tolist(), a[0]) for a in batch["support_next"][i].tolist()] for i in range(3)]
+    by_hand = [[linear_q(TARGET, batch["s_next"][i].tolist(), a[0]) for a in batch["support_next"][i].tolist()]
+               for i in range(3)]
     torch.testing.assert_close(q_next, torch.tensor(by_hand), rtol=0, atol=1e-5)
 
 
@@ -114,7 +118,8 @@ def test_critic_loss_regresses_both_online_heads_at_the_data_action() -> None:
     y = expected_target(batch, gamma, beta_q)
     errors = []
     for c, w, b in ONLINE:
-        q = [c * batch["a"][i, 0].item() + sum(wi * si for wi, si in zip(w, batch["s"][i].tolist())) + b for i in range(3)]
+        q = [c * batch["a"][i, 0].item() + sum(wi * si for wi, si in zip(w, batch["s"][i].tolist())) + b
+             for i in range(3)]
         errors.append(sum((qi - yi) ** 2 for qi, yi in zip(q, y)) / 3)
     assert loss.item() == pytest.approx(0.5 * (errors[0] + errors[1]), abs=1e-5)
 
@@ -129,12 +134,13 @@ class ListOfBatches(L.LightningDataModule):
 
 
 def quiet_trainer(**kwargs) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, **kwargs)
+    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, **kwargs)
 
 
 def test_one_polyak_step_by_hand() -> None:
-    """After one Trainer step: theta'_1 = tau theta_1 + (1 - tau) theta'_0, with theta_1 the online weights after Adam."""
+    """After one Trainer step: theta'_1 = tau theta_1 + (1 - tau) theta'_0, theta_1 the online weights after
+    the Adam step."""
     torch.manual_seed(0)
     tau = 0.2
     module = CriticModule(2, 1, hidden=8, depth=2, tau=tau, lr=0.05)
@@ -145,7 +151,7 @@ def test_one_polyak_step_by_hand() -> None:
     target_before = [p.detach().clone() for p in module.q_target.parameters()]
     quiet_trainer(max_steps=1).fit(module, datamodule=ListOfBatches([critic_batch()]))
     online_after = [p.detach() for p in module.q.parameters()]
-    assert max((a - b).abs().max().item() for a, b in zip(online_after, online_before)) > 0.01  # Adam moved the critic
+    assert max((a - b).abs().max().item() for a, b in zip(online_after, online_before)) > 0.01  # Adam moved it
     for target, online, old in zip(module.q_target.parameters(), online_after, target_before):
         torch.testing.assert_close(target.detach(), tau * online + (1 - tau) * old, rtol=0, atol=1e-6)
 
@@ -157,19 +163,20 @@ def test_mse_energy_loss_by_hand() -> None:
 
 
 def test_emse_energy_loss_by_hand() -> None:
-    """(exp f - exp(beta (Q - Q_base)))², with f clipped above at 4.5 and the target's exponent clipped to [-100, 4.5]."""
+    """(exp f - exp(beta (Q - Q_base)))², f clipped above at 4.5, the target's exponent to [-100, 4.5]."""
     f = torch.tensor([0.0, 1.0, 6.0, -0.5])
     q = torch.tensor([1.0, 2.0, 5.0, -80.0])
     baseline = torch.tensor([2.0, 2.0, 1.0, 0.0])
     beta = 1.5  # exponents -1.5, 0, 6 -> 4.5, -120 -> -100
-    terms = [(math.exp(0.0) - math.exp(-1.5)) ** 2, (math.exp(1.0) - 1.0) ** 2, (math.exp(4.5) - math.exp(4.5)) ** 2,
-             (math.exp(-0.5) - math.exp(-100.0)) ** 2]
+    terms = [(math.exp(0.0) - math.exp(-1.5)) ** 2, (math.exp(1.0) - 1.0) ** 2,
+             (math.exp(4.5) - math.exp(4.5)) ** 2, (math.exp(-0.5) - math.exp(-100.0)) ** 2]
     assert emse_energy_loss(f, q, beta, baseline).item() == pytest.approx(sum(terms) / 4, rel=1e-6)
 
 
 class StateIsTheSample(nn.Module):
-    """A stand-in behaviour model whose samples are their state: its noise prediction eps = (a_t - alpha_t s) / sigma_t
-    makes the denoised action D(a_t, t) = s at every step, so DPM-Solver ends at s (+ sigma_end · noise, ~1e-2)."""
+    """A stand-in behaviour model whose samples are their state: its noise prediction
+    eps = (a_t - alpha_t s) / sigma_t makes the denoised action D(a_t, t) = s at every step, so DPM-Solver ends
+    at s (+ sigma_end · noise, about 1e-2)."""
 
     def __init__(self, action_dim: int):
         super().__init__()
@@ -181,15 +188,17 @@ class StateIsTheSample(nn.Module):
 
 
 def test_support_actions_are_drawn_for_their_own_state(tmp_path: Path) -> None:
-    """The support stage's sampler and writer, on the state table in a shuffled order and uneven batches: the M
-    actions of row i are samples for state i; a training batch pairs s with its support and s' with the support of s'."""
+    """The support stage's sampler and writer, on the state table in a shuffled order and uneven batches: the
+    M actions of row i are samples for state i; a training batch pairs s with its support and s' with the
+    support of s'."""
     data = two_episodes()  # 1-D states 0, 1, 2, 10, 11 (+ next states 3, 12 in extra rows)
     states, next_index = state_table(data)
     m = 3
     rows = np.random.default_rng(0).permutation(len(states))
     writer = SupportWriter(tmp_path, len(states), m, 1, next_index)
     loader = DataLoader(StateDataset(states, rows), batch_size=3, collate_fn=lambda b: b)
-    quiet_trainer(callbacks=[writer]).predict(SupportSampler(StateIsTheSample(1), m, 4, seed=0), loader, return_predictions=False)
+    sampler = SupportSampler(StateIsTheSample(1), m, 4, seed=0)
+    quiet_trainer(callbacks=[writer]).predict(sampler, loader, return_predictions=False)
     store = SupportStore.open(tmp_path)
     assert store.written.all()
     np.testing.assert_allclose(store.actions[..., 0], np.repeat(states, m, axis=1), atol=0.05)
@@ -205,7 +214,7 @@ def energy_with_known_critic(loss: str = "cep", beta: float = 1.5) -> EnergyModu
     module = EnergyModule(2, 1, hidden=8, depth=2, beta=beta, loss=loss, critic_hidden=1, critic_depth=1)
     set_linear_twin(module.critic, TARGET)
     with torch.no_grad():
-        module.energy.net[-1].weight.mul_(30.0)  # logits that differ by several units across a state's actions
+        module.energy.net[-1].weight.mul_(30.0)  # logits that differ by units across a state's actions
     return module
 
 
@@ -231,7 +240,8 @@ def hand_cep_loss(logits: Tensor, q: list[list[float]], beta: float) -> float:
 
 
 def support_q_by_hand(batch: dict[str, Tensor], heads: tuple[Linear, Linear]) -> list[list[float]]:
-    return [[linear_q(heads, batch["s"][i].tolist(), a[0]) for a in batch["support"][i].tolist()] for i in range(len(batch["s"]))]
+    return [[linear_q(heads, batch["s"][i].tolist(), a[0]) for a in batch["support"][i].tolist()]
+            for i in range(len(batch["s"]))]
 
 
 def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> None:
@@ -239,17 +249,19 @@ def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> No
     module = energy_with_known_critic(beta=beta)
     loss, logits = run_energy_step(module, batch)
     assert logits.shape == (3, 4)
-    assert loss.item() == pytest.approx(hand_cep_loss(logits, support_q_by_hand(batch, TARGET), beta), abs=1e-5)
+    expected = hand_cep_loss(logits, support_q_by_hand(batch, TARGET), beta)
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
 
-    cached = {**batch, "support_q": torch.from_numpy(support_values(module.critic, batch["s"].numpy(), batch["support"].numpy()))}
-    cached_loss, cached_logits = run_energy_step(module, cached)  # the values the pipeline caches before the stage
+    values = support_values(module.critic, batch["s"].numpy(), batch["support"].numpy())  # the pipeline's cache
+    cached_loss, cached_logits = run_energy_step(module, {**batch, "support_q": torch.from_numpy(values)})
     torch.testing.assert_close(cached_logits, logits)
     assert cached_loss.item() == pytest.approx(loss.item(), abs=1e-6)
 
     set_linear_twin(module.critic, ONLINE)  # another critic: other labels, another loss for the same logits
     other_loss, other_logits = run_energy_step(module, batch)
     torch.testing.assert_close(other_logits, logits)
-    assert other_loss.item() == pytest.approx(hand_cep_loss(logits, support_q_by_hand(batch, ONLINE), beta), abs=1e-5)
+    expected_other = hand_cep_loss(logits, support_q_by_hand(batch, ONLINE), beta)
+    assert other_loss.item() == pytest.approx(expected_other, abs=1e-5)
     assert abs(other_loss.item() - loss.item()) > 1e-3
 
 
@@ -270,13 +282,13 @@ def test_regression_baselines_use_the_critics_value_of_the_data_action(loss_name
 
 
 def test_energy_stage_is_given_the_critic_stages_target_network(tmp_path: Path) -> None:
-    """The pipeline's critic stage then energy stage: the energy model's frozen critic is the trained critic's target
-    network (exactly), which differs from its online network, and the cached labels are that critic's values."""
+    """The pipeline's critic stage then energy stage: the energy model's frozen critic is the trained critic's
+    target network (exactly), which differs from its online network, and the cached labels are its values."""
     data_file = write_d4rl_hdf5(two_episodes(), tmp_path / "data.hdf5")
-    cfg = load_config(["data.source=hdf5", f"data.path={data_file}", f"run.dir={tmp_path / 'run'}", "support.M=3",
-                       "critic.steps=3", "critic.batch_size=4", "critic.hidden=8", "critic.lr=0.05", "critic.tau=0.3",
-                       "energy.steps=1", "energy.batch_size=4", "energy.hidden=8", "trainer.enable_progress_bar=false",
-                       "checkpoint.every_n_steps=1000"])
+    cfg = load_config(["data.source=hdf5", f"data.path={data_file}", f"run.dir={tmp_path / 'run'}",
+                       "support.M=3", "critic.steps=3", "critic.batch_size=4", "critic.hidden=8", "critic.lr=0.05",
+                       "critic.tau=0.3", "energy.steps=1", "energy.batch_size=4", "energy.hidden=8",
+                       "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=1000"])
     data = QGPODataModule(cfg.data)
     data.prepare_data()
     data.setup()
@@ -294,7 +306,7 @@ def test_energy_stage_is_given_the_critic_stages_target_network(tmp_path: Path) 
     target, online, given = critic.q_target.state_dict(), critic.q.state_dict(), energy.critic.state_dict()
     assert target.keys() == given.keys()
     assert all(torch.equal(given[k], target[k]) for k in target)
-    assert max((target[k] - online[k]).abs().max().item() for k in target) > 1e-3  # so the test tells them apart
+    assert max((target[k] - online[k]).abs().max().item() for k in target) > 1e-3  # the test tells them apart
     stored = SupportStore.open(run.path / "support").q
     expected = support_values(critic.q_target, data.states, np.asarray(store.actions))
     np.testing.assert_allclose(stored, expected, rtol=1e-6, atol=1e-6)
