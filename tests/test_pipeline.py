@@ -63,7 +63,8 @@ def test_support_actions_are_the_behaviour_models_samples_for_their_state(finish
     copies = torch.as_tensor(states[rows]).repeat_interleave(cfg.support.M, dim=0)  # [rows · M, S]
     with torch.no_grad():
         samples = dpm_solver_2(lambda x, t: behavior(x, t, copies), noise.reshape(-1, 1), cfg.support.solver_steps)
-    torch.testing.assert_close(torch.as_tensor(actions[rows]), samples.reshape(len(rows), cfg.support.M, 1), rtol=0, atol=1e-5)
+    expected = samples.reshape(len(rows), cfg.support.M, 1)
+    torch.testing.assert_close(torch.as_tensor(actions[rows]), expected, rtol=0, atol=1e-5)
     assert (torch.as_tensor(actions[rows]) - noise).abs().max() > 0.1  # the solver ran: not its input noise
 
 
