@@ -22,7 +22,7 @@ check() {
 check "correct code"
 sed -i 's/cep_labels(q, beta) \* torch.log_softmax/cep_labels(q * 0, beta) * torch.log_softmax/' $LOSSES
 check "labels ignored"
-sed -i 's/sample_train_times(len(s), s.device)\[:, None\].expand(-1, m)/sample_train_times(len(s) * m, s.device).reshape(len(s), m)/' $ENERGY
+sed -i 's/sample_train_times(len(s), s.device)\[:, None\].expand(-1, M)/sample_train_times(len(s) * M, s.device).reshape(len(s), M)/' $ENERGY
 check "a t per sample (same optimum: expected to pass; tests/test_energy_module.py catches it)"
 sed -i 's/torch.log_softmax(logits.float(), dim=-1)/torch.log_softmax(logits.float(), dim=0)/' $LOSSES
 check "log-softmax over the wrong axis"

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import cep_lightning.stages.energy as energy_stage
+from cep_lightning.losses import cep_loss
 from cep_lightning.nets import TwinQ
 from cep_lightning.stages.candidates import LabelledGroups, ScoredSupport
 from cep_lightning.stages.energy import EnergyModule
@@ -35,9 +36,22 @@ def test_toy_batch_splits_into_sets_that_share_one_t(perturb_times: list[torch.T
 
 
 def test_each_states_support_actions_share_one_t(perturb_times: list[torch.Tensor]) -> None:
-    module = EnergyModule(3, 2, ScoredSupport(TwinQ(3, 2, 8, 1)), hidden=8, depth=2)
+    """One t per state, and the loss is CEP's against the critic's values of that state's support actions."""
+    torch.manual_seed(0)
+    critic = TwinQ(3, 2, 8, 1)
+    torch.nn.init.normal_(critic.q1[0].weight, std=3.0)  # values that differ across actions
+    torch.nn.init.normal_(critic.q2[0].weight, std=3.0)
+    module = EnergyModule(3, 2, ScoredSupport(critic), hidden=8, depth=2)
+    with torch.no_grad():
+        module.energy.net[-1].weight.mul_(30.0)  # logits that differ across actions
     batch = {"s": torch.randn(5, 3), "a": torch.randn(5, 2), "support": torch.randn(5, 6, 2), "r": torch.rand(5)}
+    logits: list[torch.Tensor] = []
+    module.energy.register_forward_hook(lambda _m, _i, out: logits.append(out.detach()))
     loss = module.training_step(batch, 0)
     (t,) = perturb_times
     assert t.shape == (5, 6) and torch.equal(t, t[:, :1].expand(-1, 6)) and len(set(t[:, 0].tolist())) == 5
-    assert torch.isfinite(loss)
+    (f,) = logits
+    q = module.candidates.q(batch["s"], batch["support"])
+    assert q.std(dim=1).min() > 0.05
+    torch.testing.assert_close(loss, cep_loss(f, q, module.hparams.beta))
+    assert abs(loss.item() - cep_loss(f, torch.zeros_like(q), module.hparams.beta).item()) > 1e-2  # the labels matter

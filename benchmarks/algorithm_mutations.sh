@@ -1,0 +1,141 @@
+#!/bin/bash
+# Do the fast tests catch a broken algorithm? Applies each mutation (an exact text replacement in one file) to a
+# temporary copy of the repository, never to this tree, runs the fast tests that pin the algorithm there, and prints
+# mutation -> failing tests. Exits non-zero when the correct code fails, when a mutation no longer applies (the code
+# it edits has changed), when a mutation is not caught, or when a test of tests/test_algorithm.py or
+# tests/test_evaluation_returns.py fails on none of them. About 5 minutes on a busy 2-core CPU.
+# Usage: benchmarks/algorithm_mutations.sh   (PYTHON=/path/to/python to use another interpreter)
+set -u
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+NEW_TESTS="tests/test_algorithm.py tests/test_evaluation_returns.py"
+TESTS="$NEW_TESTS tests/test_losses.py tests/test_energy_module.py tests/test_datamodule.py"
+TESTS="$TESTS tests/test_support_sampling.py"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/"  # tracked and new files, no venv or runs
+status=0
+caught_by=""
+
+mutate() {  # mutate FILE OLD NEW: replace the one occurrence of OLD in the copy's FILE by NEW
+  "$PYTHON" - "$work/$1" "$2" "$3" <<'EOF'
+import sys
+path, old, new = sys.argv[1:]
+text = open(path).read()
+if text.count(old) != 1:
+    sys.exit(f"the text to mutate occurs {text.count(old)} times in {path}: {old!r}")
+open(path, "w").write(text.replace(old, new))
+EOF
+}
+
+failing_tests() {  # the ids of the tests in $TESTS that fail in the copy
+  (cd "$work" && OMP_NUM_THREADS=1 PYTHONPATH="$work" "$PYTHON" -m pytest -q -p no:cacheprovider $TESTS 2>&1) \
+    | sed -n 's/^FAILED \([^ ]*\).*/\1/p'
+}
+
+check() {  # check NAME FILE OLD NEW ("-" for FILE: the correct code, which must pass)
+  local name=$1 file=$2 failed
+  if [ "$file" != "-" ]; then
+    cp "$work/$file" "$work/$file.orig"
+    if ! mutate "$file" "$3" "$4"; then
+      echo "!! $name: NOT APPLIED"; mv "$work/$file.orig" "$work/$file"; status=1; return
+    fi
+  fi
+  failed=$(failing_tests)
+  [ "$file" != "-" ] && mv "$work/$file.orig" "$work/$file"
+  if [ "$file" = "-" ]; then
+    if [ -n "$failed" ]; then echo "!! correct code fails: $failed"; status=1; else echo "== correct code: all pass"; fi
+  elif [ -z "$failed" ]; then
+    echo "!! $name -> NOT CAUGHT"; status=1
+  else
+    echo "== $name -> $(echo $failed | sed 's/ /, /g')"
+    caught_by="$caught_by $(echo $failed)"
+  fi
+}
+
+CRITIC=cep_lightning/stages/critic.py
+LOSSES=cep_lightning/losses.py
+ENERGY=cep_lightning/stages/energy.py
+SUPPORT=cep_lightning/stages/support.py
+EVALUATE=cep_lightning/stages/evaluate.py
+
+check "correct code" -
+check "gamma ignored" $LOSSES "reward.float() + gamma * (1.0" "reward.float() + (1.0"
+check "terminals ignored" $LOSSES "gamma * (1.0 - terminal.float()) * next_value" "gamma * next_value"
+check "online network used for the target" $CRITIC "q_next = self.q_target(" "q_next = self.q("
+check "target on the support of s instead of s'" $CRITIC 'batch["support_next"].float()' 'batch["support"].float()'
+check "target on s instead of s'" $CRITIC 'expand_states(batch["s_next"].float()' 'expand_states(batch["s"].float()'
+check "batch's support_next = support of s" cep_lightning/data/datamodule.py \
+  'self.support.actions[self.support.next_index[rows]]' 'self.support.actions[rows]'
+check "V(s') without beta_Q (mean over the support)" $LOSSES \
+  "torch.softmax(beta_q * q_next, dim=-1)" "torch.softmax(0 * q_next, dim=-1)"
+check "V(s') = max over the support" $LOSSES \
+  "(torch.softmax(beta_q * q_next, dim=-1) * q_next).sum(-1)" "q_next.max(-1).values"
+check "max of the twin instead of min" cep_lightning/nets.py \
+  "torch.minimum(*self.both(s, a))" "torch.maximum(*self.both(s, a))"
+check "critic loss on one head only" $LOSSES \
+  "0.5 * (F.mse_loss(q1.float(), target) + F.mse_loss(q2.float(), target))" \
+  "F.mse_loss(q1.float(), target)"
+check "Polyak tau <-> 1 - tau" $CRITIC \
+  "target.lerp_(online, self.hparams.tau)" "target.lerp_(online, 1 - self.hparams.tau)"
+check "Polyak update skipped" $CRITIC "target.lerp_(online, self.hparams.tau)" "pass"
+check "Polyak update before the optimizer step" $CRITIC "        super().optimizer_step(*args, **kwargs)
+        with torch.no_grad():
+            for target, online in zip(self.q_target.parameters(), self.q.parameters()):
+                target.lerp_(online, self.hparams.tau)" "        with torch.no_grad():
+            for target, online in zip(self.q_target.parameters(), self.q.parameters()):
+                target.lerp_(online, self.hparams.tau)
+        super().optimizer_step(*args, **kwargs)"
+check "MSE onto Q instead of beta Q" $LOSSES "(f.float() - beta * q.float())" "(f.float() - q.float())"
+check "E-MSE baseline dropped" $LOSSES "beta * (q.float() - q_baseline.float())" "beta * q.float()"
+check "E-MSE without the clip of f" $LOSSES \
+  "torch.exp(torch.clamp(f.float(), -100.0, 4.5))" "torch.exp(f.float())"
+check "E-MSE baseline: mean instead of best support value" $ENERGY \
+  "q.max(1).values if self.critic" "q.mean(1) if self.critic"
+check "MSE/E-MSE regress onto a support action's value" $ENERGY \
+  'else self.q_values(s_data, a[:, None])[:, 0]' 'else q[:, 0]'
+FLAT_BODY='    b, m, a = noise.shape
+    flat = states.REPEAT
+    flat_noise = noise.reshape(b * m, a).to(states.device)
+    return dpm_solver_2(lambda x, t: net(x, t, flat), flat_noise, solver_steps).reshape(b, m, a)'
+BROADCAST_BODY='    s = states[:, None, :]
+    return dpm_solver_2(lambda x, t: net(x, t[:, None], s), noise.to(states.device), solver_steps)'
+check "support: flat states by repeat (not repeat_interleave)" $SUPPORT \
+  "$BROADCAST_BODY" "${FLAT_BODY/REPEAT/repeat(m, 1)}"
+check "support: states of another row" $SUPPORT "s = states[:, None, :]" "s = states.roll(1, 0)[:, None, :]"
+check "support: written at the loader's positions, not the state rows" $SUPPORT \
+  'self.store.write(batch["index"].numpy(), prediction.numpy())' \
+  'self.store.write(torch.as_tensor(batch_indices).numpy(), prediction.numpy())'
+check "evaluation: every episode from the same seed" $EVALUATE \
+  "(self.seed + episode).tolist()" "[self.seed] * len(episode)"
+check "evaluation: rows given another row's scale" $EVALUATE \
+  "dtype=torch.float32)[scale_idx.cpu()]" "dtype=torch.float32)[scale_idx.cpu().flip(0)]"
+check "CEP labels ignored" $LOSSES \
+  "cep_labels(q, beta) * torch.log_softmax" "cep_labels(q * 0, beta) * torch.log_softmax"
+check "CEP labels without beta" $ENERGY "loss = cep_loss(logits, q, beta)" "loss = cep_loss(logits, q, 1.0)"
+check "CEP labels from the support of s'" $ENERGY 'self.q_values(batch["s"], batch["support"])' \
+  'self.q_values(batch["s"], batch["support_next"])'
+check "CEP labels: cached critic values ignored" $ENERGY 'q = batch["support_q"].float() if' \
+  'q = torch.zeros_like(batch["support_q"].float()) if'
+check "energy stage given the online critic" cep_lightning/pipeline.py \
+  "load_state_dict(critic.q_target.state_dict())" "load_state_dict(critic.q.state_dict())"
+check "energy stage not given the critic" cep_lightning/pipeline.py \
+  "module.critic.load_state_dict(critic.q_target.state_dict())" "pass"
+
+uncaught=$(cd "$work" && PYTHONPATH="$work" "$PYTHON" -m pytest -q -p no:cacheprovider --collect-only $NEW_TESTS \
+  2>/dev/null | grep '::' | while read -r test; do
+    case " $caught_by " in *" $test "*) ;; *) echo "$test";; esac; done)
+if [ -n "$uncaught" ]; then
+  echo "!! tests that no mutation makes fail: $(echo $uncaught | sed 's/ /, /g')"; status=1
+else
+  echo "== every test of $NEW_TESTS fails on at least one mutation"
+fi
+# the flat layout with repeat_interleave is the correct one: expected to pass (the broadcast sampler equals it)
+check_expected_pass() {
+  mutate $SUPPORT "$BROADCAST_BODY" "${FLAT_BODY/REPEAT/repeat_interleave(m, dim=0)}" || { status=1; return; }
+  failed=$(failing_tests)
+  if [ -n "$failed" ]; then echo "!! flat states by repeat_interleave (correct) fails: $failed"; status=1
+  else echo "== support: flat states by repeat_interleave (correct, expected to pass) -> all pass"; fi
+}
+check_expected_pass
+exit $status
