@@ -57,6 +57,7 @@ CRITIC=cep_lightning/stages/critic.py
 LOSSES=cep_lightning/losses.py
 ENERGY=cep_lightning/stages/energy.py
 SUPPORT=cep_lightning/stages/support.py
+CANDIDATES=cep_lightning/stages/candidates.py
 EVALUATE=cep_lightning/stages/evaluate.py
 
 check "correct code" -
@@ -90,18 +91,18 @@ check "MSE onto Q instead of beta Q" $LOSSES "(f.float() - beta * q.float())" "(
 check "E-MSE baseline dropped" $LOSSES "beta * (q.float() - q_baseline.float())" "beta * q.float()"
 check "E-MSE without the clip of f" $LOSSES \
   "torch.exp(torch.clamp(f.float(), -100.0, 4.5))" "torch.exp(f.float())"
-check "E-MSE baseline: mean instead of best support value" $ENERGY \
-  "q.max(1).values if self.critic" "q.mean(1) if self.critic"
-check "MSE/E-MSE regress onto a support action's value" $ENERGY \
-  'else self.q_values(s_data, a[:, None])[:, 0]' 'else q[:, 0]'
-FLAT_BODY='    b, m, a = noise.shape
+check "E-MSE baseline: mean instead of best support value" $CANDIDATES \
+  "return values.max(1).values" "return values.mean(1)"
+check "MSE/E-MSE regress onto a support action's value" $CANDIDATES \
+  'return self.q(batch["s"], batch["a"][:, None])[:, 0]' 'return self.sets(batch)[2][:, 0]'
+FLAT_BODY='    b, M, a = noise.shape
     flat = states.REPEAT
-    flat_noise = noise.reshape(b * m, a).to(states.device)
-    return dpm_solver_2(lambda x, t: net(x, t, flat), flat_noise, solver_steps).reshape(b, m, a)'
+    flat_noise = noise.reshape(b * M, a).to(states.device)
+    return dpm_solver_2(lambda x, t: net(x, t, flat), flat_noise, solver_steps).reshape(b, M, a)'
 BROADCAST_BODY='    s = states[:, None, :]
     return dpm_solver_2(lambda x, t: net(x, t[:, None], s), noise.to(states.device), solver_steps)'
 check "support: flat states by repeat (not repeat_interleave)" $SUPPORT \
-  "$BROADCAST_BODY" "${FLAT_BODY/REPEAT/repeat(m, 1)}"
+  "$BROADCAST_BODY" "${FLAT_BODY/REPEAT/repeat(M, 1)}"
 check "support: states of another row" $SUPPORT "s = states[:, None, :]" "s = states.roll(1, 0)[:, None, :]"
 check "support: written at the loader's positions, not the state rows" $SUPPORT \
   'self.store.write(batch["index"].numpy(), prediction.numpy())' \
@@ -113,14 +114,22 @@ check "evaluation: rows given another row's scale" $EVALUATE \
 check "CEP labels ignored" $LOSSES \
   "cep_labels(q, beta) * torch.log_softmax" "cep_labels(q * 0, beta) * torch.log_softmax"
 check "CEP labels without beta" $ENERGY "loss = cep_loss(logits, q, beta)" "loss = cep_loss(logits, q, 1.0)"
-check "CEP labels from the support of s'" $ENERGY 'self.q_values(batch["s"], batch["support"])' \
-  'self.q_values(batch["s"], batch["support_next"])'
-check "CEP labels: cached critic values ignored" $ENERGY 'q = batch["support_q"].float() if' \
-  'q = torch.zeros_like(batch["support_q"].float()) if'
+check "CEP labels from the support of s'" $CANDIDATES 'self.q(batch["s"], batch["support"])' \
+  'self.q(batch["s"], batch["support_next"])'
+check "CEP labels: cached critic values ignored" $CANDIDATES 'values = batch["support_q"].float() if' \
+  'values = torch.zeros_like(batch["support_q"].float()) if'
+check "CEP log-softmax over the wrong axis" $LOSSES \
+  "torch.log_softmax(logits.float(), dim=-1)" "torch.log_softmax(logits.float(), dim=0)"
+check "CEP labels' softmax over the wrong axis" $LOSSES \
+  "torch.softmax(beta * q.float(), dim=-1)" "torch.softmax(beta * q.float(), dim=0)"
+check "CEP: a t per candidate instead of one per contrastive set" $ENERGY \
+  "sample_train_times(len(s), s.device)[:, None].expand(-1, M)" "sample_train_times(len(s) * M, s.device).reshape(len(s), M)"
+check "toys: a point's value is not its label" $CANDIDATES \
+  "a.reshape(groups, M, -1), r.reshape(groups, M)" "a.reshape(groups, M, -1), r.reshape(groups, M).roll(1, 1)"
 check "energy stage given the online critic" cep_lightning/pipeline.py \
-  "load_state_dict(critic.q_target.state_dict())" "load_state_dict(critic.q.state_dict())"
-check "energy stage not given the critic" cep_lightning/pipeline.py \
-  "module.critic.load_state_dict(critic.q_target.state_dict())" "pass"
+  'data.state_dim, data.action_dim).q_target' 'data.state_dim, data.action_dim).q'
+check "energy stage given an untrained critic" cep_lightning/pipeline.py \
+  "ScoredSupport(critic)" "ScoredSupport(type(critic)(data.state_dim, data.action_dim, cfg.critic.hidden, cfg.critic.depth))"
 
 uncaught=$(cd "$work" && PYTHONPATH="$work" "$PYTHON" -m pytest -q -p no:cacheprovider --collect-only $NEW_TESTS \
   2>/dev/null | grep '::' | while read -r test; do
@@ -132,7 +141,7 @@ else
 fi
 # the flat layout with repeat_interleave is the correct one: expected to pass (the broadcast sampler equals it)
 check_expected_pass() {
-  mutate $SUPPORT "$BROADCAST_BODY" "${FLAT_BODY/REPEAT/repeat_interleave(m, dim=0)}" || { status=1; return; }
+  mutate $SUPPORT "$BROADCAST_BODY" "${FLAT_BODY/REPEAT/repeat_interleave(M, dim=0)}" || { status=1; return; }
   failed=$(failing_tests)
   if [ -n "$failed" ]; then echo "!! flat states by repeat_interleave (correct) fails: $failed"; status=1
   else echo "== support: flat states by repeat_interleave (correct, expected to pass) -> all pass"; fi

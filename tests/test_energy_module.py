@@ -55,3 +55,15 @@ def test_each_states_support_actions_share_one_t(perturb_times: list[torch.Tenso
     assert q.std(dim=1).min() > 0.05
     torch.testing.assert_close(loss, cep_loss(f, q, module.hparams.beta))
     assert abs(loss.item() - cep_loss(f, torch.zeros_like(q), module.hparams.beta).item()) > 1e-2  # the labels matter
+
+
+def test_toy_groups_pair_each_point_with_its_own_label() -> None:
+    """LabelledGroups: group g holds points g·M .. g·M + M − 1 of the batch, each valued by its own label."""
+    a = torch.arange(24, dtype=torch.float32).reshape(12, 2)
+    batch = {"s": torch.zeros(12, 0), "a": a, "r": a[:, 0] * 10}
+    s, candidates, values = LabelledGroups(M=4).sets(batch)
+    assert s.shape == (3, 0) and candidates.shape == (3, 4, 2)
+    torch.testing.assert_close(candidates[1, 2], a[6])
+    torch.testing.assert_close(values, candidates[..., 0] * 10)
+    whole = LabelledGroups(M=0).sets(batch)
+    assert whole[1].shape == (1, 12, 2) and torch.equal(whole[2][0], batch["r"])
