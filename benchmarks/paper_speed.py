@@ -48,22 +48,30 @@ def import_paper(root: Path) -> types.ModuleType:
     """The paper's ``diffusion_SDE`` package from a clone of its repository."""
     code = root / "Offline_RL_2D"
     if not (code / "diffusion_SDE" / "model.py").is_file():
-        sys.exit(f"error: {code}/diffusion_SDE/model.py not found; clone the paper's code first (see this file's docstring).")
+        sys.exit(
+            f"error: {code}/diffusion_SDE/model.py not found; clone the paper's code first (see this file's docstring)."
+        )
     try:
         import scipy.special  # noqa: F401
     except ImportError:  # model.py imports scipy.special.softmax but never calls it on these paths
         special = types.ModuleType("scipy.special")
-        special.softmax = lambda x, axis=None: np.exp(x - np.max(x, axis=axis, keepdims=True)) / np.sum(  # type: ignore[attr-defined]
-            np.exp(x - np.max(x, axis=axis, keepdims=True)), axis=axis, keepdims=True)
+        special.softmax = lambda x, axis=None: (
+            np.exp(x - np.max(x, axis=axis, keepdims=True))
+            / np.sum(  # type: ignore[attr-defined]
+                np.exp(x - np.max(x, axis=axis, keepdims=True)), axis=axis, keepdims=True
+            )
+        )
         scipy = types.ModuleType("scipy")
         scipy.special = special  # type: ignore[attr-defined]
         sys.modules.update({"scipy": scipy, "scipy.special": special})
     sys.path.insert(0, str(code))
-    import diffusion_SDE.model as model
     import diffusion_SDE.loss as loss
+    import diffusion_SDE.model as model
     import diffusion_SDE.schedule as schedule
 
-    schedule.marginal_prob_std.__defaults__ = ("cpu",)  # its default device is "cuda"; the only change to run it on a CPU
+    schedule.marginal_prob_std.__defaults__ = (
+        "cpu",
+    )  # its default device is "cuda"; the only change to run it on a CPU
     model.loss_fn, model.schedule_module = loss.loss_fn, schedule  # type: ignore[attr-defined]
     return model
 
@@ -95,9 +103,17 @@ def reuse_factor(path: str | None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--paper", type=Path, default=Path("/tmp/CEP"), help="clone of ChenDRAG/CEP-energy-guided-diffusion")
-    parser.add_argument("--data", default=None, help="D4RL HDF5 file for the next-state reuse factor (e.g. hopper-medium-replay)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--paper", type=Path, default=Path("/tmp/CEP"), help="clone of ChenDRAG/CEP-energy-guided-diffusion"
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="D4RL HDF5 file for the next-state reuse factor (e.g. hopper-medium-replay)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -133,17 +149,39 @@ def main() -> None:
 
     # critic + energy step, batch 256
     b = 256
-    paper_batch = {"s": s[:b], "a": a[:b], "r": r[:b], "s_": s_next[:b], "d": d[:b], "fake_a": fake[:b], "fake_a_": fake_next[:b]}
+    paper_batch = {
+        "s": s[:b],
+        "a": a[:b],
+        "r": r[:b],
+        "s_": s_next[:b],
+        "d": d[:b],
+        "fake_a": fake[:b],
+        "fake_a_": fake_next[:b],
+    }
 
     def paper_critic_energy() -> None:
         critic.update_q0(paper_batch)
         critic.update_qt(paper_batch)
 
     critic_module, energy_module = CriticModule(S, A), EnergyModule(S, A)
-    q_cached = torch.as_tensor(support_values(critic_module.q_target, data.observations[:b], fake[:b].numpy()))
-    critic_step = training_step_fn(critic_module, {"s": s[:b], "a": a[:b], "r": r[:b, 0], "s_next": s_next[:b],
-                                                   "terminal": d[:b, 0], "support_next": fake_next[:b]}, "32-true")
-    energy_step = training_step_fn(energy_module, {"s": s[:b], "a": a[:b], "support": fake[:b], "support_q": q_cached}, "32-true")
+    q_cached = torch.as_tensor(
+        support_values(critic_module.q_target, data.observations[:b], fake[:b].numpy())
+    )
+    critic_step = training_step_fn(
+        critic_module,
+        {
+            "s": s[:b],
+            "a": a[:b],
+            "r": r[:b, 0],
+            "s_next": s_next[:b],
+            "terminal": d[:b, 0],
+            "support_next": fake_next[:b],
+        },
+        "32-true",
+    )
+    energy_step = training_step_fn(
+        energy_module, {"s": s[:b], "a": a[:b], "support": fake[:b], "support_q": q_cached}, "32-true"
+    )
 
     def ours_critic_energy() -> None:
         critic_step()
@@ -168,11 +206,28 @@ def main() -> None:
         score.select_actions(obs, diffusion_steps=15)
 
     rows = [
-        ("behaviour step, batch 4096 (ms)", alternate({"paper": paper_behavior, "ours": ours_behavior}, 2, args.repeats), 1e3),
-        ("critic + energy step, batch 256 (ms)", alternate({"paper": paper_critic_energy, "ours": ours_critic_energy}, 3, 4 * args.repeats), 1e3),
-        ("support sampling, 15 steps (actions/s)", alternate({"paper": lambda: score.sample(states_np, M, 15), "ours": ours_support}, 1, args.repeats),
-         None),
-        ("guided action, 10 states (ms)", alternate({"paper": paper_act, "ours": lambda: policy.act(obs, 3.0)}, 2, 4 * args.repeats), 1e3),
+        (
+            "behaviour step, batch 4096 (ms)",
+            alternate({"paper": paper_behavior, "ours": ours_behavior}, 2, args.repeats),
+            1e3,
+        ),
+        (
+            "critic + energy step, batch 256 (ms)",
+            alternate({"paper": paper_critic_energy, "ours": ours_critic_energy}, 3, 4 * args.repeats),
+            1e3,
+        ),
+        (
+            "support sampling, 15 steps (actions/s)",
+            alternate(
+                {"paper": lambda: score.sample(states_np, M, 15), "ours": ours_support}, 1, args.repeats
+            ),
+            None,
+        ),
+        (
+            "guided action, 10 states (ms)",
+            alternate({"paper": paper_act, "ours": lambda: policy.act(obs, 3.0)}, 2, 4 * args.repeats),
+            1e3,
+        ),
     ]
     print(f"threads {args.threads}, fp32, state {S}, action {A}, M {M}, torch {torch.__version__}")
     print(f"{'work':<42} {'paper':>10} {'ours':>10} {'ours faster by':>15}")
@@ -182,9 +237,14 @@ def main() -> None:
             print(f"{name:<42} {paper_v:>10.0f} {ours_v:>10.0f} {ours_v / paper_v:>14.2f}x")
             factor = reuse_factor(args.data)
             paper_tr, ours_tr = paper_v / (2 * M), ours_v / (factor * M)
-            print(f"{'support, transitions/s (reuse ' + f'{factor:.4f})':<42} {paper_tr:>10.1f} {ours_tr:>10.1f} {ours_tr / paper_tr:>14.2f}x")
+            print(
+                f"{'support, transitions/s (reuse ' + f'{factor:.4f})':<42} {paper_tr:>10.1f} {ours_tr:>10.1f} "
+                f"{ours_tr / paper_tr:>14.2f}x"
+            )
         else:
-            print(f"{name:<42} {t['paper'] * scale:>10.1f} {t['ours'] * scale:>10.1f} {t['paper'] / t['ours']:>14.2f}x")
+            print(
+                f"{name:<42} {t['paper'] * scale:>10.1f} {t['ours'] * scale:>10.1f} {t['paper'] / t['ours']:>14.2f}x"
+            )
 
 
 if __name__ == "__main__":

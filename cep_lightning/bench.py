@@ -44,8 +44,8 @@ from cep_lightning.data.transitions import Transitions
 from cep_lightning.hardware import resolve_precision
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
-from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.candidates import ScoredSupport
+from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.support import SupportSampler, SupportWriter
 
@@ -93,9 +93,14 @@ def synthetic_transitions(num: int, state_dim: int, action_dim: int, seed: int =
     rng = np.random.default_rng(seed)
     states = rng.standard_normal((num + 1, state_dim)).astype(np.float32)
     terminals = np.zeros(num, dtype=bool)
-    return Transitions(observations=states[:-1], actions=rng.uniform(-1, 1, (num, action_dim)).astype(np.float32),
-                       rewards=rng.standard_normal(num).astype(np.float32), next_observations=states[1:],
-                       terminals=terminals, timeouts=terminals.copy())
+    return Transitions(
+        observations=states[:-1],
+        actions=rng.uniform(-1, 1, (num, action_dim)).astype(np.float32),
+        rewards=rng.standard_normal(num).astype(np.float32),
+        next_observations=states[1:],
+        terminals=terminals,
+        timeouts=terminals.copy(),
+    )
 
 
 class Workload:
@@ -122,8 +127,12 @@ class Workload:
         return {k: v.to(self.device) for k, v in self.dataset.__getitems__(rows).items()}
 
     def loader(self, size: int, steps: int) -> DataLoader:
-        sampler = RandomSampler(self.dataset, replacement=True, num_samples=size * steps,
-                                generator=torch.Generator().manual_seed(0))
+        sampler = RandomSampler(
+            self.dataset,
+            replacement=True,
+            num_samples=size * steps,
+            generator=torch.Generator().manual_seed(0),
+        )
         return DataLoader(self.dataset, batch_size=size, sampler=sampler, collate_fn=lambda b: b)
 
     def module(self, stage: str) -> L.LightningModule:
@@ -133,7 +142,9 @@ class Workload:
         return self.args.behavior_batch if stage == "behavior" else self.args.batch
 
 
-def training_step_fn(module: L.LightningModule, batch: dict[str, Tensor], precision: str) -> Callable[[], None]:
+def training_step_fn(
+    module: L.LightningModule, batch: dict[str, Tensor], precision: str
+) -> Callable[[], None]:
     """One optimisation step as Lightning's automatic optimisation runs it, without the loop."""
     optimizer = module.configure_optimizers()
     device = next(module.parameters()).device
@@ -171,8 +182,9 @@ class StepClock(Callback):
     def __init__(self) -> None:
         self.starts: list[float] = []
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         synchronize(pl_module.device)
         self.starts.append(time.perf_counter())
 
@@ -181,14 +193,26 @@ class StepClock(Callback):
         return float(np.median(gaps))
 
 
-def trainer_step_seconds(work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path) -> float:
+def trainer_step_seconds(
+    work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path
+) -> float:
     """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval."""
     clock = StepClock()
     steps = args.warmup + args.trainer_steps
-    trainer = L.Trainer(accelerator=work.device.type, devices=1, precision=precision, max_steps=steps, max_epochs=-1,
-                        logger=TensorBoardLogger(save_dir=root, name=stage, version="logs", default_hp_metric=False),
-                        callbacks=[clock], enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, log_every_n_steps=args.log_every_n_steps, default_root_dir=root)
+    trainer = L.Trainer(
+        accelerator=work.device.type,
+        devices=1,
+        precision=precision,
+        max_steps=steps,
+        max_epochs=-1,
+        logger=TensorBoardLogger(save_dir=root, name=stage, version="logs", default_hp_metric=False),
+        callbacks=[clock],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=args.log_every_n_steps,
+        default_root_dir=root,
+    )
     trainer.fit(work.module(stage), train_dataloaders=work.loader(work.batch_size(stage), steps))
     return clock.per_step(skip=args.warmup)
 
@@ -199,8 +223,14 @@ class PredictClock(Callback):
     def __init__(self) -> None:
         self.marks: list[float] = []
 
-    def on_predict_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int,
-                               dataloader_idx: int = 0) -> None:
+    def on_predict_batch_start(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         synchronize(pl_module.device)
         self.marks.append(time.perf_counter())
 
@@ -208,18 +238,29 @@ class PredictClock(Callback):
         self.marks.append(time.perf_counter())
 
 
-def support_trainer_seconds(work: Workload, sampler: SupportSampler, args: argparse.Namespace, precision: str,
-                            root: Path) -> float:
+def support_trainer_seconds(
+    work: Workload, sampler: SupportSampler, args: argparse.Namespace, precision: str, root: Path
+) -> float:
     """Median seconds per batch of the support stage's ``Trainer.predict`` with its writer (memmap writes,
     statistics)."""
     clock = PredictClock()
     rows = np.arange(min(len(work.states), 3 * args.support_states))
-    writer = SupportWriter(root / "support_bench", len(work.states), args.M, args.action_dim, work.store.next_index)
-    trainer = L.Trainer(accelerator=work.device.type, devices=1, precision=precision, enable_progress_bar=False,
-                        logger=TensorBoardLogger(save_dir=root, name="support", version="logs",
-                                                 default_hp_metric=False),
-                        callbacks=[writer, clock], enable_model_summary=False, default_root_dir=root)
-    loader = DataLoader(StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b)
+    writer = SupportWriter(
+        root / "support_bench", len(work.states), args.M, args.action_dim, work.store.next_index
+    )
+    trainer = L.Trainer(
+        accelerator=work.device.type,
+        devices=1,
+        precision=precision,
+        enable_progress_bar=False,
+        logger=TensorBoardLogger(save_dir=root, name="support", version="logs", default_hp_metric=False),
+        callbacks=[writer, clock],
+        enable_model_summary=False,
+        default_root_dir=root,
+    )
+    loader = DataLoader(
+        StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b
+    )
     trainer.predict(sampler, dataloaders=loader, return_predictions=False)
     return float(np.median(np.diff(clock.marks)))
 
@@ -232,7 +273,9 @@ def compile_modules(work: Workload) -> float:
     return time.perf_counter() - start
 
 
-def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str
+) -> dict[str, Any]:
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     precision = resolve_precision(precision, device.type)
@@ -240,12 +283,20 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
     with tempfile.TemporaryDirectory() as tmp:
         work = Workload(args, device, Path(tmp) / "support")
         compile_s = compile_modules(work) if compiled else 0.0
-        result: dict[str, Any] = {"state_dim": args.state_dim, "action_dim": args.action_dim, "M": args.M,
-                                  "threads": threads,
-                                  "precision": precision, "compile": compiled, "device": device_name,
-                                  "behavior_batch": args.behavior_batch, "behavior_widths": args.behavior_widths,
-                                  "batch": args.batch, "support_states": args.support_states,
-                                  "solver_steps": args.solver_steps}
+        result: dict[str, Any] = {
+            "state_dim": args.state_dim,
+            "action_dim": args.action_dim,
+            "M": args.M,
+            "threads": threads,
+            "precision": precision,
+            "compile": compiled,
+            "device": device_name,
+            "behavior_batch": args.behavior_batch,
+            "behavior_widths": args.behavior_widths,
+            "batch": args.batch,
+            "support_states": args.support_states,
+            "solver_steps": args.solver_steps,
+        }
         gflop, seconds = {}, {}
         for stage in TRAINING_STAGES:
             step = training_step_fn(work.module(stage), work.batch(work.batch_size(stage)), precision)
@@ -266,7 +317,9 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
             gflop["support"] = count_gflop(support_fn) if not compiled else float("nan")
         seconds["support"] = support_s
         result["support_actions_per_s"] = args.support_states * args.M / support_s
-        policy = QGPOPolicy(work.behavior.net.eval(), work.energy.energy.eval(), solver_steps=args.solver_steps)
+        policy = QGPOPolicy(
+            work.behavior.net.eval(), work.energy.energy.eval(), solver_steps=args.solver_steps
+        )
         obs = work.states[:10].numpy()
         with autocast(device, precision):
             act_fn = lambda: policy.act(obs, guidance_scale=3.0)  # noqa: E731
@@ -276,12 +329,20 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
         work.behavior.net.train()
         work.energy.energy.train()
         if args.trainer_steps > 0:
-            in_loop = {stage: trainer_step_seconds(work, stage, args, precision, Path(tmp)) for stage in TRAINING_STAGES}
+            in_loop = {
+                stage: trainer_step_seconds(work, stage, args, precision, Path(tmp))
+                for stage in TRAINING_STAGES
+            }
             in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
-            result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
+            result["trainer_overhead_ms"] = {
+                stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()
+            }
         if compiled:
             result["compile_s"] = compile_s
-    peaks = {kind: matmul_gflops(device, dtype, args.matmul_size) for kind, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    peaks = {
+        kind: matmul_gflops(device, dtype, args.matmul_size)
+        for kind, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
     result["gflop"] = gflop
     result["gflops"] = {k: gflop[k] / seconds[k] for k in gflop}
     result["matmul_gflops"] = peaks
@@ -302,15 +363,23 @@ def rounded(value: Any, digits: int = 4) -> Any:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m cep_lightning.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cep_lightning.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--state-dim", type=int, default=11)
     parser.add_argument("--action-dim", type=int, default=3)
     parser.add_argument("--M", type=int, default=16, help="support actions per state")
-    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="one or more")
-    parser.add_argument("--precision", nargs="+", default=["32-true"],
-                        help="one or more: 32-true, bf16-mixed, auto, ...")
-    parser.add_argument("--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="one or more"
+    )
+    parser.add_argument(
+        "--precision", nargs="+", default=["32-true"], help="one or more: 32-true, bf16-mixed, auto, ..."
+    )
+    parser.add_argument(
+        "--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more"
+    )
     parser.add_argument("--device", nargs="+", default=["cpu"], help="one or more: cpu, cuda")
     parser.add_argument("--behavior-batch", type=int, default=4096)
     parser.add_argument("--behavior-widths", type=int, nargs=3, default=[512, 256, 128])
@@ -320,9 +389,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--transitions", type=int, default=4096, help="size of the synthetic data set")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--trainer-steps", type=int, default=20, help="timed Trainer.fit steps per stage (0: skip)")
+    parser.add_argument(
+        "--trainer-steps", type=int, default=20, help="timed Trainer.fit steps per stage (0: skip)"
+    )
     parser.add_argument("--log-every-n-steps", type=int, default=50)
-    parser.add_argument("--matmul-size", type=int, default=1024, help="n of the n × n × n products that measure the peak")
+    parser.add_argument(
+        "--matmul-size", type=int, default=1024, help="n of the n × n × n products that measure the peak"
+    )
     return parser.parse_args(argv)
 
 

@@ -44,10 +44,14 @@ def settings_help() -> str:
 
     lines = []
     for item in settings():
-        default = item.default if isinstance(item.default, str) else json.dumps(item.default, separators=(",", ":"))
+        default = (
+            item.default if isinstance(item.default, str) else json.dumps(item.default, separators=(",", ":"))
+        )
         if item.key == "trainer":
             lines.append(f"  {'trainer.KEY':34} {item.help}; defaults: {default}")
-            lines.append(f"  {'<stage>.trainer.KEY':34} a Trainer argument for one stage only (over trainer.KEY)")
+            lines.append(
+                f"  {'<stage>.trainer.KEY':34} a Trainer argument for one stage only (over trainer.KEY)"
+            )
             continue
         if item.key.endswith(".trainer"):
             continue
@@ -68,21 +72,40 @@ def quiet_lightning() -> None:
         def filter(self, record: logging.LogRecord) -> bool:
             return not any(text in record.getMessage() for text in quiet)
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in (
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+    ):
         logger = logging.getLogger(name)
         for target in (logger, *logger.handlers):  # records of child loggers reach only the handlers' filters
-            if not any(type(f).__name__ == "_NoTips" for f in target.filters):  # once, however often it is called
+            if not any(
+                type(f).__name__ == "_NoTips" for f in target.filters
+            ):  # once, however often it is called
                 target.addFilter(_NoTips())
-    for message in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
-                    ".*weights_only.*", ".*GPU available but not used.*", ".*flops_per_batch.*",
-                    ".*your dataloader is not resumable.*"):  # it is: batches are indexed by the global step (StepBatches)
+    for message in (
+        ".*LeafSpec.*",
+        ".*smaller than the logging interval.*",
+        ".*does not have many workers.*",
+        ".*weights_only.*",
+        ".*GPU available but not used.*",
+        ".*flops_per_batch.*",
+        ".*your dataloader is not resumable.*",
+    ):  # it is: batches are indexed by the global step (StepBatches)
         warnings.filterwarnings("ignore", message=message)
 
 
 def main(argv: list[str]) -> int:
     quiet_lightning()
     if any(a in ("-h", "--help", "help") for a in argv):
-        tasks = textwrap.fill(", ".join(available_tasks()), 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
+        tasks = textwrap.fill(
+            ", ".join(available_tasks()),
+            110,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=tasks, settings=settings_help()))
         return 0
     if "--cfg" in argv:
@@ -123,9 +146,14 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
 
     try:
         seeds = [int(k) for k in seed_list.split(",") if k.strip()]
-        cfg = load_config([*argv, f"seed={seeds[0]}"])  # the whole config is checked before the first seed starts
+        cfg = load_config(
+            [*argv, f"seed={seeds[0]}"]
+        )  # the whole config is checked before the first seed starts
     except ValueError:
-        print(f"error: seed={seed_list} is not a comma-separated list of integers (e.g. seed=0,1,2).", file=sys.stderr)
+        print(
+            f"error: seed={seed_list} is not a comma-separated list of integers (e.g. seed=0,1,2).",
+            file=sys.stderr,
+        )
         return 2
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -134,9 +162,15 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     rest = [a for a in argv if not a.startswith(("run.dir=", "run.name="))]
     for seed in seeds:
         print(f"[cep_lightning] seed {seed}: {base / f'seed{seed}'}", flush=True)
-        code = subprocess.run([sys.executable, "-m", "cep_lightning", *rest, f"seed={seed}", f"run.dir={base / f'seed{seed}'}"]).returncode
+        code = subprocess.run(
+            [sys.executable, "-m", "cep_lightning", *rest, f"seed={seed}", f"run.dir={base / f'seed{seed}'}"]
+        ).returncode
         if code != 0:
-            print(f"error: seed {seed} failed (exit status {code}); rerun with run.dir={base} to resume where it stopped.", file=sys.stderr)
+            print(
+                f"error: seed {seed} failed (exit status {code}); "
+                f"rerun with run.dir={base} to resume where it stopped.",
+                file=sys.stderr,
+            )
             return code
     print(write_report([base], base))
     print(f"[cep_lightning] report: {base / 'report.md'}, {base / 'report.csv'}")

@@ -34,7 +34,9 @@ def available_tasks() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
 
 
-RUN_DIR_ENV = "CEP_LIGHTNING_RUN_DIR"  # set by rank 0, inherited by the processes Lightning's DDP launcher starts
+RUN_DIR_ENV = (
+    "CEP_LIGHTNING_RUN_DIR"  # set by rank 0, inherited by the processes Lightning's DDP launcher starts
+)
 COMMAND_KEYS = ("stage",)  # keys of one command, not of the run: config.yaml does not keep them
 
 
@@ -48,7 +50,9 @@ def load_config(overrides: list[str]) -> DictConfig:
     """
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"Argument '{item}' is not of the form key=value (for example stage=energy or critic.steps=1000).")
+            raise ConfigError(
+                f"Argument '{item}' is not of the form key=value (for example stage=energy or critic.steps=1000)."
+            )
     cli = OmegaConf.from_dotlist(overrides)
     schema = OmegaConf.structured(Config)
     task = _check_task(cli.get("task", schema.task))
@@ -58,8 +62,10 @@ def load_config(overrides: list[str]) -> DictConfig:
     if run.config.is_file():
         saved = load_run_config(run.path)
         if "task" in cli and cli.task != saved.task:
-            raise ConfigError(f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
-                              f"Pass task={saved.task} or choose another run.dir.")
+            raise ConfigError(
+                f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
+                f"Pass task={saved.task} or choose another run.dir."
+            )
         cfg = _merge(saved, cli, "the command line")
     if cfg.smoke:
         apply_smoke(cfg)
@@ -83,7 +89,9 @@ def preset(task: str) -> DictConfig:
 def preset_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
     """The files a preset is built from, bases first."""
     if path in seen:
-        raise ConfigError(f"Presets extend each other in a cycle: {' -> '.join(p.name for p in (*seen, path))}.")
+        raise ConfigError(
+            f"Presets extend each other in a cycle: {' -> '.join(p.name for p in (*seen, path))}."
+        )
     if not path.is_file():
         where = f" (extended by {seen[-1].name})" if seen else ""
         raise ConfigError(f"Preset file {path} does not exist{where}. Bases: {', '.join(available_bases())}.")
@@ -110,13 +118,17 @@ def locate_run(cfg: DictConfig) -> RunDir:
     if path is not None:
         if not RunDir(path).finished_stages():
             state = "does not exist" if not path.exists() else "has no finished stage"
-            raise MissingStageError(f"stage={cfg.stage} needs an existing run, but {path} {state}. "
-                                    f"Run the whole pipeline there first: python train.py run.dir={path}")
+            raise MissingStageError(
+                f"stage={cfg.stage} needs an existing run, but {path} {state}. "
+                f"Run the whole pipeline there first: python train.py run.dir={path}"
+            )
         return RunDir(path)
     latest = latest_run(task_dir)
     if latest is None:
-        raise MissingStageError(f"stage={cfg.stage} needs an existing run of task '{cfg.task}', but {task_dir} has none "
-                                f"with a finished stage. Run the whole pipeline first (stage=all), or point at a run with run.dir=...")
+        raise MissingStageError(
+            f"stage={cfg.stage} needs an existing run of task '{cfg.task}', but {task_dir} has none "
+            f"with a finished stage. Run the whole pipeline first (stage=all), or point at a run with run.dir=..."
+        )
     return latest
 
 
@@ -132,7 +144,9 @@ def _check_task(task: str) -> str:
     if task not in available_tasks():
         close = difflib.get_close_matches(str(task), available_tasks(), n=3, cutoff=0.3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ConfigError(f"Unknown task '{task}'. Valid tasks: {', '.join(available_tasks())}.{hint} (Presets live in conf/task/.)")
+        raise ConfigError(
+            f"Unknown task '{task}'. Valid tasks: {', '.join(available_tasks())}.{hint} (Presets live in conf/task/.)"
+        )
     return task
 
 
@@ -143,12 +157,16 @@ def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
         key = exc.full_key or str(exc.key)
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         node = OmegaConf.select(base, parent) if parent else base
-        valid = [f"{parent}.{k}" if parent else k for k in node.keys()] if isinstance(node, DictConfig) else []
+        valid = (
+            [f"{parent}.{k}" if parent else k for k in node.keys()] if isinstance(node, DictConfig) else []
+        )
         raise ConfigError(f"Unknown config key '{key}' (in {source}).{_suggest(key, valid)}") from None
     except ValidationError as exc:
         key = exc.full_key or str(exc.key)
         expected = _expected_type(key)
-        raise ConfigError(f"Config key '{key}' got the value {exc.value!r} (in {source}), but expects {expected}.") from None
+        raise ConfigError(
+            f"Config key '{key}' got the value {exc.value!r} (in {source}), but expects {expected}."
+        ) from None
     except OmegaConfBaseException as exc:
         raise ConfigError(f"Invalid config (in {source}): {exc}") from None
 
@@ -163,7 +181,11 @@ def _suggest(word: str, options: list[str]) -> str:
     if not close:
         last = word.rsplit(".", 1)[-1]
         close = [o for o in options if difflib.get_close_matches(last, [o.rsplit(".", 1)[-1]], cutoff=0.6)]
-    return f" Did you mean: {', '.join(close)}?" if close else (f" Valid keys: {', '.join(options)}." if options else "")
+    return (
+        f" Did you mean: {', '.join(close)}?"
+        if close
+        else (f" Valid keys: {', '.join(options)}." if options else "")
+    )
 
 
 def _check_stage(cfg: DictConfig) -> None:
@@ -180,14 +202,20 @@ def _check_choices(cfg: DictConfig) -> None:
     for name, spec in cfg.callbacks.custom.items():
         unknown = [stage for stage in spec.stages if stage not in STAGES]
         if unknown:
-            raise ConfigError(f"callbacks.custom.{name}.stages names unknown stage(s) {unknown}; valid: {', '.join(STAGES)}.")
+            raise ConfigError(
+                f"callbacks.custom.{name}.stages names unknown stage(s) {unknown}; valid: {', '.join(STAGES)}."
+            )
         if OmegaConf.is_missing(spec, "target") or spec.target == "???":
-            raise ConfigError(f"callbacks.custom.{name}.target is required: the import path of a Lightning Callback class.")
+            raise ConfigError(
+                f"callbacks.custom.{name}.target is required: the import path of a Lightning Callback class."
+            )
     for stage in STAGES:
         _check_positive(cfg, stage)
     if float(cfg.eval.reported_scale) not in [float(scale) for scale in cfg.eval.scales]:
-        raise ConfigError(f"eval.reported_scale={cfg.eval.reported_scale} is not among eval.scales={list(cfg.eval.scales)}; "
-                          f"the reported scale is fixed beforehand and must be evaluated (add it to eval.scales).")
+        raise ConfigError(
+            f"eval.reported_scale={cfg.eval.reported_scale} is not among eval.scales={list(cfg.eval.scales)}; "
+            f"the reported scale is fixed beforehand and must be evaluated (add it to eval.scales)."
+        )
 
 
 def _check_positive(cfg: DictConfig, stage: str) -> None:
@@ -203,4 +231,3 @@ def run_settings_yaml(cfg: DictConfig) -> str:
     for key in COMMAND_KEYS:
         settings.pop(key)  # type: ignore[union-attr]
     return OmegaConf.to_yaml(settings)
-

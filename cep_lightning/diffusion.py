@@ -53,8 +53,12 @@ def eps_matching_loss(eps_pred: Tensor, noise: Tensor) -> Tensor:
     return (eps_pred.float() - noise).pow(2).sum(-1).mean()
 
 
-def guided_eps(eps_fn: EpsFn, energy_fn: Callable[[Tensor, Tensor], Tensor] | None, scale: Tensor | float,
-               rows: Tensor | None = None) -> EpsFn:
+def guided_eps(
+    eps_fn: EpsFn,
+    energy_fn: Callable[[Tensor, Tensor], Tensor] | None,
+    scale: Tensor | float,
+    rows: Tensor | None = None,
+) -> EpsFn:
     """eps_hat = eps_theta(x_t, t) - scale · sigma_t · ∇_{x_t} f_phi(x_t, t); the plain model when scale = 0.
 
     ``scale`` may be a tensor [B] (one guidance scale per row, e.g. a whole sweep in one batch). ``rows``
@@ -83,7 +87,8 @@ def dpm_solver_2(eps_fn: EpsFn, x: Tensor, steps: int = 15, t_end: float = T_SAM
     Uniform time grid t_0 = 1 > ... > t_steps = t_end; pairs of grid points make one 2nd-order step
     (the middle point is the intermediate evaluation), an odd final interval takes one 1st-order step,
     exactly as the reference ``DPM_Solver.sample(order=2, method="singlestep", predict_x0=True)``.
-    With x_0-prediction D(x, t) = (x - sigma_t eps(x, t)) / alpha_t, a step from t_prev to t, h = lambda_t - lambda_prev:
+    With x_0-prediction D(x, t) = (x - sigma_t eps(x, t)) / alpha_t, a step from t_prev to t and
+    h = lambda_t - lambda_prev:
         u     = (sigma_u / sigma_prev) x - alpha_u (e^{-r h} - 1) D(x, t_prev)
         x_t   = (sigma_t / sigma_prev) x - alpha_t (e^{-h} - 1) [D(x, t_prev) + (D(u, u_t) - D(x, t_prev)) / (2 r)].
     """
@@ -113,7 +118,9 @@ def dpm_solver_2(eps_fn: EpsFn, x: Tensor, steps: int = 15, t_end: float = T_SAM
             alpha_u, sigma_u = vp_alpha_sigma(u_t)
             u = float(sigma_u / sigma_prev) * x - float(alpha_u * torch.expm1(-r * h)) * d_prev
             d_u = data_pred(u, u_t)
-            x = float(sigma_t / sigma_prev) * x - float(alpha_t * torch.expm1(-h)) * (d_prev + (d_u - d_prev) / (2.0 * float(r)))
+            x = float(sigma_t / sigma_prev) * x - float(alpha_t * torch.expm1(-h)) * (
+                d_prev + (d_u - d_prev) / (2.0 * float(r))
+            )
         i += order
     return x
 
@@ -138,7 +145,10 @@ def dpm_solver_2m(eps_fn: EpsFn, x: Tensor, steps: int = 15, t_end: float = T_SA
         eps = eps_fn(x, grid[i].to(x.device, torch.float32).expand(batch)).float()
         h = lam[i + 1] - lam[i]
         slope = eps if previous is None else eps + (eps - previous) / (2.0 * float((lam[i] - lam[i - 1]) / h))
-        x = float(torch.exp(log_alpha[i + 1] - log_alpha[i])) * x - float(sigma[i + 1] * torch.expm1(h)) * slope
+        x = (
+            float(torch.exp(log_alpha[i + 1] - log_alpha[i])) * x
+            - float(sigma[i + 1] * torch.expm1(h)) * slope
+        )
         previous = eps
     return x
 

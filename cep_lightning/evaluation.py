@@ -27,13 +27,17 @@ def register_robotics_envs(env_id: str) -> None:
     if env_id in gym.registry:
         return
     try:
-        with contextlib.redirect_stderr(io.StringIO()):  # its import prints a notice about the unrelated Adroit tasks
+        with contextlib.redirect_stderr(
+            io.StringIO()
+        ):  # its import prints a notice about the unrelated Adroit tasks
             import gymnasium_robotics
 
             gym.register_envs(gymnasium_robotics)
     except ImportError:
-        raise ConfigError(f"eval.env_id={env_id!r} is not a gymnasium environment, and gymnasium-robotics (which has the "
-                          f"AntMaze environments) is not installed: pip install -r requirements.txt.") from None
+        raise ConfigError(
+            f"eval.env_id={env_id!r} is not a gymnasium environment, and gymnasium-robotics (which has the "
+            f"AntMaze environments) is not installed: pip install -r requirements.txt."
+        ) from None
 
 
 def eval_env_of(cfg: DictConfig) -> str | EnvSpec:
@@ -42,8 +46,10 @@ def eval_env_of(cfg: DictConfig) -> str | EnvSpec:
     if cfg.eval.env_id is not None:
         return cfg.eval.env_id
     if cfg.data.source != "minari":
-        raise ConfigError(f"eval.env_id=null takes the evaluation environment from the data set, which only a Minari "
-                          f"data set stores (data.source=minari, not {cfg.data.source}); name it with eval.env_id=....")
+        raise ConfigError(
+            f"eval.env_id=null takes the evaluation environment from the data set, which only a Minari "
+            f"data set stores (data.source=minari, not {cfg.data.source}); name it with eval.env_id=...."
+        )
     return minari_eval_env_spec(cfg.data.minari_id, download=cfg.data.download)
 
 
@@ -81,13 +87,20 @@ class EnvMaker:
     def _make(self) -> gym.Env:
         register_robotics_envs(self.env_id)
         try:
-            with warnings.catch_warnings():  # AntMaze_*-v4 on purpose: Minari's AntMaze data were collected in it
+            with (
+                warnings.catch_warnings()
+            ):  # AntMaze_*-v4 on purpose: Minari's AntMaze data were collected in it
                 warnings.filterwarnings("ignore", message=".*is out of date.*")
                 return gym.make(self.env, **self.kwargs)
         except gym.error.Error as exc:
-            raise ConfigError(f"eval.env_id={self.env_id!r} cannot be made by gymnasium ({exc}). Install its package or pick another env_id.") from None
+            raise ConfigError(
+                f"eval.env_id={self.env_id!r} cannot be made by gymnasium ({exc}). "
+                "Install its package or pick another env_id."
+            ) from None
         except TypeError as exc:
-            raise ConfigError(f"eval.env_kwargs={dict(self.kwargs)} do not fit {self.env_id}: {exc}.") from None
+            raise ConfigError(
+                f"eval.env_kwargs={dict(self.kwargs)} do not fit {self.env_id}: {exc}."
+            ) from None
 
     def __call__(self) -> gym.Env:
         env = self._make()
@@ -119,7 +132,9 @@ def evaluate(envs: gym.vector.VectorEnv, act_fn: ActFn, seeds: Sequence[int]) ->
     return returns
 
 
-def normalized_score(returns: np.ndarray | float, ref_min: float | None, ref_max: float | None) -> np.ndarray | float | None:
+def normalized_score(
+    returns: np.ndarray | float, ref_min: float | None, ref_max: float | None
+) -> np.ndarray | float | None:
     """D4RL normalized score 100 · (R - R_random) / (R_expert - R_random); None without references."""
     if ref_min is None or ref_max is None:
         return None

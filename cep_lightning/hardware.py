@@ -13,8 +13,8 @@ import statistics
 import time
 
 import torch
-from torch import nn
 from lightning.pytorch.utilities import rank_zero_only
+from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ def native_bf16(accelerator: str) -> bool:
 def bf16_slowdown(rows: int = 512, width: int = 256, repeats: int = 3) -> float:
     """Measured time of a forward and backward pass of a ``width``-wide 3-layer MLP on ``rows`` rows under
     bf16 autocast over the same pass in fp32, on one CPU thread (medians of ``repeats`` interleaved passes; once)."""
-    net = nn.Sequential(nn.Linear(64, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1))
+    net = nn.Sequential(
+        nn.Linear(64, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1)
+    )
     x = torch.randn(rows, 64)
 
     def seconds(bf16: bool) -> float:
@@ -81,7 +83,9 @@ def resolve_precision(requested: str, accelerator: str) -> str:
     if requested == AUTO:
         return BF16 if native_bf16(accelerator) else FP32
     if requested.startswith("bf16") and target_device(accelerator) == "cpu" and not cpu_has_native_bf16():
-        warn_once(f"warning: trainer.precision={requested}: this CPU has neither AMX nor AVX-512-BF16, so bf16 is "
-                  f"emulated; a network step measured {bf16_slowdown():.0f}x slower in bf16 than in fp32 here "
-                  f"(trainer.precision=auto picks 32-true on this machine).")
+        warn_once(
+            f"warning: trainer.precision={requested}: this CPU has neither AMX nor AVX-512-BF16, so bf16 is "
+            f"emulated; a network step measured {bf16_slowdown():.0f}x slower in bf16 than in fp32 here "
+            f"(trainer.precision=auto picks 32-true on this machine)."
+        )
     return requested

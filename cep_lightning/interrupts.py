@@ -37,7 +37,9 @@ class StopRequest:
         first = self.signum is None
         self.signum = signum
         if not (first and self.in_stage):
-            raise StageInterrupted(f"stopped by {signal.Signals(signum).name} before the stage saved anything.", signum)
+            raise StageInterrupted(
+                f"stopped by {signal.Signals(signum).name} before the stage saved anything.", signum
+            )
 
     @contextlib.contextmanager
     def installed(self) -> Iterator["StopRequest"]:
@@ -66,7 +68,12 @@ class StopOnSignal(Callback):
     checkpoint first; the support stage's rows are already on disk (its writer runs before this callback)."""
 
     def __init__(self, request: StopRequest, stage: str, resume_command: str, checkpoint: Path | None = None):
-        self.request, self.stage, self.resume_command, self.checkpoint = request, stage, resume_command, checkpoint
+        self.request, self.stage, self.resume_command, self.checkpoint = (
+            request,
+            stage,
+            resume_command,
+            checkpoint,
+        )
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         if self.request.signum is not None:
@@ -84,5 +91,7 @@ class StopOnSignal(Callback):
 
     def _stop(self, where: str) -> None:
         name = signal.Signals(self.request.signum).name
-        raise StageInterrupted(f"{self.stage}: stopped by {name} {where}. Resume with: {self.resume_command}",
-                               self.request.signum)  # type: ignore[arg-type]
+        raise StageInterrupted(
+            f"{self.stage}: stopped by {name} {where}. Resume with: {self.resume_command}",
+            self.request.signum,
+        )  # type: ignore[arg-type]

@@ -27,13 +27,15 @@ def mse_energy_loss(f: Tensor, q: Tensor, beta: float) -> Tensor:
 
 
 def emse_energy_loss(f: Tensor, q: Tensor, beta: float, q_baseline: Tensor) -> Tensor:
-    """Exponential regression baseline ("emse"): E (exp f - exp(beta (Q - Q_max)))², exponents clipped to [-100, 4.5]."""
+    """Exponential regression baseline ("emse"): E (exp f - exp(beta (Q - Q_max)))², exponents clipped to
+    [-100, 4.5]."""
     target = torch.exp(torch.clamp(beta * (q.float() - q_baseline.float()), -100.0, 4.5))
     return (torch.exp(torch.clamp(f.float(), -100.0, 4.5)) - target).pow(2).mean()
 
 
 def softmax_value(q_next: Tensor, beta_q: float) -> Tensor:
-    """In-support softmax value V(s') = Σ_j softmax_j(beta_Q · q'_j) · q'_j over the support actions of s'; [B, M] -> [B]."""
+    """In-support softmax value V(s') = Σ_j softmax_j(beta_Q · q'_j) · q'_j over the support actions of s';
+    [B, M] -> [B]."""
     q_next = q_next.float()
     return (torch.softmax(beta_q * q_next, dim=-1) * q_next).sum(-1)
 

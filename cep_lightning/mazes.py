@@ -34,12 +34,20 @@ class MazeGoal:
 
     def reached(self, achieved: np.ndarray) -> np.ndarray:
         """[...] bool: ||achieved - xy||_2 <= radius, for (x, y) positions [..., 2]."""
-        return np.linalg.norm(np.asarray(achieved, dtype=np.float64) - np.asarray(self.xy), axis=-1) <= self.radius
+        return (
+            np.linalg.norm(np.asarray(achieved, dtype=np.float64) - np.asarray(self.xy), axis=-1)
+            <= self.radius
+        )
 
     def describe(self) -> dict[str, Any]:
         """The goal as results.json records it."""
-        return {"env_id": self.env_id, "start_cell": None if self.start_cell is None else list(self.start_cell),
-                "goal_cell": list(self.goal_cell), "goal_xy": list(self.xy), "radius": self.radius}
+        return {
+            "env_id": self.env_id,
+            "start_cell": None if self.start_cell is None else list(self.start_cell),
+            "goal_cell": list(self.goal_cell),
+            "goal_xy": list(self.xy),
+            "radius": self.radius,
+        }
 
 
 def is_maze(env: gym.Env) -> bool:
@@ -63,7 +71,8 @@ def maze_goal(env: gym.Env) -> MazeGoal:
             f"{len(cells(maze.maze_map, 'c'))} 'c' cells), so the goal the data set is relabelled to cannot be "
             f"determined. "
             f"Take the evaluation environment from the data set (eval.env_id=null) or give a maze map with one 'g' "
-            f"(eval.env_kwargs.maze_map).")
+            f"(eval.env_kwargs.maze_map)."
+        )
     x, y = maze.cell_rowcol_to_xy(np.array(goals[0]))
     return MazeGoal(env_id, goals[0], starts[0] if len(starts) == 1 else None, (float(x), float(y)))
 

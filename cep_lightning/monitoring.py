@@ -27,15 +27,24 @@ TRAINING_STAGES = ("behavior", "critic", "energy")
 def run_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     """The settings a stage's logs carry: task, seed, data, device and precision, and the stage's config group."""
     data = cfg.data
-    where = {"builtin": f"{data.builtin_episodes} episodes", "hdf5": data.path, "minari": data.minari_id,
-             "toy": data.toy}.get(data.source, "")
+    where = {
+        "builtin": f"{data.builtin_episodes} episodes",
+        "hdf5": data.path,
+        "minari": data.minari_id,
+        "toy": data.toy,
+    }.get(data.source, "")
     first = f", first {data.max_transitions} transitions" if data.max_transitions else ""
     group: dict[str, Any] = OmegaConf.to_container(cfg[stage], resolve=True)  # type: ignore[assignment]
     group.pop("trainer", None)
     trainer = stage_options(cfg, stage)
-    settings = {"task": cfg.task, "seed": cfg.seed, "data": f"{data.source}: {where}{first}", "smoke": bool(cfg.get("smoke", False)),
-                **{f"trainer.{k}": trainer[k] for k in ("accelerator", "devices", "precision") if k in trainer},
-                **{f"{stage}.{k}": v for k, v in group.items()}}
+    settings = {
+        "task": cfg.task,
+        "seed": cfg.seed,
+        "data": f"{data.source}: {where}{first}",
+        "smoke": bool(cfg.get("smoke", False)),
+        **{f"trainer.{k}": trainer[k] for k in ("accelerator", "devices", "precision") if k in trainer},
+        **{f"{stage}.{k}": v for k, v in group.items()},
+    }
     return {k: _hparam_value(v) for k, v in settings.items()}
 
 
@@ -71,9 +80,13 @@ class RunHyperparameters(Callback):
         from torch.utils.tensorboard.writer import FileWriter
 
         tags = sorted({*trainer.callback_metrics, *trainer.logged_metrics, *seconds} - {"epoch"})
-        experiment, start, end = hparams(self._params(pl_module), {tag: 0.0 for tag in tags})  # values: the scalars' last
+        experiment, start, end = hparams(
+            self._params(pl_module), {tag: 0.0 for tag in tags}
+        )  # values: the scalars' last
         for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):  # an events file of its own beside the scalars (no 0.0 points)
+            if isinstance(
+                logger, TensorBoardLogger
+            ):  # an events file of its own beside the scalars (no 0.0 points)
                 writer = FileWriter(logger.log_dir, filename_suffix=".hparams")
                 for summary in (experiment, start, end):
                     writer.add_summary(summary)
@@ -105,7 +118,9 @@ class GradientNorm(Callback):
     def __init__(self, name: str):
         self.name = name
 
-    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer) -> None:
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
         if writes_logs_now(pl_module):
             norms = grad_norm(pl_module, norm_type=2)
             if norms:
@@ -135,15 +150,29 @@ class BatchThroughput(Callback):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin()
 
-    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                             batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_predict_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._after(trainer, batch, batch_idx)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin()
 
-    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                          batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._after(trainer, batch, batch_idx)
 
 
@@ -159,8 +188,11 @@ def monitors(cfg: DictConfig, stage: str, name: str, log_every_n_steps: int) -> 
     result: list[Callback] = [RunHyperparameters(name, run_settings(cfg, stage))]
     if stage in TRAINING_STAGES:
         window = max(2, min(100, log_every_n_steps))
-        result += [ThroughputMonitor(batch_size_fn=batch_size, window_size=window), LearningRateMonitor(logging_interval="step"),
-                   GradientNorm(name)]
+        result += [
+            ThroughputMonitor(batch_size_fn=batch_size, window_size=window),
+            LearningRateMonitor(logging_interval="step"),
+            GradientNorm(name),
+        ]
     else:
         result.append(BatchThroughput(name))
     return result

@@ -20,11 +20,15 @@ def check_keys(available: Iterable[str], keys: Sequence[str] | None) -> Sequence
     """``keys``, when every one of them is among the ``available`` keys of a Dict observation."""
     available = sorted(available)
     if not keys:
-        raise DataError(f"Dictionary observations (keys {available}) need data.observation_keys: the keys to concatenate, "
-                        f"in order (AntMaze: [achieved_goal,observation]).")
+        raise DataError(
+            f"Dictionary observations (keys {available}) need data.observation_keys: the keys to concatenate, "
+            f"in order (AntMaze: [achieved_goal,observation])."
+        )
     missing = [k for k in keys if k not in available]
     if missing:
-        raise DataError(f"data.observation_keys names {missing}, which the observations do not have (keys: {available}).")
+        raise DataError(
+            f"data.observation_keys names {missing}, which the observations do not have (keys: {available})."
+        )
     return keys
 
 

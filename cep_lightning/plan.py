@@ -20,9 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 from cep_lightning.errors import MissingStageError
 from cep_lightning.rundir import STAGES, RunDir
 
-INPUTS = {"behavior": (), "support": ("behavior",), "critic": ("support",), "energy": ("support", "critic"),
-          "eval": ("behavior", "energy")}
-EXECUTION_KEYS = {"support": ("batch_size",), "eval": ("envs_per_batch",)}  # how a stage runs, not what it computes
+INPUTS = {
+    "behavior": (),
+    "support": ("behavior",),
+    "critic": ("support",),
+    "energy": ("support", "critic"),
+    "eval": ("behavior", "energy"),
+}
+EXECUTION_KEYS = {
+    "support": ("batch_size",),
+    "eval": ("envs_per_batch",),
+}  # how a stage runs, not what it computes
 
 
 def stage_settings(cfg: DictConfig, stage: str, data_fingerprint: str) -> dict[str, Any]:
@@ -44,7 +52,7 @@ def stage_settings(cfg: DictConfig, stage: str, data_fingerprint: str) -> dict[s
 def downstream(stage: str) -> list[str]:
     """The stages that read ``stage``'s output, directly or through others, in pipeline order."""
     found = {stage}
-    for later in STAGES[STAGES.index(stage) + 1:]:
+    for later in STAGES[STAGES.index(stage) + 1 :]:
         if any(i in found for i in INPUTS[later]):
             found.add(later)
     return [other for other in STAGES if other in found and other != stage]
@@ -75,12 +83,15 @@ class Plan:
     def describe(self, run: RunDir) -> str:
         lines = [f"[cep_lightning] plan for {run.path}:"] + [f"  {step.describe()}" for step in self.steps]
         if self.stale_after:
-            lines.append(f"  then out of date: {', '.join(self.stale_after)} (refresh: python train.py run.dir={run.path})")
+            lines.append(
+                f"  then out of date: {', '.join(self.stale_after)} (refresh: python train.py run.dir={run.path})"
+            )
         return "\n".join(lines)
 
 
 def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: old → new`` for every setting that differs."""
+
     def show(key: str, value: Any) -> str:
         return "(none)" if value is None else str(value)
 
@@ -88,7 +99,9 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             if key == "data":
-                changes.append(f"the data changed (fingerprint {show(key, old.get(key))} → {show(key, new.get(key))})")
+                changes.append(
+                    f"the data changed (fingerprint {show(key, old.get(key))} → {show(key, new.get(key))})"
+                )
             else:
                 changes.append(f"{key}: {show(key, old.get(key))} → {show(key, new.get(key))}")
     return changes
@@ -117,8 +130,12 @@ def stale_reasons(run: RunDir, stage: str, wanted: dict[str, Any], redone: set[s
 def can_resume(run: RunDir, stage: str, wanted: dict[str, Any], redone: set[str]) -> bool:
     """An interrupted start of ``stage`` with the same settings and inputs (its partial output is reusable)."""
     pending = run.pending(stage)
-    return (pending is not None and not redone & set(INPUTS[stage]) and pending["settings"] == wanted
-            and pending["inputs"] == input_ids(run, stage))
+    return (
+        pending is not None
+        and not redone & set(INPUTS[stage])
+        and pending["settings"] == wanted
+        and pending["inputs"] == input_ids(run, stage)
+    )
 
 
 def make_plan(run: RunDir, stage: str, wanted: dict[str, dict[str, Any]]) -> Plan:
@@ -131,7 +148,13 @@ def make_plan(run: RunDir, stage: str, wanted: dict[str, dict[str, Any]]) -> Pla
             if not reasons:
                 steps.append(Step(name, "skip", ["current"]))
                 continue
-            action = "resume" if can_resume(run, name, wanted[name], redone) else "redo" if run.record(name) else "run"
+            action = (
+                "resume"
+                if can_resume(run, name, wanted[name], redone)
+                else "redo"
+                if run.record(name)
+                else "run"
+            )
             steps.append(Step(name, action, reasons))
             redone.add(name)
         return Plan(steps, [])
@@ -152,15 +175,18 @@ def _check_inputs_current(run: RunDir, stage: str, wanted: dict[str, dict[str, A
         if reasons:
             state = "missing" if run.record(name) is None else "out of date"
             raise MissingStageError(
-                f"stage={stage} needs the '{name}' stage's output, which is {state} in {run.path} ({'; '.join(reasons)}). "
-                f"Run it first: python train.py stage={name} run.dir={run.path}  (or stage=all, which runs what is needed).")
+                f"stage={stage} needs the '{name}' stage's output, which is {state} in {run.path} "
+                f"({'; '.join(reasons)}). Run it first: python train.py stage={name} run.dir={run.path}  "
+                "(or stage=all, which runs what is needed)."
+            )
 
 
 def consistent(run: RunDir, stage: str) -> bool:
     """``stage`` is finished and was made from the records its inputs hold now (recursively)."""
     record = run.record(stage)
     return record is not None and all(
-        record["inputs"].get(name) == run.record_id(name) and consistent(run, name) for name in INPUTS[stage])
+        record["inputs"].get(name) == run.record_id(name) and consistent(run, name) for name in INPUTS[stage]
+    )
 
 
 def current_results(run: RunDir) -> dict[str, Any] | None:

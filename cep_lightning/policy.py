@@ -24,16 +24,29 @@ class QGPOPolicy(nn.Module):
     environment (``make_env``).
     """
 
-    def __init__(self, behavior: ScoreNet, energy: EnergyNet | None = None, solver_steps: int = 15,
-                 guidance_scale: float = 0.0, observation_keys: Sequence[str] | None = None,
-                 env_maker: Callable[[], gym.Env] | None = None, sampler: str = "dpm_solver++_2s"):
+    def __init__(
+        self,
+        behavior: ScoreNet,
+        energy: EnergyNet | None = None,
+        solver_steps: int = 15,
+        guidance_scale: float = 0.0,
+        observation_keys: Sequence[str] | None = None,
+        env_maker: Callable[[], gym.Env] | None = None,
+        sampler: str = "dpm_solver++_2s",
+    ):
         super().__init__()
         self.behavior, self.energy, self.solver_steps = behavior, energy, solver_steps
         self.sampler = get_sampler(sampler)
-        self.guidance_scale, self.observation_keys, self.env_maker = guidance_scale, observation_keys, env_maker
+        self.guidance_scale, self.observation_keys, self.env_maker = (
+            guidance_scale,
+            observation_keys,
+            env_maker,
+        )
 
     @torch.no_grad()
-    def sample(self, s: Tensor, guidance_scale: float | Tensor = 0.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, s: Tensor, guidance_scale: float | Tensor = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """One action per row of s [B, S]; ``guidance_scale`` a float or one scale per row [B]."""
         device = next(self.behavior.parameters()).device
         s = s.to(device, torch.float32)
@@ -49,12 +62,17 @@ class QGPOPolicy(nn.Module):
         s_guided = s if rows is None else s[rows]
         energy_fn = (lambda a, t: self.energy(a, t, s_guided)) if self.energy is not None else None
         if energy_fn is None and (torch.is_tensor(guidance_scale) or guidance_scale != 0):
-            raise ValueError("guidance_scale != 0 needs an energy model; this policy has only the behaviour model.")
+            raise ValueError(
+                "guidance_scale != 0 needs an energy model; this policy has only the behaviour model."
+            )
         eps_fn = guided_eps(lambda a, t: self.behavior(a, t, s), energy_fn, guidance_scale, rows)
         return self.sampler(eps_fn, x, self.solver_steps)
 
-    def act(self, observations: np.ndarray | Tensor | Mapping[str, np.ndarray],
-            guidance_scale: float | Tensor | None = None) -> np.ndarray | Tensor:
+    def act(
+        self,
+        observations: np.ndarray | Tensor | Mapping[str, np.ndarray],
+        guidance_scale: float | Tensor | None = None,
+    ) -> np.ndarray | Tensor:
         """Actions for a batch of observations [B, S] (or one [S], or a Dict observation of the run's env);
         numpy in, numpy out; torch in, torch out. ``guidance_scale`` defaults to the run's reported scale."""
         if isinstance(observations, Mapping):
@@ -70,11 +88,15 @@ class QGPOPolicy(nn.Module):
     def make_env(self) -> gym.Env:
         """The run's evaluation environment (observations mapped as in training)."""
         if self.env_maker is None:
-            raise ValueError("This policy was not loaded from a run (QGPOPolicy.from_run), so it knows no environment.")
+            raise ValueError(
+                "This policy was not loaded from a run (QGPOPolicy.from_run), so it knows no environment."
+            )
         return self.env_maker()
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
+    def from_run(
+        cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu"
+    ) -> "QGPOPolicy":
         """The behaviour and energy models a run finished, with the run's settings from its config.yaml
         (solver steps, sampler, observation mapping, evaluation environment). The default guidance scale of
         ``act`` is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that."""
@@ -92,18 +114,29 @@ class QGPOPolicy(nn.Module):
         results = current_results(run)
         scale = results["reported"]["scale"] if results is not None else float(cfg.eval.reported_scale)
         keys = list(cfg.data.observation_keys) if cfg.data.observation_keys else None
-        return cls(behavior.eval(), energy.eval() if energy is not None else None, solver_steps or cfg.eval.solver_steps,
-                   float(scale) if energy is not None else 0.0, keys, EnvMaker.from_config(cfg), cfg.eval.sampler)
+        return cls(
+            behavior.eval(),
+            energy.eval() if energy is not None else None,
+            solver_steps or cfg.eval.solver_steps,
+            float(scale) if energy is not None else 0.0,
+            keys,
+            EnvMaker.from_config(cfg),
+            cfg.eval.sampler,
+        )
 
 
 @torch.no_grad()
-def best_of_M_act(behavior: ScoreNet, critic: nn.Module, observations: np.ndarray, M: int, solver_steps: int = 15) -> np.ndarray:
+def best_of_M_act(
+    behavior: ScoreNet, critic: nn.Module, observations: np.ndarray, M: int, solver_steps: int = 15
+) -> np.ndarray:
     """argmax_j Q(s, a_j) over M unguided behaviour samples a_j per state (selection from the support)."""
     device = next(behavior.parameters()).device
     s = torch.as_tensor(np.asarray(observations, dtype=np.float32), device=device)
     b, a_dim = len(s), behavior.out.out_features
     s_rep = s.repeat_interleave(M, dim=0)
-    actions = dpm_solver_2(lambda x, t: behavior(x, t, s_rep), torch.randn(b * M, a_dim, device=device), solver_steps)
+    actions = dpm_solver_2(
+        lambda x, t: behavior(x, t, s_rep), torch.randn(b * M, a_dim, device=device), solver_steps
+    )
     q = critic(s_rep, actions).reshape(b, M)
     best = q.argmax(dim=1)
     return actions.reshape(b, M, a_dim)[torch.arange(b), best].cpu().numpy()

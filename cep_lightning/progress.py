@@ -83,16 +83,25 @@ class LineProgress(ProgressBar):
 
     def _report(self, trainer: L.Trainer, done: int, total: int, unit: str, final: bool = False) -> None:
         now = time.time()
-        due = (self.every_n_steps > 0 and done - self.last_done >= self.every_n_steps) or now - self.last_time >= self.every_seconds
+        due = (
+            self.every_n_steps > 0 and done - self.last_done >= self.every_n_steps
+        ) or now - self.last_time >= self.every_seconds
         if not self.enabled or not (due or final) or done == self.last_done:
             return
         rate = (done - self.last_done) / max(now - self.last_time, 1e-9)
         average = (done - self.first) / max(now - self.start, 1e-9)
-        metrics = "".join(f" | {k} {v:.4g}" if isinstance(v, float) else f" | {k} {v}"
-                          for k, v in self.get_metrics(trainer, trainer.lightning_module).items() if k != "v_num")
+        metrics = "".join(
+            f" | {k} {v:.4g}" if isinstance(v, float) else f" | {k} {v}"
+            for k, v in self.get_metrics(trainer, trainer.lightning_module).items()
+            if k != "v_num"
+        )
         left = f" | left {_clock((total - done) / average)}" if average > 0 and total > done else ""
-        print(f"[{self.name}] {unit} {done}/{total} ({100 * done / max(total, 1):.1f}%){metrics} | {rate:.3g} {unit}{'es' if unit.endswith('h') else 's'}/s"
-              f" | elapsed {_clock(now - self.start)}{left}", flush=True)
+        print(
+            f"[{self.name}] {unit} {done}/{total} ({100 * done / max(total, 1):.1f}%){metrics} | "
+            f"{rate:.3g} {unit}{'es' if unit.endswith('h') else 's'}/s"
+            f" | elapsed {_clock(now - self.start)}{left}",
+            flush=True,
+        )
         self.last_time, self.last_done = now, done
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -107,16 +116,30 @@ class LineProgress(ProgressBar):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin(0, sum(trainer.num_predict_batches), "batch")
 
-    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_predict_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         total = sum(trainer.num_predict_batches)
         self._report(trainer, batch_idx + 1, total, "batch", final=batch_idx + 1 == total)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin(0, sum(trainer.num_test_batches), "batch")
 
-    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         total = sum(trainer.num_test_batches)
         self._report(trainer, batch_idx + 1, total, "batch", final=batch_idx + 1 == total)
 

@@ -22,14 +22,34 @@ from cep_lightning.plan import current_results
 from cep_lightning.rundir import RESULTS, STAGES, RunDir
 
 PAPER_QGPO = {  # D4RL normalized scores of QGPO, Lu et al. (ICML 2023), Table 1
-    "halfcheetah-medium-expert-v2": 93.5, "hopper-medium-expert-v2": 108.0, "walker2d-medium-expert-v2": 110.7,
-    "halfcheetah-medium-v2": 54.1, "hopper-medium-v2": 98.0, "walker2d-medium-v2": 86.0,
-    "halfcheetah-medium-replay-v2": 47.6, "hopper-medium-replay-v2": 96.9, "walker2d-medium-replay-v2": 84.4,
-    "antmaze-umaze-v2": 96.4, "antmaze-umaze-diverse-v2": 74.4, "antmaze-medium-play-v2": 83.6,
-    "antmaze-medium-diverse-v2": 83.8, "antmaze-large-play-v2": 66.6, "antmaze-large-diverse-v2": 64.8,
+    "halfcheetah-medium-expert-v2": 93.5,
+    "hopper-medium-expert-v2": 108.0,
+    "walker2d-medium-expert-v2": 110.7,
+    "halfcheetah-medium-v2": 54.1,
+    "hopper-medium-v2": 98.0,
+    "walker2d-medium-v2": 86.0,
+    "halfcheetah-medium-replay-v2": 47.6,
+    "hopper-medium-replay-v2": 96.9,
+    "walker2d-medium-replay-v2": 84.4,
+    "antmaze-umaze-v2": 96.4,
+    "antmaze-umaze-diverse-v2": 74.4,
+    "antmaze-medium-play-v2": 83.6,
+    "antmaze-medium-diverse-v2": 83.8,
+    "antmaze-large-play-v2": 66.6,
+    "antmaze-large-diverse-v2": 64.8,
 }
-COLUMNS = ["task", "seeds", "reported_scale", "score_mean", "score_std", "best_scale_score_mean", "best_scale_score_std",
-           "paper_qgpo", *[f"{stage}_s" for stage in STAGES], "total_s"]
+COLUMNS = [
+    "task",
+    "seeds",
+    "reported_scale",
+    "score_mean",
+    "score_std",
+    "best_scale_score_mean",
+    "best_scale_score_std",
+    "paper_qgpo",
+    *[f"{stage}_s" for stage in STAGES],
+    "total_s",
+]
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -42,7 +62,10 @@ def find_runs(paths: list[Path]) -> list[Path]:
         found |= {p.parent for p in ([path / RESULTS] if (path / RESULTS).is_file() else path.rglob(RESULTS))}
     stale = {p for p in found if RunDir(p).finished_stages() and current_results(RunDir(p)) is None}
     for p in sorted(stale):
-        print(f"[cep_lightning] left out {p}: its {RESULTS} is out of date (refresh: python train.py run.dir={p})", file=sys.stderr)
+        print(
+            f"[cep_lightning] left out {p}: its {RESULTS} is out of date (refresh: python train.py run.dir={p})",
+            file=sys.stderr,
+        )
     return sorted(found - stale)
 
 
@@ -52,7 +75,8 @@ def score(entry: dict) -> float:
 
 
 def aggregate(runs: list[Path]) -> list[dict]:
-    """One row per task: seeds, reported score and best-scale score (mean, std over seeds), paper value, seconds per stage."""
+    """One row per task: seeds, reported score and best-scale score (mean, std over seeds), paper value,
+    seconds per stage."""
     by_task: dict[str, list[tuple[dict, dict]]] = {}
     for run_dir in runs:
         run = RunDir(run_dir)
@@ -63,13 +87,26 @@ def aggregate(runs: list[Path]) -> list[dict]:
     for task, entries in sorted(by_task.items()):
         reported = np.array([score(r["reported"]) for r, _ in entries])
         best = np.array([score(r["best_scale"]) for r, _ in entries])
-        seconds = {f"{stage}_s": float(np.mean([t.get(stage, np.nan) for _, t in entries])) for stage in STAGES}
+        seconds = {
+            f"{stage}_s": float(np.mean([t.get(stage, np.nan) for _, t in entries])) for stage in STAGES
+        }
         scales = {r["reported"]["scale"] for r, _ in entries}
-        rows.append({"task": task, "seeds": " ".join(str(r.get("seed", "?")) for r, _ in sorted(entries, key=lambda e: e[0].get("seed", 0))),
-                     "reported_scale": "/".join(f"{scale:g}" for scale in sorted(scales)),
-                     "score_mean": float(reported.mean()), "score_std": _std_over_seeds(reported),
-                     "best_scale_score_mean": float(best.mean()), "best_scale_score_std": _std_over_seeds(best),
-                     "paper_qgpo": PAPER_QGPO.get(task), **seconds, "total_s": float(np.nansum(list(seconds.values())))})
+        rows.append(
+            {
+                "task": task,
+                "seeds": " ".join(
+                    str(r.get("seed", "?")) for r, _ in sorted(entries, key=lambda e: e[0].get("seed", 0))
+                ),
+                "reported_scale": "/".join(f"{scale:g}" for scale in sorted(scales)),
+                "score_mean": float(reported.mean()),
+                "score_std": _std_over_seeds(reported),
+                "best_scale_score_mean": float(best.mean()),
+                "best_scale_score_std": _std_over_seeds(best),
+                "paper_qgpo": PAPER_QGPO.get(task),
+                **seconds,
+                "total_s": float(np.nansum(list(seconds.values()))),
+            }
+        )
     return rows
 
 
@@ -89,18 +126,25 @@ def _minutes(seconds: float) -> str:
 def markdown(rows: list[dict]) -> str:
     """The table as Markdown, with the protocol in one line beneath it."""
     stages = " | ".join(STAGES)
-    lines = [f"| task | seeds | scale | score (reported) | best scale (optimistic) | paper QGPO | {stages} | total (min) |",
-             "|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|"]
+    lines = [
+        f"| task | seeds | scale | score (reported) | best scale (optimistic) | paper QGPO | {stages} | total (min) |",
+        "|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|",
+    ]
     for r in rows:
         paper = "-" if r["paper_qgpo"] is None else f"{r['paper_qgpo']:.1f}"
         times = " | ".join(_minutes(r[f"{stage}_s"]) for stage in STAGES)
-        lines.append(f"| {r['task']} | {r['seeds']} | {r['reported_scale']} | {_mean_std(r['score_mean'], r['score_std'])} "
-                     f"| {_mean_std(r['best_scale_score_mean'], r['best_scale_score_std'])} | {paper} | {times} | {_minutes(r['total_s'])} |")
+        lines.append(
+            f"| {r['task']} | {r['seeds']} | {r['reported_scale']} | {_mean_std(r['score_mean'], r['score_std'])} "
+            f"| {_mean_std(r['best_scale_score_mean'], r['best_scale_score_std'])} | {paper} | {times} "
+            f"| {_minutes(r['total_s'])} |"
+        )
     lines.append("")
-    lines.append("Scores: D4RL normalized (mean return where a task has no references), mean ± std over seeds (n/a: one seed), "
-                 "last checkpoint. "
-                 "'reported' is the preset's guidance scale, fixed before evaluation; 'best scale' picks each seed's best scale "
-                 "after seeing its test returns and is optimistic. Stage times in minutes (mean over seeds).")
+    lines.append(
+        "Scores: D4RL normalized (mean return where a task has no references), mean ± std over seeds (n/a: one seed), "
+        "last checkpoint. "
+        "'reported' is the preset's guidance scale, fixed before evaluation; 'best scale' picks each seed's best scale "
+        "after seeing its test returns and is optimistic. Stage times in minutes (mean over seeds)."
+    )
     return "\n".join(lines)
 
 
@@ -126,9 +170,16 @@ def write_report(paths: list[Path], out: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cep_lightning.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cep_lightning.report", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="run directories, or folders searched for them")
-    parser.add_argument("--out", type=Path, default=Path("."), help="where report.md and report.csv go (default: the current directory)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        help="where report.md and report.csv go (default: the current directory)",
+    )
     args = parser.parse_args(argv)
     try:
         print(write_report(args.paths, args.out))

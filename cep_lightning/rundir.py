@@ -112,8 +112,13 @@ class RunDir:
         pending = self.pending(stage)
         if pending is None:
             raise RuntimeError(f"{self.path / stage} has no {PENDING}: finish() without start()")
-        record = {"stage": stage, "id": uuid.uuid4().hex, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                  "seconds": round(seconds, 2), **pending}
+        record = {
+            "stage": stage,
+            "id": uuid.uuid4().hex,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": round(seconds, 2),
+            **pending,
+        }
         atomic_write(self.path / stage / RECORD, json.dumps(record, indent=2))
         (self.path / stage / PENDING).unlink()
         return record
@@ -125,17 +130,23 @@ class RunDir:
     def load(self, cls: type[L.LightningModule], stage: str, map_location: str = "cpu") -> L.LightningModule:
         """The finished stage's module; a stage without a record is a MissingStageError."""
         if self.record(stage) is None or not self.model(stage).is_file():
-            raise MissingStageError(f"{self.path} has no finished '{stage}' stage ({stage}/{RECORD}). "
-                                    f"Run it first: python train.py stage={stage} run.dir={self.path}  (or stage=all).")
+            raise MissingStageError(
+                f"{self.path} has no finished '{stage}' stage ({stage}/{RECORD}). "
+                f"Run it first: python train.py stage={stage} run.dir={self.path}  (or stage=all)."
+            )
         return cls.load_from_checkpoint(self.model(stage), map_location=map_location, weights_only=False)
 
-    def load_checked(self, cls: type[L.LightningModule], stage: str, state_dim: int, action_dim: int) -> L.LightningModule:
+    def load_checked(
+        self, cls: type[L.LightningModule], stage: str, state_dim: int, action_dim: int
+    ) -> L.LightningModule:
         """``load``, refused when the stage was trained on observations/actions of other sizes."""
         module = self.load(cls, stage)
         trained = (module.hparams.state_dim, module.hparams.action_dim)
         if trained != (state_dim, action_dim):
-            raise DataError(f"{self.model(stage)} was trained on (state, action) sizes {trained}, but the data set has "
-                            f"{(state_dim, action_dim)}. Use the run directory made for this data (run.dir=...).")
+            raise DataError(
+                f"{self.model(stage)} was trained on (state, action) sizes {trained}, but the data set has "
+                f"{(state_dim, action_dim)}. Use the run directory made for this data (run.dir=...)."
+            )
         return module
 
 
@@ -149,6 +160,7 @@ def runs_of(task_dir: Path) -> Iterator[RunDir]:
 
 def latest_run(task_dir: Path) -> RunDir | None:
     """The run under ``task_dir`` whose last stage finished most recently (None: no run has a finished stage)."""
+
     def last_finished(run: RunDir) -> float:
         return max((run.path / stage / RECORD).stat().st_mtime for stage in run.finished_stages())
 

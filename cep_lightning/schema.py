@@ -41,16 +41,22 @@ class DataConfig:
     minari_id: Optional[str] = setting(None, "Minari data set id (source=minari)")
     download: bool = setting(False, "let Minari download a missing data set")
     builtin_episodes: int = setting(200, "episodes of the built-in Pendulum data set (source=builtin)")
-    toy: Optional[str] = setting(None, "the 2-D toy (source=toy): 8gaussians, moons, checkerboard, rings, swissroll, 2spirals")
+    toy: Optional[str] = setting(
+        None, "the 2-D toy (source=toy): 8gaussians, moons, checkerboard, rings, swissroll, 2spirals"
+    )
     toy_size: int = setting(200_000, "points of the toy data set")
     drop_nonfinite: bool = setting(False, "drop rows with NaN/inf instead of refusing the data set")
     reward_transform: str = setting(
-        "locomotion", "locomotion: r·1000/(max return − min return); antmaze: r − 1", ("locomotion", "antmaze", "none")
+        "locomotion",
+        "locomotion: r·1000/(max return − min return); antmaze: r − 1",
+        ("locomotion", "antmaze", "none"),
     )
     observation_keys: Optional[list[str]] = setting(
         None, "Dict observations (data set and env): these keys concatenated, in order"
     )
-    max_transitions: Optional[int] = setting(None, "only the first N transitions (the last episode cut there); null: all")
+    max_transitions: Optional[int] = setting(
+        None, "only the first N transitions (the last episode cut there); null: all"
+    )
     num_workers: int = setting(0, "DataLoader worker processes")
 
 
@@ -93,7 +99,11 @@ class EnergyConfig:
     hidden: int = setting(256, "width of the energy network")
     depth: int = setting(4, "hidden layers of the energy network")
     beta: float = setting(3.0, "CEP inverse temperature β")
-    loss: str = setting("cep", "cep: contrastive energy prediction; mse, emse: the regression baselines", ("cep", "mse", "emse"))
+    loss: str = setting(
+        "cep",
+        "cep: contrastive energy prediction; mse, emse: the regression baselines",
+        ("cep", "mse", "emse"),
+    )
     time_scale: float = setting(30.0, "std of the fixed Fourier time frequencies W ~ N(0, scale²)")
     trainer: dict[str, Any] = setting({}, "Trainer options for this stage only (over trainer.*)")
 
@@ -106,11 +116,16 @@ class EvalConfig:
     env_kwargs: dict[str, Any] = setting({}, "gym.make(env, **env_kwargs), over the data set's own")
     episodes: int = setting(10, "episodes per guidance scale, each in its own seeded environment")
     scales: list[float] = setting([0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0], "the sweep of guidance scales")
-    reported_scale: float = setting(3.0, "the scale whose score is reported, fixed before evaluation (one of scales)")
-    envs_per_batch: int = setting(0, "environments stepped together per process (0: all of its episodes at once)")
+    reported_scale: float = setting(
+        3.0, "the scale whose score is reported, fixed before evaluation (one of scales)"
+    )
+    envs_per_batch: int = setting(
+        0, "environments stepped together per process (0: all of its episodes at once)"
+    )
     solver_steps: int = setting(15, "DPM-Solver model evaluations per action")
     sampler: str = setting(
-        "dpm_solver++_2s", "dpm_solver++_2s: singlestep, x0-prediction; dpm_solver_2m: multistep, noise-prediction",
+        "dpm_solver++_2s",
+        "dpm_solver++_2s: singlestep, x0-prediction; dpm_solver_2m: multistep, noise-prediction",
         SAMPLER_CHOICES,
     )
     ref_min_return: Optional[float] = setting(None, "'random' reference return of the normalized score")
@@ -124,13 +139,22 @@ class ToyConfig:
     methods: list[str] = setting(["cep", "mse", "emse"], "energy training objectives compared")
     betas: list[float] = setting([0.0, 3.0, 10.0, 20.0], "inverse temperatures of the targets p ∝ q exp(β e)")
     samples: int = setting(20_000, "guided samples per (method, β)")
-    M: int = setting(0, "CEP's contrastive sets on a toy: groups of M points, one t each (0: the whole batch)")
-    lr_decay: bool = setting(False, "behaviour and energy learning rates decay linearly to zero over their steps")
+    M: int = setting(
+        0, "CEP's contrastive sets on a toy: groups of M points, one t each (0: the whole batch)"
+    )
+    lr_decay: bool = setting(
+        False, "behaviour and energy learning rates decay linearly to zero over their steps"
+    )
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {
-    "accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1, "precision": "auto",
-    "log_every_n_steps": 50, "enable_progress_bar": True,
+    "accelerator": "auto",
+    "devices": 1,
+    "strategy": "auto",
+    "num_nodes": 1,
+    "precision": "auto",
+    "log_every_n_steps": 50,
+    "enable_progress_bar": True,
 }
 
 
@@ -142,7 +166,9 @@ class ProgressConfig:
 
 @dataclass
 class CheckpointConfig:
-    every_n_steps: int = setting(5000, "training stages save <stage>/checkpoints/last.ckpt this often (resume point)")
+    every_n_steps: int = setting(
+        5000, "training stages save <stage>/checkpoints/last.ckpt this often (resume point)"
+    )
 
 
 @dataclass
@@ -150,7 +176,9 @@ class PeriodicEvalConfig:
     enabled: bool = setting(False, "evaluate in the environment during the critic and energy stages")
     every_n_steps: int = setting(10_000)
     episodes: int = setting(5)
-    scales: list[float] = setting([3.0], "guidance scales of the energy stage (the critic stage: argmax-Q selection)")
+    scales: list[float] = setting(
+        [3.0], "guidance scales of the energy stage (the critic stage: argmax-Q selection)"
+    )
 
 
 @dataclass
@@ -176,7 +204,9 @@ class CallbacksConfig:
 
 @dataclass
 class Config:
-    task: str = setting("pendulum-mixed", "the preset conf/task/<task>.yaml (pendulum-mixed: built in, no download)")
+    task: str = setting(
+        "pendulum-mixed", "the preset conf/task/<task>.yaml (pendulum-mixed: built in, no download)"
+    )
     stage: str = setting("all", "one stage, or all (a finished, current stage is skipped)", STAGE_CHOICES)
     seed: int = setting(0, "random seed (seed=0,1,2: one run per seed)")
     smoke: bool = setting(False, "every stage on a small slice with short budgets: checks a set-up quickly")
@@ -189,7 +219,8 @@ class Config:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: dict[str, Any] = setting(
-        TRAINER_DEFAULTS, "any lightning.Trainer argument, for every stage; precision auto: bf16-mixed where native"
+        TRAINER_DEFAULTS,
+        "any lightning.Trainer argument, for every stage; precision auto: bf16-mixed where native",
     )
     logger: list[str] = setting(["tensorboard"], "any of tensorboard, csv, wandb, mlflow")
     progress: ProgressConfig = field(default_factory=ProgressConfig)
@@ -217,7 +248,9 @@ def settings(node: type = Config, prefix: str = "") -> Iterator[Setting]:
             yield from settings(kind, f"{key}.")
             continue
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
-        yield Setting(key, default, _type_name(kind), f.metadata.get("help", ""), f.metadata.get("choices", ()))
+        yield Setting(
+            key, default, _type_name(kind), f.metadata.get("help", ""), f.metadata.get("choices", ())
+        )
 
 
 def _type_name(kind: Any) -> str:
@@ -225,8 +258,14 @@ def _type_name(kind: Any) -> str:
     args = [a for a in typing.get_args(kind) if a is not type(None)]
     optional = typing.get_origin(kind) is typing.Union and len(args) == 1
     base = typing.get_origin(args[0] if optional else kind) or (args[0] if optional else kind)
-    words = {int: "an integer", float: "a number", bool: "a boolean (true/false)", str: "a string", list: "a list",
-             dict: "a mapping"}.get(base, str(kind))
+    words = {
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean (true/false)",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(base, str(kind))
     return f"{words} or null" if optional else words
 
 

@@ -10,7 +10,9 @@ from omegaconf import DictConfig
 SMOKE = {
     "data.max_transitions": 1000,  # the support stage: 1000 states (+ final next states) × M actions
     "support.batch_size": 256,  # a few batches, so that its progress shows
-    "behavior.steps": 50, "critic.steps": 50, "energy.steps": 50,
+    "behavior.steps": 50,
+    "critic.steps": 50,
+    "energy.steps": 50,
     "eval.episodes": 1,
     "eval.max_episode_steps": 100,  # gym.make(..., max_episode_steps=100): a maze's 1000-step episodes cut short
     "trainer.log_every_n_steps": 10,
@@ -31,6 +33,10 @@ def apply_smoke(cfg: DictConfig) -> None:
         cfg[stage].steps = _smaller(cfg[stage].steps, SMOKE[f"{stage}.steps"])
     cfg.eval.episodes = _smaller(cfg.eval.episodes, SMOKE["eval.episodes"])
     cfg.eval.scales = [cfg.eval.reported_scale]
-    cfg.eval.env_kwargs.max_episode_steps = _smaller(cfg.eval.env_kwargs.get("max_episode_steps"), SMOKE["eval.max_episode_steps"])
-    cfg.trainer.log_every_n_steps = _smaller(cfg.trainer.get("log_every_n_steps"), SMOKE["trainer.log_every_n_steps"])
+    cfg.eval.env_kwargs.max_episode_steps = _smaller(
+        cfg.eval.env_kwargs.get("max_episode_steps"), SMOKE["eval.max_episode_steps"]
+    )
+    cfg.trainer.log_every_n_steps = _smaller(
+        cfg.trainer.get("log_every_n_steps"), SMOKE["trainer.log_every_n_steps"]
+    )
     cfg.progress.every_n_steps = _smaller(cfg.progress.every_n_steps or None, SMOKE["progress.every_n_steps"])

@@ -20,7 +20,9 @@ def import_object(path: str, where: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"{where}: cannot import module '{module_name}' ({exc}). Is it on PYTHONPATH?") from None
+        raise ConfigError(
+            f"{where}: cannot import module '{module_name}' ({exc}). Is it on PYTHONPATH?"
+        ) from None
     if not hasattr(module, name):
         raise ConfigError(f"{where}: module '{module_name}' has no attribute '{name}'.")
     return getattr(module, name)
@@ -42,12 +44,15 @@ def user_callback(name: str, spec: DictConfig) -> Callback:
     except TypeError as exc:
         raise ConfigError(f"{where}: {spec.target}(**args) failed: {exc}. Check {where}.args.") from None
     if not isinstance(callback, Callback):
-        raise ConfigError(f"{where}: {spec.target} is not a Lightning Callback (lightning.pytorch.callbacks.Callback).")
+        raise ConfigError(
+            f"{where}: {spec.target} is not a Lightning Callback (lightning.pytorch.callbacks.Callback)."
+        )
     return callback
 
 
 def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback]:
-    """Callbacks switched on for ``stage``: EMA (callbacks.ema.stages), periodic evaluation (critic, energy), user callbacks."""
+    """Callbacks switched on for ``stage``: EMA (callbacks.ema.stages), periodic evaluation (critic, energy),
+    user callbacks."""
     from cep_lightning.callbacks.ema import ModelEMA
     from cep_lightning.callbacks.periodic_eval import PeriodicEvaluation
     from cep_lightning.evaluation import EnvMaker
@@ -57,11 +62,20 @@ def build_callbacks(cfg: DictConfig, stage: str, run_dir: Path) -> list[Callback
     if stage in c.ema.stages and c.ema.enabled:
         result.append(ModelEMA(decay=c.ema.decay))
     if stage in ("critic", "energy") and c.periodic_eval.enabled:
-        result.append(PeriodicEvaluation(
-            behavior_checkpoint=RunDir(run_dir).model("behavior"), make_env=EnvMaker.from_config(cfg),
-            every_n_steps=c.periodic_eval.every_n_steps, episodes=c.periodic_eval.episodes,
-            scales=list(c.periodic_eval.scales), solver_steps=cfg.eval.solver_steps, M=cfg.support.M,
-            seed=cfg.eval.seed, ref_min=cfg.eval.ref_min_return, ref_max=cfg.eval.ref_max_return,
-            sampler=cfg.eval.sampler))
+        result.append(
+            PeriodicEvaluation(
+                behavior_checkpoint=RunDir(run_dir).model("behavior"),
+                make_env=EnvMaker.from_config(cfg),
+                every_n_steps=c.periodic_eval.every_n_steps,
+                episodes=c.periodic_eval.episodes,
+                scales=list(c.periodic_eval.scales),
+                solver_steps=cfg.eval.solver_steps,
+                M=cfg.support.M,
+                seed=cfg.eval.seed,
+                ref_min=cfg.eval.ref_min_return,
+                ref_max=cfg.eval.ref_max_return,
+                sampler=cfg.eval.sampler,
+            )
+        )
     result += [user_callback(name, spec) for name, spec in c.custom.items() if stage in spec.stages]
     return result

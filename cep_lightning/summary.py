@@ -14,7 +14,9 @@ from cep_lightning.trainer_options import _quiet_lightning_banners, stage_option
 def device_of(cfg: DictConfig, stage: str) -> str:
     """What Lightning resolves the stage's Trainer options to: accelerator, device count, strategy, precision."""
     with _quiet_lightning_banners():
-        trainer = L.Trainer(**stage_options(cfg, stage), logger=False, enable_checkpointing=False, enable_model_summary=False)
+        trainer = L.Trainer(
+            **stage_options(cfg, stage), logger=False, enable_checkpointing=False, enable_model_summary=False
+        )
     accelerator = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()
     devices = trainer.num_devices * trainer.num_nodes
     strategy = type(trainer.strategy).__name__.removesuffix("Strategy")
@@ -26,11 +28,13 @@ def describe_start(cfg: DictConfig, data: QGPODataModule, plan: Plan) -> str:
     to_run = [step.stage for step in plan.to_run]
     devices = {device_of(cfg, stage) for stage in to_run}
     smoke = "  (smoke: a small slice, short budgets)" if cfg.get("smoke", False) else ""
-    lines = [f"[cep_lightning] task {cfg.task}, seed {cfg.seed}{smoke}",
-             f"  data      {describe_source(cfg.data)}: {len(data.transitions.observations)} transitions, "
-             f"state {data.state_dim}, action {data.action_dim}",
-             f"  run dir   {cfg.run.dir}",
-             f"  stages    {', '.join(to_run) or 'none (everything is current)'}",
-             f"  device    {'; '.join(sorted(devices)) if devices else '-'}",
-             f"  logs      {', '.join(cfg.logger)} (tensorboard --logdir {cfg.run.dir})"]
+    lines = [
+        f"[cep_lightning] task {cfg.task}, seed {cfg.seed}{smoke}",
+        f"  data      {describe_source(cfg.data)}: {len(data.transitions.observations)} transitions, "
+        f"state {data.state_dim}, action {data.action_dim}",
+        f"  run dir   {cfg.run.dir}",
+        f"  stages    {', '.join(to_run) or 'none (everything is current)'}",
+        f"  device    {'; '.join(sorted(devices)) if devices else '-'}",
+        f"  logs      {', '.join(cfg.logger)} (tensorboard --logdir {cfg.run.dir})",
+    ]
     return "\n".join(lines)

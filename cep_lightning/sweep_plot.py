@@ -21,7 +21,9 @@ def scale_multiplier(scales: list[float]) -> int:
     return 1000
 
 
-def log_sweep(trainer: L.Trainer, returns: dict[float, np.ndarray], reported_scale: float, run_dir: Path) -> Path:
+def log_sweep(
+    trainer: L.Trainer, returns: dict[float, np.ndarray], reported_scale: float, run_dir: Path
+) -> Path:
     """``eval/return_vs_scale`` (mean return, x-axis: the scale; ``_x10``… when scales are fractional) and
     ``eval/return_std_vs_scale`` to every logger; the plot to ``<run>/return_vs_scale.png`` and TensorBoard."""
     import matplotlib
@@ -35,8 +37,13 @@ def log_sweep(trainer: L.Trainer, returns: dict[float, np.ndarray], reported_sca
     for scale in scales:
         step = int(Fraction(scale).limit_denominator(1000) * k)
         for logger in trainer.loggers:
-            logger.log_metrics({f"eval/return_vs_scale{suffix}": float(returns[scale].mean()),
-                                f"eval/return_std_vs_scale{suffix}": float(returns[scale].std())}, step=step)
+            logger.log_metrics(
+                {
+                    f"eval/return_vs_scale{suffix}": float(returns[scale].mean()),
+                    f"eval/return_std_vs_scale{suffix}": float(returns[scale].std()),
+                },
+                step=step,
+            )
     means = np.array([returns[scale].mean() for scale in scales])
     stds = np.array([returns[scale].std() for scale in scales])
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)

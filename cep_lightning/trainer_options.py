@@ -27,7 +27,9 @@ OWNED = {  # Trainer arguments the pipeline sets itself -> the config key that c
     "enable_checkpointing": "checkpoint.every_n_steps",
     "enable_model_summary": "the pipeline",
 }
-OWNED_IN_EVAL = {"inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"}
+OWNED_IN_EVAL = {
+    "inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"
+}
 TRAINER_ARGUMENTS = tuple(p for p in inspect.signature(L.Trainer.__init__).parameters if p != "self")
 
 
@@ -37,7 +39,9 @@ def stage_options(cfg: DictConfig, stage: str) -> dict[str, Any]:
     shared: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     own: dict[str, Any] = OmegaConf.to_container(cfg[stage].trainer, resolve=True)  # type: ignore[assignment]
     options = {**shared, **own}
-    options["precision"] = resolve_precision(options.get("precision", "auto"), str(options.get("accelerator", "auto")))
+    options["precision"] = resolve_precision(
+        options.get("precision", "auto"), str(options.get("accelerator", "auto"))
+    )
     return options
 
 
@@ -54,11 +58,17 @@ def check_trainer_options(cfg: DictConfig) -> None:
         try:
             with _quiet_lightning_banners():
                 L.Trainer(**options, logger=False, enable_checkpointing=False, enable_model_summary=False)
-        except Exception as exc:  # Lightning's own refusal (MisconfigurationException, ValueError, TypeError...)
-            where = ", ".join(f"{k}={v!r}" for k, v in options.items() if _named_in(k, exc)) or ", ".join(f"{k}={v!r}" for k, v in options.items())
+        except (
+            Exception
+        ) as exc:  # Lightning's own refusal (MisconfigurationException, ValueError, TypeError...)
+            where = ", ".join(f"{k}={v!r}" for k, v in options.items() if _named_in(k, exc)) or ", ".join(
+                f"{k}={v!r}" for k, v in options.items()
+            )
             message = " ".join(str(exc).split())
-            raise ConfigError(f"Lightning refuses the Trainer options of stage '{stage}' ({where}): {message} "
-                              f"Change trainer.* (or {stage}.trainer.*).") from None
+            raise ConfigError(
+                f"Lightning refuses the Trainer options of stage '{stage}' ({where}): {message} "
+                f"Change trainer.* (or {stage}.trainer.*)."
+            ) from None
 
 
 def _check_key(group: str, key: str, stage: str | None) -> None:
@@ -71,8 +81,10 @@ def _check_key(group: str, key: str, stage: str | None) -> None:
     if key not in TRAINER_ARGUMENTS:
         close = difflib.get_close_matches(key, TRAINER_ARGUMENTS, n=3, cutoff=0.6)
         hint = f" Did you mean: {', '.join(f'{group}.{c}' for c in close)}?" if close else ""
-        raise ConfigError(f"{group}.{key} is not an argument of lightning.Trainer.{hint} "
-                          f"(see https://lightning.ai/docs/pytorch/stable/common/trainer.html#trainer-class-api)")
+        raise ConfigError(
+            f"{group}.{key} is not an argument of lightning.Trainer.{hint} "
+            f"(see https://lightning.ai/docs/pytorch/stable/common/trainer.html#trainer-class-api)"
+        )
 
 
 def _named_in(key: str, exc: Exception) -> bool:
@@ -82,9 +94,15 @@ def _named_in(key: str, exc: Exception) -> bool:
 @contextlib.contextmanager
 def _quiet_lightning_banners() -> Iterator[None]:
     """Silence "GPU available: ..." and similar lines while a Trainer is built only to check its options."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric",
-                                                    "lightning.pytorch.utilities.rank_zero",
-                                                    "lightning.fabric.utilities.rank_zero")]
+    loggers = [
+        logging.getLogger(name)
+        for name in (
+            "lightning.pytorch",
+            "lightning.fabric",
+            "lightning.pytorch.utilities.rank_zero",
+            "lightning.fabric.utilities.rank_zero",
+        )
+    ]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)

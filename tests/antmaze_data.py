@@ -27,41 +27,54 @@ from cep_lightning.evaluation import register_robotics_envs
 
 R, G = "r", "g"
 EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS
-    "umaze": [[1, 1, 1, 1, 1],
-              [1, 0, 0, R, 1],
-              [1, 0, 1, 1, 1],
-              [1, 0, 0, G, 1],
-              [1, 1, 1, 1, 1]],
-    "medium": [[1, 1, 1, 1, 1, 1, 1, 1],
-               [1, R, 0, 1, 1, 0, 0, 1],
-               [1, 0, 0, 1, 0, 0, 0, 1],
-               [1, 1, 0, 0, 0, 1, 1, 1],
-               [1, 0, 0, 1, 0, 0, 0, 1],
-               [1, 0, 1, 0, 0, 1, 0, 1],
-               [1, 0, 0, 0, 1, 0, G, 1],
-               [1, 1, 1, 1, 1, 1, 1, 1]],
-    "large": [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-              [1, R, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
-              [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1],
-              [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
-              [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1],
-              [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1],
-              [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1],
-              [1, 0, 0, 1, 0, 0, 0, 1, 0, G, 0, 1],
-              [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+    "umaze": [[1, 1, 1, 1, 1], [1, 0, 0, R, 1], [1, 0, 1, 1, 1], [1, 0, 0, G, 1], [1, 1, 1, 1, 1]],
+    "medium": [
+        [1, 1, 1, 1, 1, 1, 1, 1],
+        [1, R, 0, 1, 1, 0, 0, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1],
+        [1, 1, 0, 0, 0, 1, 1, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1],
+        [1, 0, 1, 0, 0, 1, 0, 1],
+        [1, 0, 0, 0, 1, 0, G, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1],
+    ],
+    "large": [
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        [1, R, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+        [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+        [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
+        [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1],
+        [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1],
+        [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1, 0, G, 0, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    ],
 }
-UMAZE_COLLECTION_MAP = [[1, 1, 1, 1, 1],  # the script's map for umaze (not diverse)
-                        [1, G, 0, 0, 1],
-                        [1, 1, 1, 0, 1],
-                        [1, R, 0, 0, 1],
-                        [1, 1, 1, 1, 1]]
-COLLECTION_ENVS = {"umaze": "AntMaze_UMaze-v4", "umaze-diverse": "AntMaze_UMaze-v4", "medium-play": "AntMaze_Medium-v4",
-                   "medium-diverse": "AntMaze_Medium_Diverse_GR-v4", "large-play": "AntMaze_Large-v4",
-                   "large-diverse": "AntMaze_Large_Diverse_GR-v4"}
+UMAZE_COLLECTION_MAP = [
+    [1, 1, 1, 1, 1],  # the script's map for umaze (not diverse)
+    [1, G, 0, 0, 1],
+    [1, 1, 1, 0, 1],
+    [1, R, 0, 0, 1],
+    [1, 1, 1, 1, 1],
+]
+COLLECTION_ENVS = {
+    "umaze": "AntMaze_UMaze-v4",
+    "umaze-diverse": "AntMaze_UMaze-v4",
+    "medium-play": "AntMaze_Medium-v4",
+    "medium-diverse": "AntMaze_Medium_Diverse_GR-v4",
+    "large-play": "AntMaze_Large-v4",
+    "large-diverse": "AntMaze_Large_Diverse_GR-v4",
+}
 
 
-def antmaze_dataset(dataset_id: str, name: str, episodes: int = 3, steps: int = 25, seed: int = 0,
-                    cells: Sequence[dict[str, tuple[int, int]]] = ()) -> str:
+def antmaze_dataset(
+    dataset_id: str,
+    name: str,
+    episodes: int = 3,
+    steps: int = 25,
+    seed: int = 0,
+    cells: Sequence[dict[str, tuple[int, int]]] = (),
+) -> str:
     """Collect ``episodes`` random-action episodes of ``steps`` steps for AntMaze data set ``name`` (e.g. medium-play)
     into the local Minari store as ``dataset_id``. ``cells``: per-episode reset options (``reset_cell``/``goal_cell``),
     cycled; a test uses them to start episodes near a chosen cell."""
@@ -71,25 +84,38 @@ def antmaze_dataset(dataset_id: str, name: str, episodes: int = 3, steps: int = 
     register_robotics_envs(env_id)
     kwargs = {"maze_map": UMAZE_COLLECTION_MAP} if name == "umaze" else {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # AntMaze_*-v4 is "out of date"; minari wants an author, a description, ...
+        warnings.simplefilter(
+            "ignore"
+        )  # AntMaze_*-v4 is "out of date"; minari wants an author, a description, ...
         env = gym.make(env_id, continuing_task=True, reset_target=False, max_episode_steps=steps, **kwargs)
         rng = np.random.default_rng(seed)
-        buffers = [_episode(env, rng, seed + e, cells[e % len(cells)] if cells else None) for e in range(episodes)]
+        buffers = [
+            _episode(env, rng, seed + e, cells[e % len(cells)] if cells else None) for e in range(episodes)
+        ]
         eval_spec = deepcopy(env.spec)
         eval_spec.kwargs["maze_map"] = EVAL_MAPS[name.split("-")[0]]
-        eval_spec.max_episode_steps = gym.spec(env_id).max_episode_steps  # the script kept the registered time limit
-        minari.create_dataset_from_buffers(dataset_id, buffers, env=env, eval_env=eval_spec,
-                                           algorithm_name="random actions")
+        eval_spec.max_episode_steps = gym.spec(
+            env_id
+        ).max_episode_steps  # the script kept the registered time limit
+        minari.create_dataset_from_buffers(
+            dataset_id, buffers, env=env, eval_env=eval_spec, algorithm_name="random actions"
+        )
     env.close()
     return dataset_id
 
 
-def _episode(env: gym.Env, rng: np.random.Generator, seed: int,
-             cells: dict[str, tuple[int, int]] | None) -> EpisodeBuffer:
+def _episode(
+    env: gym.Env, rng: np.random.Generator, seed: int, cells: dict[str, tuple[int, int]] | None
+) -> EpisodeBuffer:
     """One random-action episode of a continuing maze task: only the time limit ends it."""
     obs, _ = env.reset(seed=seed, options={k: np.array(v) for k, v in cells.items()} if cells else None)
-    steps: dict[str, list] = {"observations": [obs], "actions": [], "rewards": [], "terminations": [],
-                              "truncations": []}
+    steps: dict[str, list] = {
+        "observations": [obs],
+        "actions": [],
+        "rewards": [],
+        "terminations": [],
+        "truncations": [],
+    }
     truncated = False
     while not truncated:
         action = rng.uniform(-1.0, 1.0, size=8).astype(np.float32)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -22,18 +21,33 @@ def minari_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 TINY = [
     "data.builtin_episodes=12",
-    "behavior.steps=40", "behavior.batch_size=128", "behavior.widths=[64,32,16]",
-    "support.M=4", "support.batch_size=512",
-    "critic.steps=30", "critic.hidden=32",
-    "energy.steps=30", "energy.hidden=32",
-    "eval.episodes=2", "eval.scales=[0.0,2.0]", "eval.reported_scale=2.0", "eval.solver_steps=4",
-    "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", "checkpoint.every_n_steps=10",
+    "behavior.steps=40",
+    "behavior.batch_size=128",
+    "behavior.widths=[64,32,16]",
+    "support.M=4",
+    "support.batch_size=512",
+    "critic.steps=30",
+    "critic.hidden=32",
+    "energy.steps=30",
+    "energy.hidden=32",
+    "eval.episodes=2",
+    "eval.scales=[0.0,2.0]",
+    "eval.reported_scale=2.0",
+    "eval.solver_steps=4",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=10",
+    "checkpoint.every_n_steps=10",
     "callbacks.periodic_eval.enabled=false",  # a command on a copy of the fixture's run would inherit the run's own
 ]
 
 
-FIXTURE_EXTRAS = ["callbacks.ema.enabled=true", "callbacks.periodic_eval.enabled=true", "callbacks.periodic_eval.every_n_steps=20",
-                  "callbacks.periodic_eval.episodes=2", "callbacks.periodic_eval.scales=[1.0]"]
+FIXTURE_EXTRAS = [
+    "callbacks.ema.enabled=true",
+    "callbacks.periodic_eval.enabled=true",
+    "callbacks.periodic_eval.every_n_steps=20",
+    "callbacks.periodic_eval.episodes=2",
+    "callbacks.periodic_eval.scales=[1.0]",
+]
 
 
 def _accumulators(events_dir: Path):
@@ -47,7 +61,12 @@ def _accumulators(events_dir: Path):
 
 def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of a TensorBoard scalar."""
-    return [(e.step, e.value) for acc in _accumulators(events_dir) if tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
+    return [
+        (e.step, e.value)
+        for acc in _accumulators(events_dir)
+        if tag in acc.Tags()["scalars"]
+        for e in acc.Scalars(tag)
+    ]
 
 
 def scalar_tags(events_dir: Path) -> set[str]:

@@ -20,7 +20,9 @@ class RecordingCallback(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._record("fit_start", trainer)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         if batch_idx == 0:
             self._record("train_batch_end", trainer)
 
@@ -34,6 +36,9 @@ class TrainerSettingsRecorder(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         import json
 
-        settings = {"gradient_clip_val": trainer.gradient_clip_val, "gradient_clip_algorithm": trainer.gradient_clip_algorithm.value,
-                    "inference_mode": trainer.predict_loop.inference_mode}
+        settings = {
+            "gradient_clip_val": trainer.gradient_clip_val,
+            "gradient_clip_algorithm": trainer.gradient_clip_algorithm.value,
+            "inference_mode": trainer.predict_loop.inference_mode,
+        }
         self.path.write_text(json.dumps(settings))

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from cep_lightning import pipeline
 from cep_lightning.config import load_config
 from cep_lightning.data.datamodule import QGPODataModule, StateDataset, TransitionDataset
 from cep_lightning.data.hdf5 import write_d4rl_hdf5
@@ -27,7 +28,6 @@ from cep_lightning.data.support_values import support_values
 from cep_lightning.diffusion import vp_alpha_sigma
 from cep_lightning.losses import emse_energy_loss, mse_energy_loss
 from cep_lightning.nets import TwinQ
-from cep_lightning import pipeline
 from cep_lightning.pipeline import run_critic, run_energy
 from cep_lightning.rundir import RunDir
 from cep_lightning.stages.candidates import ScoredSupport
@@ -69,9 +69,12 @@ def critic_batch() -> dict[str, Tensor]:
         "r": torch.tensor([1.0, -2.0, 0.5]),
         "s_next": torch.tensor([[0.4, 0.1], [-0.3, 0.2], [0.6, -0.4]]),
         "terminal": torch.tensor([0.0, 1.0, 0.0]),
-        "support": torch.tensor([[0.9, -0.9, 0.1, 0.0], [0.7, 0.2, -0.3, 0.5], [-0.8, 0.6, 0.3, 0.9]])[..., None],
-        "support_next": torch.tensor([[0.2, -0.6, 0.8, 0.4], [-0.1, 0.5, -0.9, 0.3],
-                                      [0.6, -0.2, 0.1, -0.7]])[..., None],
+        "support": torch.tensor([[0.9, -0.9, 0.1, 0.0], [0.7, 0.2, -0.3, 0.5], [-0.8, 0.6, 0.3, 0.9]])[
+            ..., None
+        ],
+        "support_next": torch.tensor([[0.2, -0.6, 0.8, 0.4], [-0.1, 0.5, -0.9, 0.3], [0.6, -0.2, 0.1, -0.7]])[
+            ..., None
+        ],
     }
 
 
@@ -108,8 +111,10 @@ def test_critic_target_by_hand_uses_the_target_network_on_the_support_of_s_next(
     y, q_next = critic_with_known_networks(gamma, beta_q).target(batch)
     torch.testing.assert_close(y, torch.tensor(expected_target(batch, gamma, beta_q)), rtol=0, atol=1e-5)
     assert y[1].item() == pytest.approx(batch["r"][1].item(), abs=1e-6)  # terminal: y = r
-    by_hand = [[linear_q(TARGET, batch["s_next"][i].tolist(), a[0]) for a in batch["support_next"][i].tolist()]
-               for i in range(3)]
+    by_hand = [
+        [linear_q(TARGET, batch["s_next"][i].tolist(), a[0]) for a in batch["support_next"][i].tolist()]
+        for i in range(3)
+    ]
     torch.testing.assert_close(q_next, torch.tensor(by_hand), rtol=0, atol=1e-5)
 
 
@@ -120,8 +125,10 @@ def test_critic_loss_regresses_both_online_heads_at_the_data_action() -> None:
     y = expected_target(batch, gamma, beta_q)
     errors = []
     for c, w, b in ONLINE:
-        q = [c * batch["a"][i, 0].item() + sum(wi * si for wi, si in zip(w, batch["s"][i].tolist())) + b
-             for i in range(3)]
+        q = [
+            c * batch["a"][i, 0].item() + sum(wi * si for wi, si in zip(w, batch["s"][i].tolist())) + b
+            for i in range(3)
+        ]
         errors.append(sum((qi - yi) ** 2 for qi, yi in zip(q, y)) / 3)
     assert loss.item() == pytest.approx(0.5 * (errors[0] + errors[1]), abs=1e-5)
 
@@ -136,8 +143,15 @@ class ListOfBatches(L.LightningDataModule):
 
 
 def quiet_trainer(**kwargs) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, **kwargs)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def test_one_polyak_step_by_hand() -> None:
@@ -153,7 +167,9 @@ def test_one_polyak_step_by_hand() -> None:
     target_before = [p.detach().clone() for p in module.q_target.parameters()]
     quiet_trainer(max_steps=1).fit(module, datamodule=ListOfBatches([critic_batch()]))
     online_after = [p.detach() for p in module.q.parameters()]
-    assert max((a - b).abs().max().item() for a, b in zip(online_after, online_before)) > 0.01  # Adam moved it
+    assert (
+        max((a - b).abs().max().item() for a, b in zip(online_after, online_before)) > 0.01
+    )  # Adam moved it
     for target, online, old in zip(module.q_target.parameters(), online_after, target_before):
         torch.testing.assert_close(target.detach(), tau * online + (1 - tau) * old, rtol=0, atol=1e-6)
 
@@ -170,8 +186,12 @@ def test_emse_energy_loss_by_hand() -> None:
     q = torch.tensor([1.0, 2.0, 5.0, -80.0])
     baseline = torch.tensor([2.0, 2.0, 1.0, 0.0])
     beta = 1.5  # exponents -1.5, 0, 6 -> 4.5, -120 -> -100
-    terms = [(math.exp(0.0) - math.exp(-1.5)) ** 2, (math.exp(1.0) - 1.0) ** 2,
-             (math.exp(4.5) - math.exp(4.5)) ** 2, (math.exp(-0.5) - math.exp(-100.0)) ** 2]
+    terms = [
+        (math.exp(0.0) - math.exp(-1.5)) ** 2,
+        (math.exp(1.0) - 1.0) ** 2,
+        (math.exp(4.5) - math.exp(4.5)) ** 2,
+        (math.exp(-0.5) - math.exp(-100.0)) ** 2,
+    ]
     assert emse_energy_loss(f, q, beta, baseline).item() == pytest.approx(sum(terms) / 4, rel=1e-6)
 
 
@@ -208,7 +228,9 @@ def test_support_actions_are_drawn_for_their_own_state(tmp_path: Path) -> None:
 
     batch = TransitionDataset(data, data.rewards, store).__getitems__([4, 0, 2, 3, 1])
     torch.testing.assert_close(batch["support"][..., 0], batch["s"].expand(-1, m), rtol=0, atol=0.05)
-    torch.testing.assert_close(batch["support_next"][..., 0], batch["s_next"].expand(-1, m), rtol=0, atol=0.05)
+    torch.testing.assert_close(
+        batch["support_next"][..., 0], batch["s_next"].expand(-1, m), rtol=0, atol=0.05
+    )
 
 
 def energy_with_known_critic(loss: str = "cep", beta: float = 1.5) -> EnergyModule:
@@ -243,8 +265,10 @@ def hand_cep_loss(logits: Tensor, q: list[list[float]], beta: float) -> float:
 
 
 def support_q_by_hand(batch: dict[str, Tensor], heads: tuple[Linear, Linear]) -> list[list[float]]:
-    return [[linear_q(heads, batch["s"][i].tolist(), a[0]) for a in batch["support"][i].tolist()]
-            for i in range(len(batch["s"]))]
+    return [
+        [linear_q(heads, batch["s"][i].tolist(), a[0]) for a in batch["support"][i].tolist()]
+        for i in range(len(batch["s"]))
+    ]
 
 
 def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> None:
@@ -255,12 +279,16 @@ def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> No
     expected = hand_cep_loss(logits, support_q_by_hand(batch, TARGET), beta)
     assert loss.item() == pytest.approx(expected, abs=1e-5)
 
-    values = support_values(module.candidates.critic, batch["s"].numpy(), batch["support"].numpy())  # the cache
+    values = support_values(
+        module.candidates.critic, batch["s"].numpy(), batch["support"].numpy()
+    )  # the cache
     cached_loss, cached_logits = run_energy_step(module, {**batch, "support_q": torch.from_numpy(values)})
     torch.testing.assert_close(cached_logits, logits)
     assert cached_loss.item() == pytest.approx(loss.item(), abs=1e-6)
 
-    set_linear_twin(module.candidates.critic, ONLINE)  # another critic: other labels, another loss for the same logits
+    set_linear_twin(
+        module.candidates.critic, ONLINE
+    )  # another critic: other labels, another loss for the same logits
     other_loss, other_logits = run_energy_step(module, batch)
     torch.testing.assert_close(other_logits, logits)
     expected_other = hand_cep_loss(logits, support_q_by_hand(batch, ONLINE), beta)
@@ -279,19 +307,40 @@ def test_regression_baselines_use_the_critics_value_of_the_data_action(loss_name
         expected = sum((fi - beta * qi) ** 2 for fi, qi in zip(f.tolist(), q)) / 3
     else:
         best = [max(row) for row in support_q_by_hand(batch, TARGET)]
-        expected = sum((math.exp(min(fi, 4.5)) - math.exp(min(max(beta * (qi - bi), -100.0), 4.5))) ** 2
-                       for fi, qi, bi in zip(f.tolist(), q, best)) / 3
+        expected = (
+            sum(
+                (math.exp(min(fi, 4.5)) - math.exp(min(max(beta * (qi - bi), -100.0), 4.5))) ** 2
+                for fi, qi, bi in zip(f.tolist(), q, best)
+            )
+            / 3
+        )
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_energy_stage_is_given_the_critic_stages_target_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_energy_stage_is_given_the_critic_stages_target_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pipeline's critic stage then energy stage: the energy model's frozen critic is the trained critic's
     target network (exactly), which differs from its online network, and the cached labels are its values."""
     data_file = write_d4rl_hdf5(two_episodes(), tmp_path / "data.hdf5")
-    cfg = load_config(["data.source=hdf5", f"data.path={data_file}", f"run.dir={tmp_path / 'run'}",
-                       "support.M=3", "critic.steps=3", "critic.batch_size=4", "critic.hidden=8", "critic.lr=0.05",
-                       "critic.tau=0.3", "energy.steps=1", "energy.batch_size=4", "energy.hidden=8",
-                       "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=1000"])
+    cfg = load_config(
+        [
+            "data.source=hdf5",
+            f"data.path={data_file}",
+            f"run.dir={tmp_path / 'run'}",
+            "support.M=3",
+            "critic.steps=3",
+            "critic.batch_size=4",
+            "critic.hidden=8",
+            "critic.lr=0.05",
+            "critic.tau=0.3",
+            "energy.steps=1",
+            "energy.batch_size=4",
+            "energy.hidden=8",
+            "trainer.enable_progress_bar=false",
+            "checkpoint.every_n_steps=1000",
+        ]
+    )
     data = QGPODataModule(cfg.data)
     data.prepare_data()
     data.setup()
@@ -314,7 +363,11 @@ def test_energy_stage_is_given_the_critic_stages_target_network(tmp_path: Path, 
 
     critic = CriticModule.load_from_checkpoint(run.model("critic"), map_location="cpu", weights_only=False)
     (candidates,) = given_to_energy
-    target, online, given = critic.q_target.state_dict(), critic.q.state_dict(), candidates.critic.state_dict()
+    target, online, given = (
+        critic.q_target.state_dict(),
+        critic.q.state_dict(),
+        candidates.critic.state_dict(),
+    )
     assert target.keys() == given.keys()
     assert all(torch.equal(given[k], target[k]) for k in target)
     assert max((target[k] - online[k]).abs().max().item() for k in target) > 1e-3  # the test tells them apart

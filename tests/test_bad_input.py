@@ -21,9 +21,14 @@ from cep_lightning.rundir import RunDir
 def pendulum_like(n: int = 50, obs_dim: int = 3) -> Transitions:
     rng = np.random.default_rng(0)
     obs = rng.standard_normal((n + 1, obs_dim)).astype(np.float32)
-    return Transitions(observations=obs[:-1], actions=rng.uniform(-2, 2, (n, 1)).astype(np.float32),
-                       rewards=rng.standard_normal(n).astype(np.float32), next_observations=obs[1:],
-                       terminals=np.zeros(n, dtype=bool), timeouts=np.eye(1, n, n - 1, dtype=bool)[0])
+    return Transitions(
+        observations=obs[:-1],
+        actions=rng.uniform(-2, 2, (n, 1)).astype(np.float32),
+        rewards=rng.standard_normal(n).astype(np.float32),
+        next_observations=obs[1:],
+        terminals=np.zeros(n, dtype=bool),
+        timeouts=np.eye(1, n, n - 1, dtype=bool)[0],
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -59,7 +64,11 @@ def test_nonfinite_rows_refused_or_dropped() -> None:
     data = pendulum_like()
     data.rewards[[3, 7]] = np.nan
     data.actions[10] = np.inf
-    with pytest.raises(DataError, match=r"3 of 50 rows have NaN or inf in \['actions', 'rewards'\] \(first rows: \[3, 7, 10\]\).*drop_nonfinite=true"):
+    with pytest.raises(
+        DataError,
+        match=r"3 of 50 rows have NaN or inf in \['actions', 'rewards'\] \(first rows: \[3, 7, 10\]\)"
+        r".*drop_nonfinite=true",
+    ):
         check_finite(data, "d.hdf5", drop=False)
     kept = check_finite(data, "d.hdf5", drop=True)
     assert len(kept) == 47 and np.isfinite(kept.rewards).all()
@@ -81,7 +90,9 @@ def test_run_dir_of_another_task(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_path: Path, finished_run: Path) -> None:
+def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, finished_run: Path
+) -> None:
     import shutil
 
     import torch
@@ -93,10 +104,26 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_p
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     shutil.rmtree(run_dir / "critic")
-    with pytest.raises(NonFiniteLossError, match=r"Stage 'critic' stopped at step \d+: the loss is (nan|inf)\. The last good checkpoint is") as info:
-        run(load_config([*TINY, "stage=critic", f"run.dir={run_dir}", "critic.lr=1e30", "critic.steps=500", "checkpoint.every_n_steps=1"]))
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"Stage 'critic' stopped at step \d+: the loss is (nan|inf)\. The last good checkpoint is",
+    ) as info:
+        run(
+            load_config(
+                [
+                    *TINY,
+                    "stage=critic",
+                    f"run.dir={run_dir}",
+                    "critic.lr=1e30",
+                    "critic.steps=500",
+                    "checkpoint.every_n_steps=1",
+                ]
+            )
+        )
     failed_at = int(str(info.value).split("step ")[1].split(":")[0])
-    last = torch.load(run_dir / "critic" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    last = torch.load(
+        run_dir / "critic" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu"
+    )
     assert last["global_step"] < failed_at
     assert not (run_dir / "critic" / "model.ckpt").exists()
 
@@ -104,5 +131,7 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_p
 def test_checkpoint_of_other_sizes_is_refused(finished_run: Path) -> None:
     from cep_lightning.stages.behavior import BehaviorModule
 
-    with pytest.raises(DataError, match=r"trained on \(state, action\) sizes \(3, 1\), but the data set has \(11, 3\)"):
+    with pytest.raises(
+        DataError, match=r"trained on \(state, action\) sizes \(3, 1\), but the data set has \(11, 3\)"
+    ):
         RunDir(finished_run).load_checked(BehaviorModule, "behavior", 11, 3)

@@ -30,8 +30,15 @@ def test_defaults_task_preset_and_overrides_merge_in_order() -> None:
 
 
 def test_required_tasks_exist() -> None:
-    paper = {f"{env}-{data}-v2" for env in ("halfcheetah", "hopper", "walker2d") for data in ("medium", "medium-replay", "medium-expert")}
-    paper |= {f"antmaze-{maze}-v2" for maze in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")}
+    paper = {
+        f"{env}-{data}-v2"
+        for env in ("halfcheetah", "hopper", "walker2d")
+        for data in ("medium", "medium-replay", "medium-expert")
+    }
+    paper |= {
+        f"antmaze-{maze}-v2"
+        for maze in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")
+    }
     assert len(paper) == 15 and paper | {"pendulum-mixed"} <= set(available_tasks())
 
 
@@ -59,12 +66,19 @@ def test_config_errors_name_key_value_and_choices(override: list[str], expected:
 
 @pytest.mark.slow
 def test_cli_prints_one_line_error_and_help() -> None:
-    bad = subprocess.run([sys.executable, "train.py", "critic.lr=fast"], cwd=ROOT, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "train.py", "critic.lr=fast"], cwd=ROOT, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "critic.lr" in bad.stderr and "a number" in bad.stderr
     helped = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert helped.returncode == 0
-    for text in ("behavior, support, critic, energy, eval, all", "hopper-medium-replay-v2", "trainer.devices", "energy.beta"):
+    for text in (
+        "behavior, support, critic, energy, eval, all",
+        "hopper-medium-replay-v2",
+        "trainer.devices",
+        "energy.beta",
+    ):
         assert text in helped.stdout
 
 
@@ -76,7 +90,9 @@ def test_preset_resolves_to_its_snapshot(task: str) -> None:
     """Every preset's resolved config, key by key, equals the snapshot taken before presets were composed from
     shared bases (a deliberate change of a preset updates tests/snapshots/resolved_presets.json with it)."""
     snapshot = json.loads(SNAPSHOT.read_text())
-    resolved = OmegaConf.to_container(load_config([f"task={task}", "run.dir=/nonexistent/snapshot"]), resolve=True)
+    resolved = OmegaConf.to_container(
+        load_config([f"task={task}", "run.dir=/nonexistent/snapshot"]), resolve=True
+    )
     assert resolved == snapshot[task]
 
 
@@ -111,7 +127,9 @@ def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
     return out
 
 
-def test_extends_merges_bases_in_order_and_names_a_bad_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extends_merges_bases_in_order_and_names_a_bad_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "base").mkdir()
     (tmp_path / "task").mkdir()
     (tmp_path / "base" / "a.yaml").write_text("critic:\n  tau: 0.1\n  gamma: 0.5\n")
@@ -124,7 +142,9 @@ def test_extends_merges_bases_in_order_and_names_a_bad_one(tmp_path: Path, monke
     monkeypatch.setattr(config, "CONF_DIR", tmp_path)
     cfg = load_config(["task=mine", "critic.tau=0.2", f"run.dir={tmp_path / 'run'}"])
     assert (cfg.critic.steps, cfg.critic.gamma, cfg.critic.tau, cfg.critic.lr) == (7, 0.9, 0.2, 3e-4)
-    with pytest.raises(ConfigError, match=r"base/antmaz.yaml does not exist \(extended by typo.yaml\). Bases: a, b, c, d"):
+    with pytest.raises(
+        ConfigError, match=r"base/antmaz.yaml does not exist \(extended by typo.yaml\). Bases: a, b, c, d"
+    ):
         load_config(["task=typo"])
     with pytest.raises(ConfigError, match="cycle: loop.yaml -> c.yaml -> d.yaml -> c.yaml"):
         load_config(["task=loop"])

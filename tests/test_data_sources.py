@@ -117,10 +117,14 @@ def test_broken_folder_is_reported(store: Path) -> None:
 
 def test_minari_and_hdf5_sources_agree(store: Path, tmp_path: Path) -> None:
     data = load_minari_transitions(ensure_builtin_dataset(num_episodes=EPISODES))
-    with_next = load_d4rl_hdf5(write_d4rl_hdf5(data, tmp_path / "with_next.hdf5", with_next_observations=True))
+    with_next = load_d4rl_hdf5(
+        write_d4rl_hdf5(data, tmp_path / "with_next.hdf5", with_next_observations=True)
+    )
     _assert_same(with_next, data)
     # Without next_observations, an episode's last row (a time-out: s' unknown) is dropped.
-    without_next = load_d4rl_hdf5(write_d4rl_hdf5(data, tmp_path / "without.hdf5", with_next_observations=False))
+    without_next = load_d4rl_hdf5(
+        write_d4rl_hdf5(data, tmp_path / "without.hdf5", with_next_observations=False)
+    )
     keep = ~data.timeouts
     expected = Transitions(**{f.name: getattr(data, f.name)[keep] for f in dataclasses.fields(Transitions)})
     _assert_same(without_next, expected)
@@ -159,7 +163,9 @@ def test_dict_observations_are_flattened_by_the_named_keys(store: Path) -> None:
         minari.create_dataset_from_buffers(
             "test/dict-v0", [episode], observation_space=obs_space, action_space=act_space
         )
-    with pytest.raises(DataError, match=r"Dictionary observations \(keys \['goal', 'state'\]\) need data.observation_keys"):
+    with pytest.raises(
+        DataError, match=r"Dictionary observations \(keys \['goal', 'state'\]\) need data.observation_keys"
+    ):
         load_minari_transitions("test/dict-v0")
     with pytest.raises(DataError, match=r"names \['velocity'\], which the observations do not have"):
         load_minari_transitions("test/dict-v0", observation_keys=["state", "velocity"])

@@ -17,8 +17,13 @@ def two_episodes() -> Transitions:
     obs = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], dtype=np.float32)
     next_obs = np.array([[1.0], [2.0], [3.0], [11.0], [12.0]], dtype=np.float32)
     return Transitions(
-        observations=obs, actions=np.arange(5, dtype=np.float32)[:, None] / 10, rewards=np.array([1, 2, 3, 4, 6], dtype=np.float32),
-        next_observations=next_obs, terminals=np.array([0, 0, 1, 0, 0], dtype=bool), timeouts=np.array([0, 0, 0, 0, 1], dtype=bool))
+        observations=obs,
+        actions=np.arange(5, dtype=np.float32)[:, None] / 10,
+        rewards=np.array([1, 2, 3, 4, 6], dtype=np.float32),
+        next_observations=next_obs,
+        terminals=np.array([0, 0, 1, 0, 0], dtype=bool),
+        timeouts=np.array([0, 0, 0, 0, 1], dtype=bool),
+    )
 
 
 def test_episode_returns_and_locomotion_scaling() -> None:
@@ -40,7 +45,9 @@ def test_batch_carries_support_of_s_and_of_s_next(tmp_path) -> None:
     data = two_episodes()
     states, next_index = state_table(data)
     store = SupportStore.create(tmp_path, len(states), 3, 1, next_index)
-    store.actions[:] = states[:, None, :] + np.arange(3, dtype=np.float32)[None, :, None] / 100  # action encodes its state
+    store.actions[:] = (
+        states[:, None, :] + np.arange(3, dtype=np.float32)[None, :, None] / 100
+    )  # action encodes its state
     dataset = TransitionDataset(data, data.rewards, SupportStore.open(tmp_path))
     batch = dataset.__getitems__([4, 0, 2])
     torch.testing.assert_close(batch["support"][:, 0, 0], batch["s"][:, 0])
@@ -51,7 +58,9 @@ def test_batch_carries_support_of_s_and_of_s_next(tmp_path) -> None:
 
 def test_support_noise_depends_on_state_index_not_on_batching() -> None:
     whole = seeded_noise(torch.arange(10), 4, 2, seed=3)
-    parts = torch.cat([seeded_noise(torch.arange(0, 3), 4, 2, seed=3), seeded_noise(torch.arange(3, 10), 4, 2, seed=3)])
+    parts = torch.cat(
+        [seeded_noise(torch.arange(0, 3), 4, 2, seed=3), seeded_noise(torch.arange(3, 10), 4, 2, seed=3)]
+    )
     torch.testing.assert_close(whole, parts)
     assert not torch.allclose(whole, seeded_noise(torch.arange(10), 4, 2, seed=4))
     assert not torch.allclose(whole[0], whole[1])

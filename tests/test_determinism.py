@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cep_lightning.config import load_config
 from cep_lightning.pipeline import run
@@ -19,16 +18,24 @@ pytestmark = pytest.mark.slow  # make test-all
 def test_two_runs_give_identical_losses(tmp_path: Path, finished_run: Path) -> None:
     again = tmp_path / "again"
     run(load_config([*TINY, *FIXTURE_EXTRAS, f"run.dir={again}"]))
-    for stage, tag in (("behavior", "behavior/loss"), ("critic", "critic/q_loss"), ("energy", "energy/loss"), ("support", "support/action_mean")):
+    for stage, tag in (
+        ("behavior", "behavior/loss"),
+        ("critic", "critic/q_loss"),
+        ("energy", "energy/loss"),
+        ("support", "support/action_mean"),
+    ):
         first, second = scalars(finished_run / stage / "logs", tag), scalars(again / stage / "logs", tag)
         assert first and first == second, stage
-    np.testing.assert_array_equal(np.load(finished_run / "support" / "actions.npy"), np.load(again / "support" / "actions.npy"))
+    np.testing.assert_array_equal(
+        np.load(finished_run / "support" / "actions.npy"), np.load(again / "support" / "actions.npy")
+    )
     first, second = (json.loads((d / "results.json").read_text())["scales"] for d in (finished_run, again))
     assert first == second
 
 
 def test_bf16_mixed_losses_track_32_true(tmp_path: Path, finished_run: Path) -> None:
-    """Every training stage under bf16-mixed autocast: logged losses within 15% (relative, mean over the run) of 32-true."""
+    """Every training stage under bf16-mixed autocast: logged losses within 15% (relative, mean over the run)
+    of 32-true."""
     bf16 = tmp_path / "bf16"
     run(load_config([*TINY, *FIXTURE_EXTRAS, "trainer.precision=bf16-mixed", f"run.dir={bf16}"]))
     for stage, tag in (("behavior", "behavior/loss"), ("critic", "critic/q_loss"), ("energy", "energy/loss")):

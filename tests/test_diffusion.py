@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cep_lightning.diffusion import SAMPLERS, Sampler, get_sampler, guided_eps, perturb, vp_alpha_sigma, vp_lambda
+from cep_lightning.diffusion import (
+    SAMPLERS,
+    Sampler,
+    get_sampler,
+    guided_eps,
+    perturb,
+    vp_alpha_sigma,
+    vp_lambda,
+)
 from cep_lightning.errors import ConfigError
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
@@ -41,12 +49,16 @@ def test_perturb_matches_definition() -> None:
 
 
 each_sampler = pytest.mark.parametrize("sampler", list(SAMPLERS.values()), ids=list(SAMPLERS))
-COV_RTOL_AT_15_STEPS = {"dpm_solver++_2s": 0.15, "dpm_solver_2m": 0.25}  # measured: 13% and 22% (2m overdisperses)
+COV_RTOL_AT_15_STEPS = {
+    "dpm_solver++_2s": 0.15,
+    "dpm_solver_2m": 0.25,
+}  # measured: 13% and 22% (2m overdisperses)
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_dpm_solver_reproduces_gaussian_mean_and_covariance(name: str) -> None:
-    """15 steps (the paper's setting) get the mean and, within its discretisation error, the covariance; 50 get both tightly."""
+    """15 steps (the paper's setting) get the mean and, within its discretisation error, the covariance;
+    50 get both tightly."""
     sampler = SAMPLERS[name]
     torch.manual_seed(0)
     x1 = torch.randn(40_000, 2)

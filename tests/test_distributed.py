@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import shutil
 import subprocess
@@ -11,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import TINY
 
@@ -21,7 +20,13 @@ DDP = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
 
 
 def train(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "train.py", *TINY, *DDP, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "train.py", *TINY, *DDP, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
 
@@ -31,7 +36,9 @@ def test_support_in_two_processes_equals_one_process(tmp_path: Path, finished_ru
     shutil.copytree(finished_run, run_dir)
     shutil.rmtree(run_dir / "support")
     train("stage=support", f"run.dir={run_dir}")
-    np.testing.assert_array_equal(np.load(run_dir / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy"))
+    np.testing.assert_array_equal(
+        np.load(run_dir / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy")
+    )
 
 
 def test_every_stage_runs_in_two_processes(tmp_path: Path, minari_store: str) -> None:

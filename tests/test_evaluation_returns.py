@@ -34,10 +34,18 @@ def rollout(controller, seed: int) -> float:
 
 
 def test_each_scales_returns_are_its_episodes_from_the_stages_seeds() -> None:
-    module = EvaluationModule(ScaleRoutedController(), lambda: gym.make("Pendulum-v1"), scales=[0.0, 2.0],
-                              episodes=3, seed=500, reported_scale=2.0, envs_per_batch=4)  # batches of 4 and 2
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+    module = EvaluationModule(
+        ScaleRoutedController(),
+        lambda: gym.make("Pendulum-v1"),
+        scales=[0.0, 2.0],
+        episodes=3,
+        seed=500,
+        reported_scale=2.0,
+        envs_per_batch=4,
+    )  # batches of 4 and 2
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     trainer.test(module, verbose=False)
     still = [rollout(lambda obs: np.zeros((1, 1), dtype=np.float32), 500 + e) for e in range(3)]
     expert = [rollout(expert_action, 500 + e) for e in range(3)]

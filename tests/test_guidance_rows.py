@@ -11,7 +11,11 @@ from cep_lightning.policy import QGPOPolicy
 
 def small_policy() -> QGPOPolicy:
     torch.manual_seed(0)
-    return QGPOPolicy(ScoreNet(2, 3, widths=(32, 16, 8), cond_dim=16).eval(), EnergyNet(3, 2, hidden=32, depth=2).eval(), solver_steps=6)
+    return QGPOPolicy(
+        ScoreNet(2, 3, widths=(32, 16, 8), cond_dim=16).eval(),
+        EnergyNet(3, 2, hidden=32, depth=2).eval(),
+        solver_steps=6,
+    )
 
 
 def test_scale_zero_rows_get_no_energy_gradient_and_the_same_actions() -> None:
@@ -26,7 +30,9 @@ def test_scale_zero_rows_get_no_energy_gradient_and_the_same_actions() -> None:
 
     # the full-batch gradient (every row, scale-0 rows multiplied by 0), from the same initial noise
     x = torch.randn(7, 2, generator=torch.Generator().manual_seed(1))
-    full = dpm_solver_2(guided_eps(lambda a, t: policy.behavior(a, t, s), lambda a, t: policy.energy(a, t, s), scales), x, 6)
+    full = dpm_solver_2(
+        guided_eps(lambda a, t: policy.behavior(a, t, s), lambda a, t: policy.energy(a, t, s), scales), x, 6
+    )
     zero = scales == 0
     assert torch.equal(actions[zero], full[zero])  # bit for bit
     # guided rows: the energy's matrix products run on 3 rows instead of 7, which may round differently

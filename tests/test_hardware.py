@@ -14,13 +14,21 @@ from cep_lightning.hardware import resolve_precision
 def test_auto_is_fp32_on_a_cpu_without_amx_or_avx512_bf16() -> None:
     native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     assert resolve_precision("auto", "cpu") == ("bf16-mixed" if native else "32-true")
-    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT", "NO AVX"):  # e.g. this AVX2-only AMD EPYC
+    if torch.backends.cpu.get_cpu_capability() in (
+        "AVX2",
+        "DEFAULT",
+        "NO AVX",
+    ):  # e.g. this AVX2-only AMD EPYC
         assert resolve_precision("auto", "cpu") == "32-true"
 
 
-@pytest.mark.parametrize(("amx", "avx512_bf16", "expected"), [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"),
-                                                              (False, False, "32-true")])
-def test_auto_follows_the_cpu_features(monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "expected"),
+    [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
+)
+def test_auto_follows_the_cpu_features(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected: str
+) -> None:
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     assert resolve_precision("auto", "cpu") == expected
@@ -34,17 +42,23 @@ def test_auto_on_cuda_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> No
     assert resolve_precision("auto", "auto") == "bf16-mixed"
 
 
-def test_forced_bf16_on_an_emulating_cpu_warns_with_the_measured_slowdown(monkeypatch: pytest.MonkeyPatch,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_forced_bf16_on_an_emulating_cpu_warns_with_the_measured_slowdown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(hardware, "bf16_slowdown", lambda: 23.4)
     hardware.warn_once.cache_clear()
     with caplog.at_level(logging.WARNING, logger="cep_lightning.hardware"):
         assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
-        assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"  # every stage builds a Trainer: one line in all
+        assert (
+            resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
+        )  # every stage builds a Trainer: one line in all
         assert resolve_precision("32-true", "cpu") == "32-true"
     (record,) = caplog.records
-    assert "bf16 is emulated; a network step measured 23x slower in bf16 than in fp32 here" in record.getMessage()
+    assert (
+        "bf16 is emulated; a network step measured 23x slower in bf16 than in fp32 here"
+        in record.getMessage()
+    )
     assert "\n" not in record.getMessage()
 
 

@@ -36,8 +36,12 @@ def hparams_entries(events_dir: Path) -> tuple[dict[str, object], list[str]]:
         for content in acc._plugin_to_tag_to_content.get("hparams", {}).values():
             data = plugin_data_pb2.HParamsPluginData.FromString(content)
             if data.WhichOneof("data") == "session_start_info":
-                params.update({k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
-                               for k, v in data.session_start_info.hparams.items()})
+                params.update(
+                    {
+                        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                        for k, v in data.session_start_info.hparams.items()
+                    }
+                )
             elif data.WhichOneof("data") == "experiment":
                 metrics += [m.name.tag for m in data.experiment.metric_infos]
     return params, metrics
@@ -47,9 +51,17 @@ def test_tensorboard_and_csv_both_write(logged_run: Path) -> None:
     for stage in TRAINING:
         with open(logged_run / stage / "csv" / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
-        losses = [float(r[f"{stage}/loss" if stage != "critic" else "critic/q_loss"]) for r in rows
-                  if r.get(f"{stage}/loss" if stage != "critic" else "critic/q_loss")]
-        tb = [v for _, v in scalars(logged_run / stage / "logs", f"{stage}/loss" if stage != "critic" else "critic/q_loss")]
+        losses = [
+            float(r[f"{stage}/loss" if stage != "critic" else "critic/q_loss"])
+            for r in rows
+            if r.get(f"{stage}/loss" if stage != "critic" else "critic/q_loss")
+        ]
+        tb = [
+            v
+            for _, v in scalars(
+                logged_run / stage / "logs", f"{stage}/loss" if stage != "critic" else "critic/q_loss"
+            )
+        ]
         assert losses and losses == pytest.approx(tb), stage  # the same curve in both loggers
     assert (logged_run / "eval" / "csv" / "metrics.csv").is_file()
 
@@ -64,18 +76,32 @@ def test_every_training_stage_logs_hparams_lr_throughput_and_grad_norm(logged_ru
         assert all(v > 0 for _, v in scalars(logs, "train/device/samples_per_sec"))
         assert all(v > 0 for _, v in scalars(logs, f"{stage}/grad_norm"))
         params, metrics = hparams_entries(logs)
-        assert params["task"] == "pendulum-mixed" and params["seed"] == 0 and params["trainer.precision"] == "32-true", stage
+        assert (
+            params["task"] == "pendulum-mixed"
+            and params["seed"] == 0
+            and params["trainer.precision"] == "32-true"
+        ), stage
         assert params[f"{stage}.steps"] == {"behavior": 40, "critic": 30, "energy": 30}[stage]
-        assert params[f"{stage}.lr"] == pytest.approx(lr)  # the module's own hyperparameters, under the stage's name
+        assert params[f"{stage}.lr"] == pytest.approx(
+            lr
+        )  # the module's own hyperparameters, under the stage's name
         assert f"{stage}/grad_norm" in metrics and f"{stage}/seconds" in metrics
 
 
 def test_support_and_eval_log_their_settings(logged_run: Path) -> None:
     params, metrics = hparams_entries(logged_run / "support" / "logs")
     assert params["support.M"] == 4 and "support/seconds" in metrics
-    rates = scalars(logged_run / "support" / "logs", "support/samples_per_sec")  # states per second, every batch
-    assert [step for step, _ in rates] == list(range(1, len(rates) + 1)) and len(rates) >= 2 and all(v > 0 for _, v in rates)
-    assert [v for _, v in scalars(logged_run / "eval" / "logs", "eval/samples_per_sec")][0] > 0  # episodes per second
+    rates = scalars(
+        logged_run / "support" / "logs", "support/samples_per_sec"
+    )  # states per second, every batch
+    assert (
+        [step for step, _ in rates] == list(range(1, len(rates) + 1))
+        and len(rates) >= 2
+        and all(v > 0 for _, v in rates)
+    )
+    assert [v for _, v in scalars(logged_run / "eval" / "logs", "eval/samples_per_sec")][
+        0
+    ] > 0  # episodes per second
     params, metrics = hparams_entries(logged_run / "eval" / "logs")
     assert params["eval.episodes"] == 2 and "eval/reported/return" in metrics
 
@@ -86,7 +112,9 @@ def test_eval_logs_return_against_scale(logged_run: Path) -> None:
     results = json.loads((logged_run / "results.json").read_text())
     curve = scalars(logged_run / "eval" / "logs", "eval/return_vs_scale")
     assert [step for step, _ in sorted(curve)] == [0, 2]  # the x-axis is the guidance scale
-    assert [v for _, v in sorted(curve)] == pytest.approx([results["scales"][s]["mean_return"] for s in ("0", "2")])
+    assert [v for _, v in sorted(curve)] == pytest.approx(
+        [results["scales"][s]["mean_return"] for s in ("0", "2")]
+    )
     png = logged_run / "return_vs_scale.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -108,11 +136,15 @@ def test_fractional_scales_use_a_scaled_axis(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("package", ["wandb", "mlflow"])
-def test_missing_logger_package_is_one_line_before_data(package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_logger_package_is_one_line_before_data(
+    package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib.util
 
     if importlib.util.find_spec(package) is not None:
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else object())
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda name, *a: None if name == package else object()
+        )
 
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded before the logger check")

@@ -47,4 +47,7 @@ def test_cep_loss_value_and_label_axis() -> None:
     logits = torch.tensor([[0.0, 0.0]])
     assert abs(cep_loss(logits, q, 1.0).item() - math.log(2.0)) < 1e-6
     torch.testing.assert_close(cep_labels(q, 1.0), torch.tensor([[0.25, 0.75]]))
-    assert abs(label_entropy(cep_labels(q, 1.0)).item() - (-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))) < 1e-6
+    assert (
+        abs(label_entropy(cep_labels(q, 1.0)).item() - (-(0.25 * math.log(0.25) + 0.75 * math.log(0.75))))
+        < 1e-6
+    )

@@ -29,19 +29,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
-    for path in ("config.yaml", "behavior/model.ckpt", "support/actions.npy", "support/record.json", "critic/model.ckpt",
-                 "energy/model.ckpt", "results.json", "timings.json"):
+    for path in (
+        "config.yaml",
+        "behavior/model.ckpt",
+        "support/actions.npy",
+        "support/record.json",
+        "critic/model.ckpt",
+        "energy/model.ckpt",
+        "results.json",
+        "timings.json",
+    ):
         assert (finished_run / path).is_file(), path
     results = json.loads((finished_run / "results.json").read_text())
     assert results["task"] == "pendulum-mixed" and results["seed"] == 0
     assert set(results["scales"]) == {"0", "2"}
-    for scale, entry in results["scales"].items():  # tests/test_evaluation_returns.py pins the returns themselves
+    for scale, entry in results[
+        "scales"
+    ].items():  # tests/test_evaluation_returns.py pins the returns themselves
         assert entry["episodes"] == 2 and entry["std_return"] >= 0
-        logged = [value for _, value in scalars(finished_run / "eval" / "logs", f"eval/sweep/return_s{scale}")]
+        logged = [
+            value for _, value in scalars(finished_run / "eval" / "logs", f"eval/sweep/return_s{scale}")
+        ]
         assert logged == [pytest.approx(entry["mean_return"], abs=1e-3)]
         expected = 100 * (entry["mean_return"] + 1282.50) / (-160.26 + 1282.50)
         assert entry["normalized_score"] == pytest.approx(expected)
-    assert results["reported"] == {"scale": 2.0, **results["scales"]["2"]}  # the preset's scale, not the sweep's best
+    assert results["reported"] == {
+        "scale": 2.0,
+        **results["scales"]["2"],
+    }  # the preset's scale, not the sweep's best
     best = max(results["scales"], key=lambda s: results["scales"][s]["mean_return"])
     assert results["best_scale"] == {"scale": float(best), **results["scales"][best], "optimistic": True}
     data = load_source(load_config(TINY).data)
@@ -62,7 +77,9 @@ def test_support_actions_are_the_behaviour_models_samples_for_their_state(finish
     noise = seeded_noise(torch.as_tensor(rows), cfg.support.M, 1, cfg.seed)
     copies = torch.as_tensor(states[rows]).repeat_interleave(cfg.support.M, dim=0)  # [rows · M, S]
     with torch.no_grad():
-        samples = dpm_solver_2(lambda x, t: behavior(x, t, copies), noise.reshape(-1, 1), cfg.support.solver_steps)
+        samples = dpm_solver_2(
+            lambda x, t: behavior(x, t, copies), noise.reshape(-1, 1), cfg.support.solver_steps
+        )
     expected = samples.reshape(len(rows), cfg.support.M, 1)
     torch.testing.assert_close(torch.as_tensor(actions[rows]), expected, rtol=0, atol=1e-5)
     assert (torch.as_tensor(actions[rows]) - noise).abs().max() > 0.1  # the solver ran: not its input noise
@@ -72,9 +89,21 @@ def test_tensorboard_curves_per_stage(finished_run: Path) -> None:
     expected = {
         "behavior": {"behavior/loss"},
         "support": {"support/action_mean", "support/within_state_std"},
-        "critic": {"critic/q_loss", "critic/q_mean", "critic/target_mean", "critic/periodic_return", "critic/periodic_score"},
+        "critic": {
+            "critic/q_loss",
+            "critic/q_mean",
+            "critic/target_mean",
+            "critic/periodic_return",
+            "critic/periodic_score",
+        },
         "energy": {"energy/loss", "energy/label_entropy", "energy/periodic_return_s1"},
-        "eval": {"eval/sweep/return_s0", "eval/sweep/return_s2", "eval/sweep/score_s2", "eval/reported/return", "eval/reported/score"},
+        "eval": {
+            "eval/sweep/return_s0",
+            "eval/sweep/return_s2",
+            "eval/sweep/score_s2",
+            "eval/reported/return",
+            "eval/reported/score",
+        },
     }
     for stage, tags in expected.items():
         assert tags <= scalar_tags(finished_run / stage / "logs"), stage
@@ -126,10 +155,15 @@ def test_custom_callback_from_command_line_runs_in_named_stages(tmp_path: Path, 
     shutil.copytree(finished_run, run_dir)
     record = tmp_path / "hooks.txt"
     for stage in ("critic", "energy"):
-        args = [*TINY, f"stage={stage}", f"run.dir={run_dir}",
-                "callbacks.custom.rec.target=tests.recording_callback.RecordingCallback",
-                "callbacks.custom.rec.stages=[energy]", f"callbacks.custom.rec.args.path={record}",
-                "callbacks.custom.rec.args.tag=mine"]
+        args = [
+            *TINY,
+            f"stage={stage}",
+            f"run.dir={run_dir}",
+            "callbacks.custom.rec.target=tests.recording_callback.RecordingCallback",
+            "callbacks.custom.rec.stages=[energy]",
+            f"callbacks.custom.rec.args.path={record}",
+            "callbacks.custom.rec.args.tag=mine",
+        ]
         done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-2000:]
     lines = record.read_text().splitlines()

@@ -22,17 +22,34 @@ from cep_lightning.pipeline import run
 from cep_lightning.report import PAPER_QGPO
 from tests.antmaze_data import COLLECTION_ENVS, antmaze_dataset
 
-LOCOMOTION = {"halfcheetah": ("HalfCheetah-v5", 17, 6), "hopper": ("Hopper-v5", 11, 3), "walker2d": ("Walker2d-v5", 17, 6)}
-LOCOMOTION_TASKS = [f"{env}-{data}-v2" for env in LOCOMOTION for data in ("medium", "medium-replay", "medium-expert")]
+LOCOMOTION = {
+    "halfcheetah": ("HalfCheetah-v5", 17, 6),
+    "hopper": ("Hopper-v5", 11, 3),
+    "walker2d": ("Walker2d-v5", 17, 6),
+}
+LOCOMOTION_TASKS = [
+    f"{env}-{data}-v2" for env in LOCOMOTION for data in ("medium", "medium-replay", "medium-expert")
+]
 ANTMAZE_TASKS = [f"antmaze-{maze}-v2" for maze in COLLECTION_ENVS]
 ANTMAZE_KEYS = ["achieved_goal", "observation"]
 
 TINY_RUN = [
-    "behavior.steps=8", "behavior.batch_size=64", "behavior.widths=[32,16,8]", "behavior.cond_dim=16",
-    "support.batch_size=1024", "support.solver_steps=2",
-    "critic.steps=8", "critic.hidden=16", "energy.steps=8", "energy.hidden=16",
-    "eval.episodes=2", "eval.solver_steps=2", "eval.env_kwargs.max_episode_steps=15",
-    "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=4", "checkpoint.every_n_steps=1000",
+    "behavior.steps=8",
+    "behavior.batch_size=64",
+    "behavior.widths=[32,16,8]",
+    "behavior.cond_dim=16",
+    "support.batch_size=1024",
+    "support.solver_steps=2",
+    "critic.steps=8",
+    "critic.hidden=16",
+    "energy.steps=8",
+    "energy.hidden=16",
+    "eval.episodes=2",
+    "eval.solver_steps=2",
+    "eval.env_kwargs.max_episode_steps=15",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=4",
+    "checkpoint.every_n_steps=1000",
 ]
 
 
@@ -42,13 +59,21 @@ def random_episodes(env: gym.Env, episodes: int, steps: int, seed: int) -> list[
     result = []
     for e in range(episodes):
         obs, _ = env.reset(seed=seed + e)
-        record: dict[str, list] = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        record: dict[str, list] = {
+            "observations": [obs],
+            "actions": [],
+            "rewards": [],
+            "terminations": [],
+            "truncations": [],
+        }
         for t in range(steps):
             action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
             obs, reward, terminated, truncated, _ = env.step(action)
             truncated = truncated or t == steps - 1
-            for key, value in zip(("observations", "actions", "rewards", "terminations", "truncations"),
-                                  (obs, action, reward, terminated, truncated)):
+            for key, value in zip(
+                ("observations", "actions", "rewards", "terminations", "truncations"),
+                (obs, action, reward, terminated, truncated),
+            ):
                 record[key].append(value)
             if terminated or truncated:
                 break
@@ -67,7 +92,8 @@ def locomotion_hdf5(env_id: str, path: Path) -> Path:
         rewards=np.concatenate([np.asarray(p["rewards"]) for p in parts]),
         next_observations=np.concatenate([np.asarray(p["observations"][1:]) for p in parts]),
         terminals=np.concatenate([np.asarray(p["terminations"]) for p in parts]),
-        timeouts=np.concatenate([np.asarray(p["truncations"]) for p in parts]))
+        timeouts=np.concatenate([np.asarray(p["truncations"]) for p in parts]),
+    )
     return write_d4rl_hdf5(data, path)
 
 
@@ -81,27 +107,60 @@ def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
     cfg = load_config([f"task={task}"])
     antmaze = task.startswith("antmaze")
     if antmaze:  # its evaluation env is the data set's: read from a local stand-in of the data set
-        assert (cfg.data.source, cfg.data.minari_id, list(cfg.data.observation_keys)) == ("minari", f"D4RL/antmaze/{task[8:-3]}-v1", ANTMAZE_KEYS)
+        assert (cfg.data.source, cfg.data.minari_id, list(cfg.data.observation_keys)) == (
+            "minari",
+            f"D4RL/antmaze/{task[8:-3]}-v1",
+            ANTMAZE_KEYS,
+        )
         assert cfg.eval.env_id is None
         cfg = load_config([f"task={task}", antmaze_source(task)])
-    assert (cfg.behavior.steps, cfg.behavior.batch_size, cfg.behavior.lr, list(cfg.behavior.widths)) == (600_000, 4096, 1e-4, [512, 256, 128])
-    assert (cfg.critic.steps, cfg.critic.batch_size, cfg.critic.gamma, cfg.critic.tau, cfg.critic.beta_q) == (500_000, 256, 0.99, 0.005, 1.0)
-    assert (cfg.energy.steps, cfg.energy.batch_size, cfg.energy.beta, cfg.energy.loss) == (1_000_000, 256, 3.0, "cep")
+    assert (cfg.behavior.steps, cfg.behavior.batch_size, cfg.behavior.lr, list(cfg.behavior.widths)) == (
+        600_000,
+        4096,
+        1e-4,
+        [512, 256, 128],
+    )
+    assert (cfg.critic.steps, cfg.critic.batch_size, cfg.critic.gamma, cfg.critic.tau, cfg.critic.beta_q) == (
+        500_000,
+        256,
+        0.99,
+        0.005,
+        1.0,
+    )
+    assert (cfg.energy.steps, cfg.energy.batch_size, cfg.energy.beta, cfg.energy.loss) == (
+        1_000_000,
+        256,
+        3.0,
+        "cep",
+    )
     assert cfg.support.M == (32 if antmaze else 16)
     assert cfg.data.reward_transform == ("antmaze" if antmaze else "locomotion")
     assert cfg.eval.episodes == (100 if antmaze else 10)
-    assert list(cfg.eval.scales) == ([1.0, 1.5, 2.0, 2.5, 3.0, 4.0] if antmaze else [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])
-    assert cfg.eval.reported_scale == (2.0 if antmaze else 3.0)  # fixed before evaluation, one per task family
+    assert list(cfg.eval.scales) == (
+        [1.0, 1.5, 2.0, 2.5, 3.0, 4.0] if antmaze else [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0]
+    )
+    assert cfg.eval.reported_scale == (
+        2.0 if antmaze else 3.0
+    )  # fixed before evaluation, one per task family
     assert task in PAPER_QGPO
     env = EnvMaker.from_config(cfg)()
     if antmaze:
-        assert env.spec.id == COLLECTION_ENVS[task[8:-3]] and (cfg.eval.ref_min_return, cfg.eval.ref_max_return) == (0.0, 1.0)
+        assert env.spec.id == COLLECTION_ENVS[task[8:-3]] and (
+            cfg.eval.ref_min_return,
+            cfg.eval.ref_max_return,
+        ) == (0.0, 1.0)
         assert env.observation_space.shape == (29,) and env.action_space.shape == (8,)
     else:
         name = task.split("-")[0]
         env_id, obs_dim, act_dim = LOCOMOTION[name]
-        assert cfg.data.source == "hdf5" and cfg.data.path.endswith(f"{name}_{task[len(name) + 1:-3].replace('-', '_')}-v2.hdf5")
-        assert env.spec.id == env_id and env.observation_space.shape == (obs_dim,) and env.action_space.shape == (act_dim,)
+        assert cfg.data.source == "hdf5" and cfg.data.path.endswith(
+            f"{name}_{task[len(name) + 1 : -3].replace('-', '_')}-v2.hdf5"
+        )
+        assert (
+            env.spec.id == env_id
+            and env.observation_space.shape == (obs_dim,)
+            and env.action_space.shape == (act_dim,)
+        )
     env.close()
 
 
@@ -135,22 +194,34 @@ def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
-def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(task: str, tmp_path: Path, minari_store: str) -> None:
+def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(
+    task: str, tmp_path: Path, minari_store: str
+) -> None:
     preset = load_config([f"task={task}"])
     if task.startswith("antmaze"):
         source = [antmaze_source(task)]
     else:
         source = [f"data.path={locomotion_hdf5(preset.eval.env_id, tmp_path / 'data.hdf5')}"]
     scale = preset.eval.reported_scale
-    run(load_config([f"task={task}", f"run.dir={tmp_path / 'run'}", *source, *TINY_RUN, f"eval.scales=[{scale}]"]))
+    run(
+        load_config(
+            [f"task={task}", f"run.dir={tmp_path / 'run'}", *source, *TINY_RUN, f"eval.scales=[{scale}]"]
+        )
+    )
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["task"] == task and results["env_id"] == EnvMaker.from_config(load_config([f"task={task}", *source])).env_id
+    assert (
+        results["task"] == task
+        and results["env_id"] == EnvMaker.from_config(load_config([f"task={task}", *source])).env_id
+    )
     assert results["reported"]["scale"] == scale and results["reported"]["episodes"] == 2
     assert np.isfinite(results["reported"]["normalized_score"])
     support = np.load(tmp_path / "run" / "support" / "actions.npy", mmap_mode="r")
     assert support.shape[1] == preset.support.M  # the preset's M, at the task's action size
     if task.startswith("antmaze"):
         reported = results["reported"]
-        assert reported["success_rate"] in (0.0, 0.5, 1.0) and reported["success_rate"] == reported["mean_return"]
+        assert (
+            reported["success_rate"] in (0.0, 0.5, 1.0)
+            and reported["success_rate"] == reported["mean_return"]
+        )
         assert reported["normalized_score"] == pytest.approx(100 * reported["success_rate"])
         assert results["goal"]["radius"] == 0.5 and results["goal"]["env_id"] == results["env_id"]

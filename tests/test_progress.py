@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import re
 import subprocess
@@ -11,6 +9,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from cep_lightning.progress import StageProgressBar
@@ -23,23 +22,40 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_non_tty_run_prints_progress_lines_in_every_stage(tmp_path: Path) -> None:
     args = [a for a in TINY if a != "trainer.enable_progress_bar=false"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "train.py", *args, "progress.every_n_steps=2", f"run.dir={tmp_path / 'run'}"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "train.py", *args, "progress.every_n_steps=2", f"run.dir={tmp_path / 'run'}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-2000:]
     text = out.stdout
     support = out.stdout.split("[cep_lightning] support:")[1].split("[cep_lightning] critic:")[0]
     lines = re.findall(r"\[support\] batch (\d+)/(\d+) \(.*%\) \| [\d.e+]+ batches/s \| elapsed", support)
     assert len(lines) >= 2 and lines[-1][0] == lines[-1][1]  # during the stage, and its last batch
     for stage, unit in (("behavior", "step"), ("critic", "step"), ("energy", "step"), ("eval", "batch")):
-        assert re.search(rf"\[{stage}\] {unit} \d+/\d+ \(\d+\.\d%\).* \| elapsed \d:\d\d:\d\d", out.stdout), stage
-    assert re.search(r"\[behavior\] step 20/40 \(50.0%\) \| behavior/loss [\d.]+ .* \| left \d:\d\d:\d\d", out.stdout)
+        assert re.search(rf"\[{stage}\] {unit} \d+/\d+ \(\d+\.\d%\).* \| elapsed \d:\d\d:\d\d", out.stdout), (
+            stage
+        )
+    assert re.search(
+        r"\[behavior\] step 20/40 \(50.0%\) \| behavior/loss [\d.]+ .* \| left \d:\d\d:\d\d", out.stdout
+    )
     for noise in ("GPU available", "TPU available", "weights_only", "v_num", "Epoch"):
         assert noise not in text, noise
 
 
 def test_terminal_bar_names_the_stage_without_epoch_or_version(tmp_path: Path, capsys) -> None:
-    trainer = L.Trainer(max_steps=3, max_epochs=-1, callbacks=[StageProgressBar("behavior")], default_root_dir=tmp_path,
-                        enable_checkpointing=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=3,
+        max_epochs=-1,
+        callbacks=[StageProgressBar("behavior")],
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
     trainer.fit(BoringModel())
     captured = capsys.readouterr()
     err = captured.out + captured.err

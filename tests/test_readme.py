@@ -37,8 +37,9 @@ def episode_return(run_dir: Path, guidance_scale: float) -> float:
     return total
 
 
-def test_readme_policy_example_runs_as_written(tmp_path: Path, finished_run: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_policy_example_runs_as_written(
+    tmp_path: Path, finished_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The example's episode is the run's policy at the run's reported scale (2) in Pendulum-v1, from seed 0."""
     run_dir = tmp_path / "runs" / "pendulum-mixed" / "20260101-000000"
     shutil.copytree(finished_run, run_dir)
@@ -49,5 +50,7 @@ def test_readme_policy_example_runs_as_written(tmp_path: Path, finished_run: Pat
     printed = float(re.search(r"return of one episode: (-?[\d.]+)", out).group(1))
     reported = episode_return(run_dir, guidance_scale=2.0)
     assert printed == pytest.approx(reported, abs=0.051)  # printed with one decimal
-    assert abs(episode_return(run_dir, guidance_scale=0.0) - reported) > 0.1  # so the scale used is told apart
+    assert (
+        abs(episode_return(run_dir, guidance_scale=0.0) - reported) > 0.1
+    )  # so the scale used is told apart
     assert "(8, 1) (8, 1)" in out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import shutil
 import signal
@@ -13,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tests.conftest import TINY
@@ -28,7 +27,9 @@ def command(run_dir: Path, *extra: str) -> list[str]:
 
 def kill_when(cmd: list[str], ready, timeout: float = 300) -> None:
     """Start cmd, SIGKILL its process group as soon as ready() holds."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + timeout
     while not ready():
         assert proc.poll() is None, "the run finished before it could be interrupted"
@@ -50,15 +51,26 @@ def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, fi
     for stage in ("critic", "energy", "eval"):
         shutil.rmtree(run_dir / stage, ignore_errors=True)
     (run_dir / "results.json").unlink()
-    before = {p: p.stat().st_mtime_ns for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]}
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]
+    }
     cmd = command(run_dir, "critic.steps=400", "checkpoint.every_n_steps=25")
     last = run_dir / "critic" / "checkpoints" / "last.ckpt"
-    kill_when(cmd, lambda: last.is_file() and torch.load(last, weights_only=False, map_location="cpu")["global_step"] >= 50)
+    kill_when(
+        cmd,
+        lambda: (
+            last.is_file() and torch.load(last, weights_only=False, map_location="cpu")["global_step"] >= 50
+        ),
+    )
     killed_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]
     assert not (run_dir / "critic" / "model.ckpt").exists()
     output = finish(cmd)
     assert "Restoring states from the checkpoint" in output and str(last) in output
-    assert torch.load(run_dir / "critic" / "model.ckpt", weights_only=False, map_location="cpu")["global_step"] == 400
+    assert (
+        torch.load(run_dir / "critic" / "model.ckpt", weights_only=False, map_location="cpu")["global_step"]
+        == 400
+    )
     assert killed_at < 400
     assert before == {p: p.stat().st_mtime_ns for p in before}  # earlier stages were not rerun
     assert (run_dir / "results.json").is_file()
@@ -88,4 +100,6 @@ def test_sigkill_in_support_stage_keeps_written_states(tmp_path: Path, finished_
     assert (run_dir / "behavior" / "model.ckpt").stat().st_mtime_ns == behavior
     assert done_before > 0
     # seeded per state: the resumed result equals the uninterrupted one
-    np.testing.assert_array_equal(np.load(run_dir / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy"))
+    np.testing.assert_array_equal(
+        np.load(run_dir / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy")
+    )

@@ -32,12 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def snapshot(directory: Path) -> dict[str, tuple[int, str]]:
     """Every file under ``directory``: (modification time, content hash)."""
-    return {str(p.relative_to(directory)): (p.stat().st_mtime_ns, hashlib.sha1(p.read_bytes()).hexdigest())
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): (p.stat().st_mtime_ns, hashlib.sha1(p.read_bytes()).hexdigest())
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -49,7 +54,9 @@ def copied_run(tmp_path: Path, finished_run: Path) -> Path:
 
 def test_a_rerun_without_overrides_changes_no_file_and_keeps_the_reported_scale(copied_run: Path) -> None:
     before = snapshot(copied_run)
-    done = train(f"run.dir={copied_run}")  # the run was made with TINY budgets and eval.reported_scale=2 (the preset says 3)
+    done = train(
+        f"run.dir={copied_run}"
+    )  # the run was made with TINY budgets and eval.reported_scale=2 (the preset says 3)
     assert done.returncode == 0, done.stderr[-2000:]
     assert snapshot(copied_run) == before
     assert "eval     skip (current)" in done.stdout and "<- reported" in done.stdout
@@ -58,30 +65,54 @@ def test_a_rerun_without_overrides_changes_no_file_and_keeps_the_reported_scale(
 
 
 def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exactly_them(
-        copied_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copied_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_dir = RunDir(copied_run)
-    ids = {stage: run_dir.record(stage)["id"] for stage in ("behavior", "support", "critic", "energy", "eval")}
-    run(load_config([f"run.dir={copied_run}", "stage=critic", "critic.steps=40", "callbacks.periodic_eval.enabled=false"]))
+    ids = {
+        stage: run_dir.record(stage)["id"] for stage in ("behavior", "support", "critic", "energy", "eval")
+    }
+    run(
+        load_config(
+            [
+                f"run.dir={copied_run}",
+                "stage=critic",
+                "critic.steps=40",
+                "callbacks.periodic_eval.enabled=false",
+            ]
+        )
+    )
     out = capsys.readouterr().out
     assert "critic   redo (critic.steps: 30 → 40)" in out
     assert "now out of date: energy, eval" in out and "data set mean return" not in out  # no stale table
     assert current_results(run_dir) is None and load_config([f"run.dir={copied_run}"]).critic.steps == 40
 
     plan = check_command(load_config([f"run.dir={copied_run}"])).plan
-    assert [(s.stage, s.action) for s in plan.steps] == [("behavior", "skip"), ("support", "skip"), ("critic", "skip"),
-                                                         ("energy", "redo"), ("eval", "redo")]
+    assert [(s.stage, s.action) for s in plan.steps] == [
+        ("behavior", "skip"),
+        ("support", "skip"),
+        ("critic", "skip"),
+        ("energy", "redo"),
+        ("eval", "redo"),
+    ]
     assert plan.steps[3].reasons == ["critic was redone since"]
     run(load_config([f"run.dir={copied_run}"]))
     assert "data set mean return" in capsys.readouterr().out
     now = {stage: run_dir.record(stage)["id"] for stage in ids}
     assert [s for s in ids if ids[s] != now[s]] == ["critic", "energy", "eval"]
-    assert run_dir.record("energy")["inputs"]["critic"] == now["critic"] and current_results(run_dir) is not None
+    assert (
+        run_dir.record("energy")["inputs"]["critic"] == now["critic"] and current_results(run_dir) is not None
+    )
 
 
 def test_a_new_support_size_redoes_support_and_everything_after_it(copied_run: Path) -> None:
     plan = check_command(load_config([f"run.dir={copied_run}", "support.M=3", "support.batch_size=64"])).plan
-    assert [(s.stage, s.action) for s in plan.steps] == [("behavior", "skip"), ("support", "redo"), ("critic", "redo"),
-                                                         ("energy", "redo"), ("eval", "redo")]
+    assert [(s.stage, s.action) for s in plan.steps] == [
+        ("behavior", "skip"),
+        ("support", "redo"),
+        ("critic", "redo"),
+        ("energy", "redo"),
+        ("eval", "redo"),
+    ]
     assert plan.steps[1].reasons == ["support.M: 4 → 3"]  # the batch size changes how, not what: not a reason
     assert plan.steps[2].reasons == ["support is redone"]
 
@@ -89,7 +120,9 @@ def test_a_new_support_size_redoes_support_and_everything_after_it(copied_run: P
 def test_a_changed_data_file_is_noticed(copied_run: Path, tmp_path: Path) -> None:
     path = write_d4rl_hdf5(load_source(load_config(TINY).data), tmp_path / "same.hdf5")
     args = [f"run.dir={copied_run}", "data.source=hdf5", f"data.path={path}"]
-    assert not check_command(load_config(args)).plan.to_run  # the same transitions from another source: nothing to redo
+    assert not check_command(
+        load_config(args)
+    ).plan.to_run  # the same transitions from another source: nothing to redo
     with h5py.File(path, "a") as f:
         f["rewards"][7] += 1.0
     plan = check_command(load_config(args)).plan
@@ -98,20 +131,41 @@ def test_a_changed_data_file_is_noticed(copied_run: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args, message", [
-    (["trainer.precision=bf17"], "Precision 'bf17' is invalid"),
-    (["energy.trainer.max_stepz=3"], "energy.trainer.max_stepz is not an argument of lightning.Trainer. Did you mean: energy.trainer.max_steps"),
-    (["energy.trainer.max_steps=3"], "energy.trainer.max_steps cannot be set: it is controlled by energy.steps"),
-    (["trainer.logger=false"], "trainer.logger cannot be set"),
-    (["eval.trainer.inference_mode=true"], "guidance needs gradients"),
-    (["callbacks.custom.mine.target=tests.recording_callback.RecordingCallbak"], "has no attribute 'RecordingCallbak'"),
-    (["callbacks.custom.mine.target=tests.recording_callback.RecordingCallback", "callbacks.custom.mine.args.pth=x"],
-     "unexpected keyword argument 'pth'"),
-    (["callbacks.custom.mine.stages=[critic]"], "callbacks.custom.mine.target is required"),
-])
-def test_a_bad_start_is_one_line_before_any_data_and_leaves_no_directory(tmp_path: Path, args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["trainer.precision=bf17"], "Precision 'bf17' is invalid"),
+        (
+            ["energy.trainer.max_stepz=3"],
+            "energy.trainer.max_stepz is not an argument of lightning.Trainer. Did you mean: energy.trainer.max_steps",
+        ),
+        (
+            ["energy.trainer.max_steps=3"],
+            "energy.trainer.max_steps cannot be set: it is controlled by energy.steps",
+        ),
+        (["trainer.logger=false"], "trainer.logger cannot be set"),
+        (["eval.trainer.inference_mode=true"], "guidance needs gradients"),
+        (
+            ["callbacks.custom.mine.target=tests.recording_callback.RecordingCallbak"],
+            "has no attribute 'RecordingCallbak'",
+        ),
+        (
+            [
+                "callbacks.custom.mine.target=tests.recording_callback.RecordingCallback",
+                "callbacks.custom.mine.args.pth=x",
+            ],
+            "unexpected keyword argument 'pth'",
+        ),
+        (["callbacks.custom.mine.stages=[critic]"], "callbacks.custom.mine.target is required"),
+    ],
+)
+def test_a_bad_start_is_one_line_before_any_data_and_leaves_no_directory(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     new = tmp_path / "new-run"
-    done = train(*args, f"run.dir={new}", "data.source=hdf5", f"data.path={tmp_path / 'missing.hdf5'}")  # data would fail too
+    done = train(
+        *args, f"run.dir={new}", "data.source=hdf5", f"data.path={tmp_path / 'missing.hdf5'}"
+    )  # data would fail too
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not new.exists()
@@ -119,7 +173,11 @@ def test_a_bad_start_is_one_line_before_any_data_and_leaves_no_directory(tmp_pat
 
 def test_a_single_stage_of_a_missing_run_is_an_error_that_creates_nothing(tmp_path: Path) -> None:
     done = train("stage=eval", f"run.dir={tmp_path / 'no' / 'such'}")
-    assert done.returncode == 2 and "stage=eval needs an existing run, but" in done.stderr and "does not exist" in done.stderr
+    assert (
+        done.returncode == 2
+        and "stage=eval needs an existing run, but" in done.stderr
+        and "does not exist" in done.stderr
+    )
     assert not (tmp_path / "no").exists()
 
 
@@ -133,10 +191,24 @@ def test_the_latest_run_is_the_latest_with_a_finished_stage(tmp_path: Path, fini
 
 def test_any_trainer_argument_reaches_the_trainer(copied_run: Path, tmp_path: Path) -> None:
     record = tmp_path / "trainer.json"
-    run(load_config([f"run.dir={copied_run}", "stage=energy", "trainer.gradient_clip_val=1.0", "energy.trainer.gradient_clip_algorithm=value",
-                     "callbacks.custom.spy.target=tests.recording_callback.TrainerSettingsRecorder", f"callbacks.custom.spy.args.path={record}",
-                     "callbacks.custom.spy.stages=[energy]"]))
-    assert json.loads(record.read_text()) == {"gradient_clip_val": 1.0, "gradient_clip_algorithm": "value", "inference_mode": True}
+    run(
+        load_config(
+            [
+                f"run.dir={copied_run}",
+                "stage=energy",
+                "trainer.gradient_clip_val=1.0",
+                "energy.trainer.gradient_clip_algorithm=value",
+                "callbacks.custom.spy.target=tests.recording_callback.TrainerSettingsRecorder",
+                f"callbacks.custom.spy.args.path={record}",
+                "callbacks.custom.spy.stages=[energy]",
+            ]
+        )
+    )
+    assert json.loads(record.read_text()) == {
+        "gradient_clip_val": 1.0,
+        "gradient_clip_algorithm": "value",
+        "inference_mode": True,
+    }
 
 
 def test_under_bf16_mixed_the_critic_target_equals_the_fp32_target() -> None:
@@ -144,8 +216,12 @@ def test_under_bf16_mixed_the_critic_target_equals_the_fp32_target() -> None:
     critic = CriticModule(5, 2, hidden=64, depth=2, beta_q=1.0)
     for p in critic.q_target.parameters():
         p.data.mul_(30)  # values of a few hundred, where bf16's spacing is 1 or 2
-    batch = {"s_next": torch.randn(32, 5), "support_next": torch.randn(32, 8, 2), "r": torch.randn(32),
-             "terminal": (torch.rand(32) < 0.2).float()}
+    batch = {
+        "s_next": torch.randn(32, 5),
+        "support_next": torch.randn(32, 8, 2),
+        "r": torch.randn(32),
+        "terminal": (torch.rand(32) < 0.2).float(),
+    }
     y32, q32 = critic.target(batch)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y16, q16 = critic.target(batch)
@@ -157,7 +233,9 @@ def stage_model(run_dir: Path, stage: str) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / stage / "model.ckpt", weights_only=False, map_location="cpu")["state_dict"]
 
 
-def interrupt(cmd: list[str], started, signum: int = signal.SIGTERM, timeout: float = 300) -> tuple[float, str]:
+def interrupt(
+    cmd: list[str], started, signum: int = signal.SIGTERM, timeout: float = 300
+) -> tuple[float, str]:
     """Start cmd, send ``signum`` once started() holds; (seconds until it exited, its stderr)."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + timeout
@@ -173,18 +251,29 @@ def interrupt(cmd: list[str], started, signum: int = signal.SIGTERM, timeout: fl
 
 
 @pytest.mark.slow
-def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted_run(copied_run: Path, tmp_path: Path) -> None:
+def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted_run(
+    copied_run: Path, tmp_path: Path
+) -> None:
     straight = tmp_path / "straight"
     shutil.copytree(copied_run, straight)
     args = [*TINY, "stage=critic", "critic.steps=300", "checkpoint.every_n_steps=1000"]
     shutil.rmtree(copied_run / "critic")
     last = copied_run / "critic" / "checkpoints" / "last.ckpt"
-    started = lambda: (copied_run / "critic" / "logs").is_dir()  # the stage's Trainer has started
+
+    def started() -> bool:  # the stage's Trainer has started
+        return (copied_run / "critic" / "logs").is_dir()
+
     seconds, err = interrupt([sys.executable, "train.py", *args, f"run.dir={copied_run}"], started)
-    assert seconds < 10 and "critic: stopped by SIGTERM at step" in err and f"Resume with: python train.py run.dir={copied_run}" in err
+    assert (
+        seconds < 10
+        and "critic: stopped by SIGTERM at step" in err
+        and f"Resume with: python train.py run.dir={copied_run}" in err
+    )
     stopped_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]
     assert 0 < stopped_at < 300 and RunDir(copied_run).record("critic") is None
-    resumed = train(f"run.dir={copied_run}", "stage=critic")  # the bare command resumes: the run kept the new settings
+    resumed = train(
+        f"run.dir={copied_run}", "stage=critic"
+    )  # the bare command resumes: the run kept the new settings
     assert resumed.returncode == 0 and "critic   resume" in resumed.stdout, resumed.stderr[-2000:]
     assert train(*args, f"run.dir={straight}").returncode == 0
     for name, value in stage_model(straight, "critic").items():
@@ -192,8 +281,9 @@ def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted
 
 
 @pytest.mark.slow
-def test_sigterm_in_the_support_stage_keeps_the_rows_and_the_rerun_equals_an_uninterrupted_run(copied_run: Path,
-                                                                                             finished_run: Path) -> None:
+def test_sigterm_in_the_support_stage_keeps_the_rows_and_the_rerun_equals_an_uninterrupted_run(
+    copied_run: Path, finished_run: Path
+) -> None:
     shutil.rmtree(copied_run / "support")
     written = copied_run / "support" / "written.npy"
 
@@ -203,10 +293,17 @@ def test_sigterm_in_the_support_stage_keeps_the_rows_and_the_rerun_equals_an_uni
         except (OSError, ValueError):
             return False
 
-    seconds, err = interrupt([sys.executable, "train.py", *TINY, "support.batch_size=16", f"run.dir={copied_run}"], some_written)
+    seconds, err = interrupt(
+        [sys.executable, "train.py", *TINY, "support.batch_size=16", f"run.dir={copied_run}"], some_written
+    )
     kept = int(np.load(written).sum())
-    assert seconds < 10 and "support: stopped by SIGTERM with the support actions written so far kept on disk" in err
+    assert (
+        seconds < 10
+        and "support: stopped by SIGTERM with the support actions written so far kept on disk" in err
+    )
     assert 0 < kept < len(np.load(written))
     resumed = train(*TINY, f"run.dir={copied_run}")
     assert resumed.returncode == 0 and "support  resume" in resumed.stdout, resumed.stderr[-2000:]
-    np.testing.assert_array_equal(np.load(copied_run / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy"))
+    np.testing.assert_array_equal(
+        np.load(copied_run / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy")
+    )

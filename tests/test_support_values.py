@@ -67,10 +67,14 @@ def test_values_are_recomputed_only_for_another_critic_or_other_actions(tmp_path
 
 def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) -> None:
     store = SupportStore.open(finished_run / "support")
-    critic = CriticModule.load_from_checkpoint(finished_run / "critic" / "model.ckpt", map_location="cpu", weights_only=False)
+    critic = CriticModule.load_from_checkpoint(
+        finished_run / "critic" / "model.ckpt", map_location="cpu", weights_only=False
+    )
     assert store.q is not None and store.q.shape == store.actions.shape[:2]
     data = load_source(load_config(TINY).data)
     states, _ = state_table(data)
-    expected = ScoredSupport(critic.q_target).q(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions)))
+    expected = ScoredSupport(critic.q_target).q(
+        torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions))
+    )
     np.testing.assert_allclose(store.q, expected.numpy(), rtol=1e-5, atol=1e-5)
     assert json.loads((finished_run / "timings.json").read_text())["share"]["support"] > 0

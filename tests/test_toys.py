@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from cep_lightning.config import load_config
-from cep_lightning.toys.compare import compare
-from cep_lightning.errors import ConfigError
 from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation
+from cep_lightning.errors import ConfigError
 from cep_lightning.toys.__main__ import main as toys_main
+from cep_lightning.toys.compare import compare
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
 pytestmark = pytest.mark.slow  # make test-all

@@ -34,46 +34,100 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("setuptools")  # the build backend, taken from this environment (no build isolation)
     tmp = tmp_path_factory.mktemp("wheel")
     _run(["git", "clone", "--quiet", str(ROOT), str(tmp / "clone")])
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(tmp / "clone")])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp / "dist"),
+            str(tmp / "clone"),
+        ]
+    )
     (found,) = (tmp / "dist").glob("cep_lightning-*.whl")
     return found
 
 
 def test_wheel_holds_the_package_and_its_configs_only(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    assert {n.split("/")[0] for n in names} == {"cep_lightning", wheel.name.split("-py3")[0] + ".dist-info"}  # no `callbacks`
+    assert {n.split("/")[0] for n in names} == {
+        "cep_lightning",
+        wheel.name.split("-py3")[0] + ".dist-info",
+    }  # no `callbacks`
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "cep_lightning").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))  # pyproject lists every package of the tree
     configs = {f"cep_lightning/conf/{p.relative_to(ROOT / 'conf')}" for p in (ROOT / "conf").rglob("*.yaml")}
     assert configs and configs <= set(names)
 
 
-def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(wheel: Path, tmp_path: Path, minari_store: str) -> None:
+def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(
+    wheel: Path, tmp_path: Path, minari_store: str
+) -> None:
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / "python"
-    new_site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    new_site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    )
     deps = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
-    (new_site / "reuse_installed_deps.pth").write_text("\n".join(dict.fromkeys(deps)) + "\n")  # appended after the venv's own
-    _run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--force-reinstall", str(wheel)])
+    (new_site / "reuse_installed_deps.pth").write_text(
+        "\n".join(dict.fromkeys(deps)) + "\n"
+    )  # appended after the venv's own
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--force-reinstall",
+            str(wheel),
+        ]
+    )
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "HOME": str(tmp_path), "MINARI_DATASETS_PATH": minari_store,
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    where = _run([str(python), "-c", "import cep_lightning, cep_lightning.config as c; print(cep_lightning.__file__, c.CONF_DIR)"],
-                 cwd=elsewhere, env=env).stdout
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MINARI_DATASETS_PATH": minari_store,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
+    where = _run(
+        [
+            str(python),
+            "-c",
+            "import cep_lightning, cep_lightning.config as c; print(cep_lightning.__file__, c.CONF_DIR)",
+        ],
+        cwd=elsewhere,
+        env=env,
+    ).stdout
     assert str(new_site) in where and str(ROOT) not in where  # the installed copy, its own configs
     help_text = _run([str(bin_dir / "cep-train"), "--help"], cwd=elsewhere, env=env).stdout
-    assert "usage: python train.py" in help_text and "hopper-medium-v2" in help_text  # the task presets ship in the wheel
+    assert (
+        "usage: python train.py" in help_text and "hopper-medium-v2" in help_text
+    )  # the task presets ship in the wheel
 
-    _run([str(bin_dir / "cep-train"), "smoke=true", "trainer.accelerator=cpu", "run.dir=smoke"], cwd=elsewhere, env=env, timeout=600)
+    _run(
+        [str(bin_dir / "cep-train"), "smoke=true", "trainer.accelerator=cpu", "run.dir=smoke"],
+        cwd=elsewhere,
+        env=env,
+        timeout=600,
+    )
     run_dir = elsewhere / "smoke"
     results = json.loads((run_dir / "results.json").read_text())
     assert results["task"] == "pendulum-mixed" and results["reported"]["episodes"] == 1
     actions = np.load(run_dir / "support" / "actions.npy", mmap_mode="r")
     m = load_config([]).support.M
-    assert 1000 <= actions.shape[0] <= 1100 and actions.shape[1] == m  # the slice's states (+ final next states), M kept
+    assert (
+        1000 <= actions.shape[0] <= 1100 and actions.shape[1] == m
+    )  # the slice's states (+ final next states), M kept
     assert {"behavior", "critic", "energy"} <= {p.parent.name for p in run_dir.glob("*/model.ckpt")}
     assert not (ROOT / "build").exists()  # built in the clone, not here

@@ -18,11 +18,27 @@ class PeriodicEvaluation(L.Callback):
     """Critic stage: the best-Q of ``M`` behaviour samples (what the critic alone can do).
     Energy stage: the guided policy at each of ``scales``. Logged as ``<stage>/periodic_return[_s<scale>]``."""
 
-    def __init__(self, behavior_checkpoint: Path, make_env: Callable[[], gym.Env], every_n_steps: int, episodes: int,
-                 scales: Sequence[float], solver_steps: int = 15, M: int = 16, seed: int = 10_000,
-                 ref_min: float | None = None, ref_max: float | None = None, sampler: str = "dpm_solver++_2s"):
+    def __init__(
+        self,
+        behavior_checkpoint: Path,
+        make_env: Callable[[], gym.Env],
+        every_n_steps: int,
+        episodes: int,
+        scales: Sequence[float],
+        solver_steps: int = 15,
+        M: int = 16,
+        seed: int = 10_000,
+        ref_min: float | None = None,
+        ref_max: float | None = None,
+        sampler: str = "dpm_solver++_2s",
+    ):
         self.behavior_checkpoint = Path(behavior_checkpoint)
-        self.make_env, self.every_n_steps, self.episodes, self.scales = make_env, every_n_steps, episodes, list(scales)
+        self.make_env, self.every_n_steps, self.episodes, self.scales = (
+            make_env,
+            every_n_steps,
+            episodes,
+            list(scales),
+        )
         self.solver_steps, self.M, self.seed = solver_steps, M, seed
         self.ref_min, self.ref_max, self.sampler = ref_min, ref_max, sampler
         self.behavior = None
@@ -30,9 +46,13 @@ class PeriodicEvaluation(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from cep_lightning.stages.behavior import BehaviorModule
 
-        self.behavior = BehaviorModule.load_from_checkpoint(self.behavior_checkpoint, map_location=pl_module.device).net.eval()
+        self.behavior = BehaviorModule.load_from_checkpoint(
+            self.behavior_checkpoint, map_location=pl_module.device
+        ).net.eval()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         if trainer.global_step % self.every_n_steps != 0 or not trainer.is_global_zero:
             return
         stage = "energy" if hasattr(pl_module, "energy") else "critic"
@@ -40,9 +60,16 @@ class PeriodicEvaluation(L.Callback):
         if stage == "energy":
             policy = QGPOPolicy(self.behavior, pl_module.energy, self.solver_steps, sampler=self.sampler)
             for scale in self.scales:
-                metrics.update(self._metrics(f"energy/periodic_return_s{scale:g}", lambda obs, s=scale: policy.act(obs, s)))
+                metrics.update(
+                    self._metrics(
+                        f"energy/periodic_return_s{scale:g}", lambda obs, scale=scale: policy.act(obs, scale)
+                    )
+                )
         else:
-            act = lambda obs: best_of_M_act(self.behavior, pl_module.q, obs, self.M, self.solver_steps)
+
+            def act(obs: np.ndarray) -> np.ndarray:
+                return best_of_M_act(self.behavior, pl_module.q, obs, self.M, self.solver_steps)
+
             metrics.update(self._metrics("critic/periodic_return", act))
         if trainer.logger is not None:
             trainer.logger.log_metrics(metrics, step=trainer.global_step)

@@ -38,7 +38,13 @@ class TransitionDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
         """A whole batch by fancy indexing (no per-sample collate)."""
         idx = torch.as_tensor(indices)
-        batch = {"s": self.s[idx], "a": self.a[idx], "r": self.r[idx], "s_next": self.s_next[idx], "terminal": self.terminal[idx]}
+        batch = {
+            "s": self.s[idx],
+            "a": self.a[idx],
+            "r": self.r[idx],
+            "s_next": self.s_next[idx],
+            "terminal": self.terminal[idx],
+        }
         if self.support is not None:
             rows = idx.numpy()
             batch["support"] = torch.from_numpy(self.support.actions[rows])
@@ -126,9 +132,21 @@ class QGPODataModule(L.LightningDataModule):
             self.fingerprint = self.transitions.fingerprint()
             self.states, self.next_index = state_table(self.transitions)
 
-    def use(self, batch_size: int, steps: int = 1, support_dir: Path | None = None, state_rows: np.ndarray | None = None) -> "QGPODataModule":
-        """Training: ``steps`` batches (+ support of ``support_dir``); prediction: the state-table rows ``state_rows`` (default all)."""
-        self.batch_size, self.steps, self.support_dir, self.state_rows = batch_size, steps, support_dir, state_rows
+    def use(
+        self,
+        batch_size: int,
+        steps: int = 1,
+        support_dir: Path | None = None,
+        state_rows: np.ndarray | None = None,
+    ) -> "QGPODataModule":
+        """Training: ``steps`` batches (+ support of ``support_dir``); prediction: the state-table rows
+        ``state_rows`` (default all)."""
+        self.batch_size, self.steps, self.support_dir, self.state_rows = (
+            batch_size,
+            steps,
+            support_dir,
+            state_rows,
+        )
         return self
 
     @property
@@ -152,7 +170,8 @@ class QGPODataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=batches,
-            generator=torch.Generator(),  # the loader's base seed must not draw from (and shift) the global RNG on resume
+            # the loader's base seed must not draw from (and shift) the global RNG on resume
+            generator=torch.Generator(),
             collate_fn=_batch_as_is,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,
@@ -160,4 +179,9 @@ class QGPODataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         rows = np.arange(len(self.states)) if self.state_rows is None else self.state_rows
-        return DataLoader(StateDataset(self.states, rows), batch_size=self.batch_size, shuffle=False, collate_fn=_batch_as_is)
+        return DataLoader(
+            StateDataset(self.states, rows),
+            batch_size=self.batch_size,
+            shuffle=False,
+            collate_fn=_batch_as_is,
+        )

@@ -37,7 +37,9 @@ def load_d4rl_hdf5(path: str | os.PathLike) -> Transitions:
                 )
             arrays = {k: f[k][()] for k in (*REQUIRED_KEYS, "next_observations") if k in f}
     except OSError as exc:
-        raise DataError(f"'{path}' is not a readable HDF5 file ({exc}). Re-download it or check the path.") from exc
+        raise DataError(
+            f"'{path}' is not a readable HDF5 file ({exc}). Re-download it or check the path."
+        ) from exc
     return _transitions_from_arrays(arrays, str(path))
 
 
@@ -45,7 +47,9 @@ def _transitions_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Trans
     n = len(arrays["observations"])
     lengths = {k: len(v) for k, v in arrays.items()}
     if any(length != n for length in lengths.values()):
-        raise DataError(f"'{where}': arrays have different lengths {lengths}; every key must have one row per transition.")
+        raise DataError(
+            f"'{where}': arrays have different lengths {lengths}; every key must have one row per transition."
+        )
     obs = arrays["observations"].astype(np.float32).reshape(n, -1)
     actions = arrays["actions"].astype(np.float32).reshape(n, -1)
     rewards = arrays["rewards"].astype(np.float32).reshape(n)

@@ -35,7 +35,9 @@ def _open_dataset(dataset_id: str, download: bool) -> minari.MinariDataset:
     try:
         parse_dataset_id(dataset_id)
     except ValueError as exc:
-        raise DataError(f"Malformed Minari dataset id '{dataset_id}': use the form namespace/env/name-vN.") from exc
+        raise DataError(
+            f"Malformed Minari dataset id '{dataset_id}': use the form namespace/env/name-vN."
+        ) from exc
     data_path = get_dataset_path(dataset_id) / "data"
     if not data_path.exists():
         if not download:
@@ -77,8 +79,12 @@ def is_goal_conditioned(space: gym.Space) -> bool:
     return isinstance(space, gym.spaces.Dict) and all(k in space.spaces for k in GOAL_KEYS)
 
 
-def load_minari_transitions(dataset_id: str, download: bool = False, observation_keys: Sequence[str] | None = None,
-                            goal: MazeGoal | None = None) -> Transitions:
+def load_minari_transitions(
+    dataset_id: str,
+    download: bool = False,
+    observation_keys: Sequence[str] | None = None,
+    goal: MazeGoal | None = None,
+) -> Transitions:
     """All episodes of a local Minari dataset, concatenated in order, as transitions.
 
     Per episode: s = observations[:-1], s' = observations[1:], terminals = terminations,
@@ -96,7 +102,8 @@ def load_minari_transitions(dataset_id: str, download: bool = False, observation
         raise DataError(
             f"Minari dataset '{dataset_id}' is goal-conditioned (observations {list(GOAL_KEYS)}): its rewards belong "
             f"to each episode's own goal and must be relabelled to the evaluation goal, but the evaluation environment "
-            f"has no goal. Evaluate it in a maze with one goal cell (eval.env_id=null takes the data set's own).")
+            f"has no goal. Evaluate it in a maze with one goal cell (eval.env_id=null takes the data set's own)."
+        )
     parts: dict[str, list[np.ndarray]] = {key: [] for key in Transitions.__dataclass_fields__}
     for episode in dataset.iterate_episodes():
         observations = flatten_observation(episode.observations, observation_keys)
@@ -114,7 +121,9 @@ def load_minari_transitions(dataset_id: str, download: bool = False, observation
     if not parts["rewards"]:
         raise DataError(f"Minari dataset '{dataset_id}' has no episodes.")
     dtypes = {"terminals": bool, "timeouts": bool}
-    return Transitions(**{key: np.concatenate(v).astype(dtypes.get(key, np.float32)) for key, v in parts.items()})
+    return Transitions(
+        **{key: np.concatenate(v).astype(dtypes.get(key, np.float32)) for key, v in parts.items()}
+    )
 
 
 def minari_eval_env_spec(dataset_id: str, download: bool = False) -> EnvSpec:
@@ -126,13 +135,17 @@ def minari_eval_env_spec(dataset_id: str, download: bool = False) -> EnvSpec:
             warnings.simplefilter("ignore")  # no eval_env_spec stored; "out of date" env versions
             env = dataset.recover_environment(eval_env=True)
     except Exception as exc:  # no stored environment, or one this installation cannot make
-        raise DataError(f"The evaluation environment of Minari dataset '{dataset_id}' cannot be made "
-                        f"({type(exc).__name__}: {exc}); name it with eval.env_id=... (and eval.env_kwargs).") from None
+        raise DataError(
+            f"The evaluation environment of Minari dataset '{dataset_id}' cannot be made "
+            f"({type(exc).__name__}: {exc}); name it with eval.env_id=... (and eval.env_kwargs)."
+        ) from None
     spec = env.spec
     env.close()
     if spec is None:
-        raise DataError(f"Minari dataset '{dataset_id}' stores no environment spec; name the evaluation environment "
-                        f"with eval.env_id=... (and eval.env_kwargs).")
+        raise DataError(
+            f"Minari dataset '{dataset_id}' stores no environment spec; name the evaluation environment "
+            f"with eval.env_id=... (and eval.env_kwargs)."
+        )
     return spec
 
 

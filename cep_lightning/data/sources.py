@@ -8,11 +8,10 @@ from omegaconf import DictConfig
 from cep_lightning.data.builtin import BUILTIN_DATASET_ID, ensure_builtin_dataset
 from cep_lightning.data.hdf5 import load_d4rl_hdf5
 from cep_lightning.data.minari_source import load_minari_transitions
+from cep_lightning.data.toy_datasets import TOYS
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
 from cep_lightning.mazes import MazeGoal
-from cep_lightning.data.toy_datasets import TOYS
-
 
 DEFAULT_BUILTIN_EPISODES = 200
 
@@ -32,23 +31,35 @@ def prepare_source(cfg: DictConfig) -> None:
 
 def describe_source(cfg: DictConfig) -> str:
     """The data set as a user named it, for messages."""
-    return {"builtin": "the built-in data set", "hdf5": f"'{cfg.path}'", "minari": f"Minari dataset '{cfg.minari_id}'",
-            "toy": f"toy '{cfg.toy}'"}[cfg.source]
+    return {
+        "builtin": "the built-in data set",
+        "hdf5": f"'{cfg.path}'",
+        "minari": f"Minari dataset '{cfg.minari_id}'",
+        "toy": f"toy '{cfg.toy}'",
+    }[cfg.source]
 
 
 def load_source(cfg: DictConfig, goal: MazeGoal | None = None) -> Transitions:
     """The raw transitions that ``data.source`` names (goal-conditioned Minari data relabelled to ``goal``)."""
     if cfg.source == "builtin":
-        return load_minari_transitions(ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes))
+        return load_minari_transitions(
+            ensure_builtin_dataset(
+                builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes
+            )
+        )
     if cfg.source == "toy":
         return toy_transitions(cfg.toy, cfg.toy_size)
     if cfg.source == "hdf5":
         if not cfg.path:
-            raise DataError("data.source=hdf5 needs the file: pass data.path=/path/to/<dataset>.hdf5 (a D4RL-format file).")
+            raise DataError(
+                "data.source=hdf5 needs the file: pass data.path=/path/to/<dataset>.hdf5 (a D4RL-format file)."
+            )
         return load_d4rl_hdf5(cfg.path)
     if not cfg.minari_id:
         raise DataError("data.source=minari needs a dataset id: pass data.minari_id=<namespace/env/name-vN>.")
-    return load_minari_transitions(cfg.minari_id, download=cfg.download, observation_keys=cfg.observation_keys, goal=goal)
+    return load_minari_transitions(
+        cfg.minari_id, download=cfg.download, observation_keys=cfg.observation_keys, goal=goal
+    )
 
 
 def toy_transitions(name: str, size: int, seed: int = 0) -> Transitions:
@@ -58,4 +69,6 @@ def toy_transitions(name: str, size: int, seed: int = 0) -> Transitions:
     x, e = TOYS[name].generate(size, np.random.default_rng(seed))
     empty = np.zeros((size, 0), dtype=np.float32)
     done = np.ones(size, dtype=bool)
-    return Transitions(observations=empty, actions=x, rewards=e, next_observations=empty, terminals=done, timeouts=~done)
+    return Transitions(
+        observations=empty, actions=x, rewards=e, next_observations=empty, terminals=done, timeouts=~done
+    )

@@ -5,7 +5,8 @@ The state table is [s_0 .. s_{N-1}, extra next states]: s'_i is the next row's s
 of their own. ``next_index[i]`` points at the slot of s'_i. Files (``<run>/support/``):
 ``actions.npy`` [N + K, M, A] float32, ``next_index.npy`` [N] int64, ``written.npy`` [N + K] bool (what an
 interrupted stage has already stored), and after the critic stage ``q_values.npy`` [N + K, M], the frozen
-critic's values (``data/support_values.py``). The stage counts as finished through its record (``cep_lightning.rundir``).
+critic's values (``data/support_values.py``). The stage counts as finished through its record
+(``cep_lightning.rundir``).
 """
 
 from __future__ import annotations
@@ -47,12 +48,19 @@ class SupportStore:
     @classmethod
     def open(cls, directory: Path, mode: str = "r") -> "SupportStore":
         q_path = directory / "q_values.npy"
-        return cls(np.load(directory / "actions.npy", mmap_mode=mode), np.load(directory / "next_index.npy"),
-                   np.load(directory / "written.npy", mmap_mode=mode), np.load(q_path, mmap_mode="r") if q_path.is_file() else None)
+        return cls(
+            np.load(directory / "actions.npy", mmap_mode=mode),
+            np.load(directory / "next_index.npy"),
+            np.load(directory / "written.npy", mmap_mode=mode),
+            np.load(q_path, mmap_mode="r") if q_path.is_file() else None,
+        )
 
     @classmethod
-    def create(cls, directory: Path, num_states: int, M: int, action_dim: int, next_index: np.ndarray) -> "SupportStore":
-        """Allocate the memmaps the support stage fills, or reopen them (keeping what is written) when the shapes match."""
+    def create(
+        cls, directory: Path, num_states: int, M: int, action_dim: int, next_index: np.ndarray
+    ) -> "SupportStore":
+        """Allocate the memmaps the support stage fills, or reopen them (keeping what is written) when the
+        shapes match."""
         directory.mkdir(parents=True, exist_ok=True)
         shape = (num_states, M, action_dim)
         np.save(directory / "next_index.npy", next_index)
@@ -60,8 +68,12 @@ class SupportStore:
             store = cls.open(directory, mode="r+")
             if store.actions.shape == shape:
                 return store
-        actions = np.lib.format.open_memmap(directory / "actions.npy", mode="w+", dtype=np.float32, shape=shape)
-        written = np.lib.format.open_memmap(directory / "written.npy", mode="w+", dtype=bool, shape=(num_states,))
+        actions = np.lib.format.open_memmap(
+            directory / "actions.npy", mode="w+", dtype=np.float32, shape=shape
+        )
+        written = np.lib.format.open_memmap(
+            directory / "written.npy", mode="w+", dtype=bool, shape=(num_states,)
+        )
         return cls(actions, next_index, written)
 
     @staticmethod

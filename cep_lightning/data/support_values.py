@@ -23,8 +23,9 @@ VALUES, RECORD = "q_values.npy", "q_values.json"
 
 
 @torch.no_grad()
-def support_values(critic: nn.Module, states: np.ndarray, actions: np.ndarray,
-                   rows_per_batch: int = 32_768) -> np.ndarray:
+def support_values(
+    critic: nn.Module, states: np.ndarray, actions: np.ndarray, rows_per_batch: int = 32_768
+) -> np.ndarray:
     """min-twin Q(s_i, a_ij) in fp32 for states [N, S] and their support actions [N, M, A] -> [N, M]."""
     device = next(critic.parameters()).device
     M = actions.shape[1]
@@ -32,9 +33,13 @@ def support_values(critic: nn.Module, states: np.ndarray, actions: np.ndarray,
     out = np.empty(actions.shape[:2], dtype=np.float32)
     with torch.autocast(device.type, enabled=False):
         for start in range(0, len(states), per_batch):
-            s = torch.tensor(states[start:start + per_batch], dtype=torch.float32, device=device)  # copies: the
-            a = torch.tensor(actions[start:start + per_batch], dtype=torch.float32, device=device)  # memmap is read-only
-            out[start:start + len(s)] = critic(s[:, None].expand(-1, M, -1), a).cpu().numpy()
+            s = torch.tensor(
+                states[start : start + per_batch], dtype=torch.float32, device=device
+            )  # copies: the
+            a = torch.tensor(
+                actions[start : start + per_batch], dtype=torch.float32, device=device
+            )  # memmap is read-only
+            out[start : start + len(s)] = critic(s[:, None].expand(-1, M, -1), a).cpu().numpy()
     return out
 
 
@@ -54,10 +59,16 @@ def ensure_support_values(directory: Path, critic: nn.Module, states: np.ndarray
     actions = np.load(directory / "actions.npy", mmap_mode="r")
     key = fingerprint(critic, actions)
     record = directory / RECORD
-    if record.is_file() and (directory / VALUES).is_file() and json.loads(record.read_text()).get("fingerprint") == key:
+    if (
+        record.is_file()
+        and (directory / VALUES).is_file()
+        and json.loads(record.read_text()).get("fingerprint") == key
+    ):
         return False
     values = support_values(critic, states, actions)
-    tmp = directory / f"{VALUES}.{os.getpid()}.tmp.npy"  # every DDP process writes the same values; renames are atomic
+    tmp = (
+        directory / f"{VALUES}.{os.getpid()}.tmp.npy"
+    )  # every DDP process writes the same values; renames are atomic
     np.save(tmp, values)
     os.replace(tmp, directory / VALUES)
     tmp_record = directory / f"{RECORD}.{os.getpid()}.tmp"

@@ -38,9 +38,13 @@ def check_finite(data: Transitions, where: str, drop: bool) -> Transitions:
     rows = np.flatnonzero(bad)
     fields = [name for name in FIELDS if not np.isfinite(getattr(data, name)[bad]).all()]
     if not drop:
-        raise DataError(f"{where}: {len(rows)} of {len(data)} rows have NaN or inf in {fields} (first rows: {rows[:5].tolist()}). "
-                        f"Fix the data, or drop those rows with data.drop_nonfinite=true.")
-    log.warning("%s: dropped %d rows with NaN or inf in %s (data.drop_nonfinite=true)", where, len(rows), fields)
+        raise DataError(
+            f"{where}: {len(rows)} of {len(data)} rows have NaN or inf in {fields} (first rows: {rows[:5].tolist()}). "
+            f"Fix the data, or drop those rows with data.drop_nonfinite=true."
+        )
+    log.warning(
+        "%s: dropped %d rows with NaN or inf in %s (data.drop_nonfinite=true)", where, len(rows), fields
+    )
     return drop_rows(data, ~bad)
 
 
@@ -50,16 +54,31 @@ def check_against_env(data: Transitions, make_env: Callable[[], gym.Env]) -> Non
     env = make_env()
     env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     try:
-        obs_shape, act_space = flat_space(env.observation_space, None).shape, env.action_space  # a Dict space needs keys
+        obs_shape, act_space = (
+            flat_space(env.observation_space, None).shape,
+            env.action_space,
+        )  # a Dict space needs keys
     finally:
         env.close()
     if obs_shape != data.observations.shape[1:]:
-        raise DataError(f"The data set's observations have size {data.observations.shape[1:]} but {env_id} observes {obs_shape}; "
-                        f"the task's data and eval.env_id (with data.observation_keys) do not belong together.")
+        raise DataError(
+            f"The data set's observations have size {data.observations.shape[1:]} but {env_id} observes {obs_shape}; "
+            f"the task's data and eval.env_id (with data.observation_keys) do not belong together."
+        )
     if act_space.shape != data.actions.shape[1:]:
-        raise DataError(f"The data set's actions have size {data.actions.shape[1:]} but {env_id} takes {act_space.shape}; "
-                        f"the task's data and eval.env_id do not belong together.")
-    outside = np.mean(np.any((data.actions < act_space.low - 1e-6) | (data.actions > act_space.high + 1e-6), axis=1))
+        raise DataError(
+            f"The data set's actions have size {data.actions.shape[1:]} but {env_id} takes {act_space.shape}; "
+            f"the task's data and eval.env_id do not belong together."
+        )
+    outside = np.mean(
+        np.any((data.actions < act_space.low - 1e-6) | (data.actions > act_space.high + 1e-6), axis=1)
+    )
     if outside > 0:
-        log.warning("%.2f%% of the data set's actions lie outside %s's action space [%s, %s]; the policy's actions are clipped to it.",
-                    100 * outside, env_id, act_space.low.min(), act_space.high.max())
+        log.warning(
+            "%.2f%% of the data set's actions lie outside %s's action space [%s, %s]; "
+            "the policy's actions are clipped to it.",
+            100 * outside,
+            env_id,
+            act_space.low.min(),
+            act_space.high.max(),
+        )

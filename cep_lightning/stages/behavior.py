@@ -18,8 +18,15 @@ class BehaviorModule(L.LightningModule):
     """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²
     (``lr_decay``: the learning rate decays linearly to zero over the stage's steps)."""
 
-    def __init__(self, state_dim: int, action_dim: int, lr: float = 1e-4, widths: Sequence[int] = (512, 256, 128),
-                 cond_dim: int = 128, lr_decay: bool = False):
+    def __init__(
+        self,
+        state_dim: int,
+        action_dim: int,
+        lr: float = 1e-4,
+        widths: Sequence[int] = (512, 256, 128),
+        cond_dim: int = 128,
+        lr_decay: bool = False,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)

@@ -16,10 +16,20 @@ from cep_lightning.tensors import expand_states
 
 
 class CriticModule(L.LightningModule):
-    """Twin Q with a Polyak target: y = r + gamma (1 - d) Σ_j softmax_j(beta_Q q'_j) q'_j, q'_j = min Q_target(s', a'_j)."""
+    """Twin Q with a Polyak target: y = r + gamma (1 - d) Σ_j softmax_j(beta_Q q'_j) q'_j,
+    q'_j = min Q_target(s', a'_j)."""
 
-    def __init__(self, state_dim: int, action_dim: int, lr: float = 3e-4, hidden: int = 256, depth: int = 3,
-                 gamma: float = 0.99, tau: float = 0.005, beta_q: float = 1.0):
+    def __init__(
+        self,
+        state_dim: int,
+        action_dim: int,
+        lr: float = 3e-4,
+        hidden: int = 256,
+        depth: int = 3,
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        beta_q: float = 1.0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.q = TwinQ(state_dim, action_dim, hidden, depth)
@@ -32,8 +42,12 @@ class CriticModule(L.LightningModule):
         hp = self.hparams
         with torch.autocast(self.device.type, enabled=False):
             support_next = batch["support_next"].float()  # [B, M, A]
-            q_next = self.q_target(expand_states(batch["s_next"].float(), support_next.shape[1]), support_next)  # [B, M]
-            y = q_target(batch["r"].float(), batch["terminal"].float(), softmax_value(q_next, hp.beta_q), hp.gamma)
+            q_next = self.q_target(
+                expand_states(batch["s_next"].float(), support_next.shape[1]), support_next
+            )  # [B, M]
+            y = q_target(
+                batch["r"].float(), batch["terminal"].float(), softmax_value(q_next, hp.beta_q), hp.gamma
+            )
         return y, q_next
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -41,9 +55,15 @@ class CriticModule(L.LightningModule):
         q1, q2 = self.q.both(batch["s"], batch["a"])
         loss = twin_q_loss(q1, q2, y)
         if writes_logs_now(self):
-            self.log_dict({"critic/q_mean": q1.mean(), "critic/q_std": q1.std(),
-                           "critic/target_mean": y.mean(), "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean()},
-                          sync_dist=True)
+            self.log_dict(
+                {
+                    "critic/q_mean": q1.mean(),
+                    "critic/q_std": q1.std(),
+                    "critic/target_mean": y.mean(),
+                    "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean(),
+                },
+                sync_dist=True,
+            )
             self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
         return loss
 

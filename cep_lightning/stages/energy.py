@@ -27,9 +27,19 @@ class EnergyModule(L.LightningModule):
     ``lr_decay``: the learning rate decays linearly to zero over the stage's steps.
     """
 
-    def __init__(self, state_dim: int, action_dim: int, candidates: Candidates | None = None, lr: float = 3e-4,
-                 hidden: int = 256, depth: int = 4, beta: float = 3.0, loss: str = "cep", time_scale: float = 30.0,
-                 lr_decay: bool = False):
+    def __init__(
+        self,
+        state_dim: int,
+        action_dim: int,
+        candidates: Candidates | None = None,
+        lr: float = 3e-4,
+        hidden: int = 256,
+        depth: int = 4,
+        beta: float = 3.0,
+        loss: str = "cep",
+        time_scale: float = 30.0,
+        lr_decay: bool = False,
+    ):
         super().__init__()
         self.save_hyperparameters(ignore=["candidates"])
         self.energy = EnergyNet(state_dim, action_dim, hidden, depth, time_scale=time_scale)
@@ -37,8 +47,10 @@ class EnergyModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.candidates is None:
-            raise ValueError("EnergyModule was built without candidates (ScoredSupport or LabelledGroups); "
-                             "it can sample but not train.")
+            raise ValueError(
+                "EnergyModule was built without candidates (ScoredSupport or LabelledGroups); "
+                "it can sample but not train."
+            )
         self.candidates.to(self.device)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

@@ -43,11 +43,26 @@ class EvaluationModule(L.LightningModule):
     over-represented.
     """
 
-    def __init__(self, policy: QGPOPolicy, make_env: Callable[[], gym.Env], scales: Sequence[float], episodes: int, seed: int,
-                 reported_scale: float, ref_min: float | None = None, ref_max: float | None = None, envs_per_batch: int = 0):
+    def __init__(
+        self,
+        policy: QGPOPolicy,
+        make_env: Callable[[], gym.Env],
+        scales: Sequence[float],
+        episodes: int,
+        seed: int,
+        reported_scale: float,
+        ref_min: float | None = None,
+        ref_max: float | None = None,
+        envs_per_batch: int = 0,
+    ):
         super().__init__()
         self.policy, self.make_env = policy, make_env
-        self.scales, self.episodes, self.seed, self.envs_per_batch = list(scales), episodes, seed, envs_per_batch
+        self.scales, self.episodes, self.seed, self.envs_per_batch = (
+            list(scales),
+            episodes,
+            seed,
+            envs_per_batch,
+        )
         self.reported_scale = reported_scale
         self.ref_min, self.ref_max = ref_min, ref_max
         self.outputs: list[Tensor] = []
@@ -61,16 +76,22 @@ class EvaluationModule(L.LightningModule):
         scales = torch.tensor(self.scales, dtype=torch.float32)[scale_idx.cpu()]
         envs = make_vector_env(self.make_env, len(batch))
         try:
-            returns = evaluate(envs, lambda obs: self.policy.act(obs, guidance_scale=scales), (self.seed + episode).tolist())
+            returns = evaluate(
+                envs, lambda obs: self.policy.act(obs, guidance_scale=scales), (self.seed + episode).tolist()
+            )
         finally:
             envs.close()
         self.outputs.append(torch.stack([item.double().cpu(), torch.as_tensor(returns)], dim=1))
 
     def on_test_epoch_end(self) -> None:
         gathered = self.all_gather(torch.cat(self.outputs).to(self.device)).reshape(-1, 2).cpu().numpy()
-        by_item = dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))  # padded duplicates collapse
-        self.returns = {scale: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)])
-                        for i, scale in enumerate(self.scales)}
+        by_item = dict(
+            zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist())
+        )  # padded duplicates collapse
+        self.returns = {
+            scale: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)])
+            for i, scale in enumerate(self.scales)
+        }
         for scale, r in self.returns.items():
             self._log_returns("eval/sweep/{}_s" + f"{scale:g}", r)
         self._log_returns("eval/reported/{}", self.returns[self.reported_scale])
@@ -83,23 +104,36 @@ class EvaluationModule(L.LightningModule):
             self.log(tag.format("score"), float(score), rank_zero_only=True)
 
 
-def scale_summary(returns: np.ndarray, ref_min: float | None, ref_max: float | None, success: bool = False) -> dict:
+def scale_summary(
+    returns: np.ndarray, ref_min: float | None, ref_max: float | None, success: bool = False
+) -> dict:
     """Mean ± std of the episode returns, the normalized score of the mean, the episode count; with ``success``
     (a goal-reaching task whose return is 1 for a success and 0 otherwise) the success rate = the mean return."""
     score = normalized_score(float(returns.mean()), ref_min, ref_max)
-    return {"mean_return": float(returns.mean()), "std_return": float(returns.std()),
-            "normalized_score": None if score is None else float(score), "episodes": int(len(returns)),
-            **({"success_rate": float(np.mean(returns == 1.0))} if success else {})}
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "normalized_score": None if score is None else float(score),
+        "episodes": int(len(returns)),
+        **({"success_rate": float(np.mean(returns == 1.0))} if success else {}),
+    }
 
 
-def summarize(returns: dict[float, np.ndarray], reported_scale: float, ref_min: float | None, ref_max: float | None,
-              success: bool = False) -> dict:
+def summarize(
+    returns: dict[float, np.ndarray],
+    reported_scale: float,
+    ref_min: float | None,
+    ref_max: float | None,
+    success: bool = False,
+) -> dict:
     """The reported number (the scale fixed beforehand) and the per-scale sweep beside it.
 
     The sweep's best scale is chosen after seeing test returns, so its score is optimistic.
     """
     sweep = {f"{scale:g}": scale_summary(r, ref_min, ref_max, success) for scale, r in returns.items()}
     best = max(sweep, key=lambda scale: sweep[scale]["mean_return"])
-    return {"reported": {"scale": float(reported_scale), **sweep[f"{reported_scale:g}"]},
-            "best_scale": {"scale": float(best), **sweep[best], "optimistic": True},
-            "scales": sweep}
+    return {
+        "reported": {"scale": float(reported_scale), **sweep[f"{reported_scale:g}"]},
+        "best_scale": {"scale": float(best), **sweep[best], "optimistic": True},
+        "scales": sweep,
+    }

@@ -18,7 +18,10 @@ from cep_lightning.nets import ScoreNet
 def seeded_noise(indices: Tensor, M: int, action_dim: int, seed: int) -> Tensor:
     """a_1 ~ N(0, I) [B, M, A], drawn from a generator seeded by (seed, state index), so the samples of a
     state do not depend on the batch or on the number of processes."""
-    rows = [torch.randn(M, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in indices]
+    rows = [
+        torch.randn(M, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i)))
+        for i in indices
+    ]
     return torch.stack(rows)
 
 
@@ -64,8 +67,16 @@ class SupportWriter(BasePredictionWriter):
         self.store = SupportStore.open(self.directory, mode="r+")
         self.batches_written = 0
 
-    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Tensor,
-                           batch_indices: Sequence[int] | None, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def write_on_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        prediction: Tensor,
+        batch_indices: Sequence[int] | None,
+        batch: dict[str, Tensor],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self.store.write(batch["index"].numpy(), prediction.numpy())
         self.batches_written += 1
         self.log_statistics(trainer, prediction, self.batches_written)
@@ -73,8 +84,11 @@ class SupportWriter(BasePredictionWriter):
     @staticmethod
     def log_statistics(trainer: L.Trainer, prediction: Tensor, step: int) -> None:
         """Statistics of a batch of support actions [B, M, A], to every logger, at the batch's number."""
-        metrics = {"support/action_mean": prediction.mean().item(), "support/action_std": prediction.std().item(),
-                   "support/within_state_std": prediction.std(dim=1).mean().item(),
-                   "support/abs_action_max": prediction.abs().max().item()}
+        metrics = {
+            "support/action_mean": prediction.mean().item(),
+            "support/action_std": prediction.std().item(),
+            "support/within_state_std": prediction.std(dim=1).mean().item(),
+            "support/abs_action_max": prediction.abs().max().item(),
+        }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)

@@ -12,7 +12,6 @@ import zlib
 from pathlib import Path
 
 import lightning as L
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,6 +22,7 @@ from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
+from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
 from cep_lightning.pipeline import behavior_module, prepare_run_dir, resolve_run_dir, train_once  # noqa: E402
 from cep_lightning.plan import stage_settings  # noqa: E402
@@ -30,7 +30,6 @@ from cep_lightning.policy import QGPOPolicy  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
 from cep_lightning.stages.candidates import LabelledGroups  # noqa: E402
 from cep_lightning.stages.energy import EnergyModule  # noqa: E402
-from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
 
 METHOD_NAMES = {"truth": "ground truth", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
 
