@@ -23,7 +23,8 @@ BF16, FP32 = "bf16-mixed", "32-true"
 
 
 def cpu_has_native_bf16() -> bool:
-    """AMX tiles or AVX-512-BF16, as torch's CPU feature checks report them."""
+    """AMX tiles or AVX-512-BF16, as torch's CPU feature checks report them. These checks are torch's only
+    ones for the two features (its public ``torch.backends.cpu.get_cpu_capability()`` stops at "AVX512")."""
     cpu = torch.cpu
     return bool(cpu._is_amx_tile_supported() or cpu._is_avx512_bf16_supported())
 
