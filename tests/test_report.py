@@ -83,7 +83,7 @@ def test_report_aggregates_seeds_and_marks_the_best_scale_optimistic(tmp_path: P
         )
     fake_run(tmp_path / "walker" / "seed0", "walker2d-medium-v2", 0, 50.0, {"3": 50.0}, seconds=60.0)
     text = write_report([tmp_path], tmp_path)
-    rows = {r["task"]: r for r in csv.DictReader((tmp_path / "report.csv").open())}
+    rows = {r["task"]: r for r in csv.DictReader((tmp_path / "report.csv").read_text().splitlines())}
     hopper = rows["hopper-medium-replay-v2"]
     assert hopper["seeds"] == "0 1 2" and hopper["reported_scale"] == "3"
     assert float(hopper["score_mean"]) == pytest.approx(reported.mean()) and float(
@@ -134,7 +134,7 @@ def test_seed_list_runs_each_seed_and_writes_the_report(tmp_path: Path, minari_s
         json.loads((tmp_path / "multi" / f"seed{s}" / "results.json").read_text()) for s in (0, 1)
     )
     assert (first["seed"], second["seed"]) == (0, 1) and first["reported"] != second["reported"]
-    row = next(csv.DictReader((tmp_path / "multi" / "report.csv").open()))
+    row = next(csv.DictReader((tmp_path / "multi" / "report.csv").read_text().splitlines()))
     assert row["task"] == "pendulum-mixed" and row["seeds"] == "0 1"
     scores = [first["reported"]["normalized_score"], second["reported"]["normalized_score"]]
     assert float(row["score_mean"]) == pytest.approx(np.mean(scores))
@@ -177,7 +177,7 @@ def test_single_seed_std_is_na_and_report_goes_to_the_current_directory(tmp_path
     assert not list((tmp_path / "runs").rglob("report.*"))  # the runs it reads are left as they are
     line = next(row for row in done.stdout.splitlines() if row.startswith("| walker2d-medium-v2"))
     assert "| 50.0 ± n/a | 55.0 ± n/a |" in line and "± 0.0" not in line
-    row = next(csv.DictReader((here / "report.csv").open()))
+    row = next(csv.DictReader((here / "report.csv").read_text().splitlines()))
     assert row["score_std"] == "" and row["best_scale_score_std"] == "" and float(row["score_mean"]) == 50.0
     out = tmp_path / "elsewhere"
     subprocess.run(

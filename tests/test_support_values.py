@@ -61,7 +61,7 @@ def test_values_are_recomputed_only_for_another_critic_or_other_actions(tmp_path
     store.actions[0, 0, 0] += 0.5
     store.actions.flush()
     assert ensure_support_values(tmp_path, critic, states)
-    expected = candidates.q(torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions))).numpy()
+    expected = candidates.q(torch.as_tensor(states), torch.from_numpy(np.array(store.actions))).numpy()
     np.testing.assert_allclose(SupportStore.open(tmp_path).q, expected, rtol=1e-6, atol=1e-6)
 
 
@@ -74,7 +74,7 @@ def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) ->
     data = load_source(load_config(TINY).data)
     states, _ = state_table(data)
     expected = ScoredSupport(critic.q_target).q(
-        torch.as_tensor(states), torch.as_tensor(np.asarray(store.actions))
+        torch.as_tensor(states), torch.from_numpy(np.array(store.actions))  # a writable copy of the memmap
     )
     np.testing.assert_allclose(store.q, expected.numpy(), rtol=1e-5, atol=1e-5)
     assert json.loads((finished_run / "timings.json").read_text())["share"]["support"] > 0

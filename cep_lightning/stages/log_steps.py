@@ -13,6 +13,6 @@ def writes_logs_now(module: L.LightningModule) -> bool:
     """
     try:
         every = module.trainer.log_every_n_steps
-    except RuntimeError:  # not attached to a Trainer (a step called directly): log
-        return True
+    except RuntimeError:  # not attached to a Trainer (a step called directly): no logger to write to
+        return False
     return (module.global_step + 1) % every == 0
