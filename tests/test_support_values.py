@@ -74,7 +74,8 @@ def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) ->
     data = load_source(load_config(TINY).data)
     states, _ = state_table(data)
     expected = ScoredSupport(critic.q_target).q(
-        torch.as_tensor(states), torch.from_numpy(np.array(store.actions))  # a writable copy of the memmap
+        torch.as_tensor(states),
+        torch.from_numpy(np.array(store.actions)),  # a writable copy of the memmap
     )
     np.testing.assert_allclose(store.q, expected.numpy(), rtol=1e-5, atol=1e-5)
     assert json.loads((finished_run / "timings.json").read_text())["share"]["support"] > 0
