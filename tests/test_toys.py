@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # make test-all
 
 SMALL = [
     "data.toy_size=50000", "behavior.steps=2000", "behavior.batch_size=512", "behavior.widths=[128,64,32]",
-    "energy.steps=800", "energy.batch_size=1024", "toy.M=256", "energy.hidden=64", "callbacks.ema.decay=0.99",
+    "energy.steps=800", "energy.batch_size=1024", "toy.M=256", "energy.hidden=64", "energy.time_scale=30.0",
+    "callbacks.ema.decay=0.99",
     "toy.methods=[cep]", "toy.betas=[0.0,3.0,10.0]", "toy.samples=8000",
     "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000",
     "behavior.lr=1e-3", "energy.lr=1e-3", "toy.lr_decay=false", "eval.sampler=dpm_solver++_2s",  # as calibrated
