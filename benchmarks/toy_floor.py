@@ -67,8 +67,9 @@ def main() -> None:
     if str(args.run_dir) == "exact":
         behavior = ExactEightGaussiansEps()
     else:
-        behavior = BehaviorModule.load_from_checkpoint(args.run_dir / "behavior" / "model.ckpt", map_location="cpu",
-                                                       weights_only=False).net.eval()
+        behavior = BehaviorModule.load_from_checkpoint(
+            args.run_dir / "behavior" / "model.ckpt", map_location="cpu", weights_only=False
+        ).net.eval()
     betas = (0.0, 3.0, 10.0, 20.0)
     print(f"TV to the exact masses, behaviour model of {args.run_dir} + exact energy, {args.steps} steps")
     print(f"{'sampler':<18}" + "".join(f"{'beta=' + format(b, 'g'):>10}" for b in betas))
@@ -76,7 +77,9 @@ def main() -> None:
         row = []
         for beta in betas:
             policy = QGPOPolicy(behavior, ExactEightGaussiansEnergy(beta), args.steps, sampler=name)
-            x = policy.sample(torch.zeros(args.samples, 0), 1.0 if beta else 0.0, torch.Generator().manual_seed(0))
+            x = policy.sample(
+                torch.zeros(args.samples, 0), 1.0 if beta else 0.0, torch.Generator().manual_seed(0)
+            )
             row.append(tv_to_target("8gaussians", x.numpy(), beta))
         print(f"{name:<18}" + "".join(f"{v:>10.3f}" for v in row))
 

@@ -18,12 +18,25 @@ from cep_lightning.toys.seeds import aggregate, seed_configs
 pytestmark = pytest.mark.slow  # make test-all
 
 SMALL = [
-    "data.toy_size=50000", "behavior.steps=2000", "behavior.batch_size=512", "behavior.widths=[128,64,32]",
-    "energy.steps=800", "energy.batch_size=1024", "toy.M=256", "energy.hidden=64", "energy.time_scale=30.0",
+    "data.toy_size=50000",
+    "behavior.steps=2000",
+    "behavior.batch_size=512",
+    "behavior.widths=[128,64,32]",
+    "energy.steps=800",
+    "energy.batch_size=1024",
+    "toy.M=256",
+    "energy.hidden=64",
+    "energy.time_scale=30.0",
     "callbacks.ema.decay=0.99",
-    "toy.methods=[cep]", "toy.betas=[0.0,3.0,10.0]", "toy.samples=8000",
-    "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000",
-    "behavior.lr=1e-3", "energy.lr=1e-3", "toy.lr_decay=false", "eval.sampler=dpm_solver++_2s",  # as calibrated
+    "toy.methods=[cep]",
+    "toy.betas=[0.0,3.0,10.0]",
+    "toy.samples=8000",
+    "trainer.enable_progress_bar=false",
+    "checkpoint.every_n_steps=100000",
+    "behavior.lr=1e-3",
+    "energy.lr=1e-3",
+    "toy.lr_decay=false",
+    "eval.sampler=dpm_solver++_2s",  # as calibrated
 ]
 
 
@@ -44,7 +57,9 @@ def test_classes_recover_labels_and_resampling_hits_exact_masses(name: str) -> N
     assert np.mean(np.isclose(toy.class_labels[classes], e)) > 0.99
     assert total_variation(class_frequencies(classes, len(toy.class_labels)), toy.class_masses) < 0.02
     resampled = importance_resample(x, e, 10.0, 20_000, rng)
-    tv = total_variation(class_frequencies(toy.classify(resampled), len(toy.class_labels)), toy.exact_class_masses(10.0))
+    tv = total_variation(
+        class_frequencies(toy.classify(resampled), len(toy.class_labels)), toy.exact_class_masses(10.0)
+    )
     assert tv < 0.03
 
 
@@ -77,19 +92,33 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
     expected = (2, "2spirals", 7, str(tmp_path / "toy-2spirals" / "seed2"))
     assert (cfg.seed, cfg.data.toy, cfg.energy.steps, cfg.run.dir) == expected
     parent, configs = seed_configs(["task=toy-moons", "seed=1,3", f"run.dir={tmp_path}"])
-    assert [c.run.dir for c in configs["toy-moons"].values()] == [str(tmp_path / "seed1"), str(tmp_path / "seed3")]
+    assert [c.run.dir for c in configs["toy-moons"].values()] == [
+        str(tmp_path / "seed1"),
+        str(tmp_path / "seed3"),
+    ]
     with pytest.raises(ConfigError, match="seed=1,x"):
         seed_configs(["task=toy-moons", "seed=1,x"])
     with pytest.raises(ConfigError, match="needs a toy task"):
         seed_configs(["task=pendulum-mixed", "seed=0,1"])
 
 
-def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    tiny = ["data.toy_size=2000", "behavior.steps=20", "behavior.batch_size=128", "energy.steps=10",
-            "energy.batch_size=128", "energy.hidden=16", "toy.M=0", "toy.methods=[cep]",
-            "toy.betas=[0.0,3.0]", "toy.samples=300",
-            "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=100000"]
+def test_seed_list_command_writes_seed_runs_summary_and_figure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = [
+        "data.toy_size=2000",
+        "behavior.steps=20",
+        "behavior.batch_size=128",
+        "energy.steps=10",
+        "energy.batch_size=128",
+        "energy.hidden=16",
+        "toy.M=0",
+        "toy.methods=[cep]",
+        "toy.betas=[0.0,3.0]",
+        "toy.samples=300",
+        "trainer.enable_progress_bar=false",
+        "checkpoint.every_n_steps=100000",
+    ]
     assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
     summary = json.loads((tmp_path / "toys.json").read_text())["toy-moons"]
     for seed in (0, 1):
@@ -99,7 +128,9 @@ def test_seed_list_command_writes_seed_runs_summary_and_figure(tmp_path: Path,
     cell = summary["cep"]["3"]
     assert cell["mean"] == pytest.approx(np.mean(list(cell["per_seed"].values())))
     assert (tmp_path / "toys.png").stat().st_size > 10_000
-    assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0  # a rerun skips both seeds
+    assert (
+        toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
+    )  # a rerun skips both seeds
     assert capsys.readouterr().out.count("already done") == 2
     assert toys_main(["task=toy-moons", "seed=0,x"]) == 2
     assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.M=256"]) == 2

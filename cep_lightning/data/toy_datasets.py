@@ -54,7 +54,9 @@ def rings(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Four rings of radius 3, 2.25, 1.5, 0.75 of equal mass, + N(0, 0.08² I); e = 0.667, 0.333, 1, 0."""
     ring = rng.integers(0, 4, n)
     angle = rng.uniform(0.0, 2 * np.pi, n)
-    x = RING_RADII[ring, None] * np.stack([np.cos(angle), np.sin(angle)], 1) + 0.08 * rng.standard_normal((n, 2))
+    x = RING_RADII[ring, None] * np.stack([np.cos(angle), np.sin(angle)], 1) + 0.08 * rng.standard_normal(
+        (n, 2)
+    )
     return x.astype(np.float32), RING_LABELS[ring].astype(np.float32)
 
 
@@ -88,7 +90,12 @@ def eight_gaussians_class(x: np.ndarray) -> np.ndarray:
 def nearest_reference_class(x: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """The class of the nearest reference point (moons and spirals overlap only in their noise tails)."""
     points, labels = reference
-    nearest = np.concatenate([np.linalg.norm(chunk[:, None] - points[None], axis=-1).argmin(1) for chunk in np.array_split(x, max(1, len(x) // 2000))])
+    nearest = np.concatenate(
+        [
+            np.linalg.norm(chunk[:, None] - points[None], axis=-1).argmin(1)
+            for chunk in np.array_split(x, max(1, len(x) // 2000))
+        ]
+    )
     return labels[nearest].astype(int)
 
 
@@ -137,7 +144,9 @@ def class_frequencies(classes: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(classes, minlength=num_classes) / len(classes)
 
 
-def importance_resample(x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
+def importance_resample(
+    x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """Ground-truth samples of p ∝ q exp(beta e): resample data points with weights exp(beta e)."""
     w = np.exp(beta * (e - e.max()))
     return x[rng.choice(len(x), size=n, p=w / w.sum())]

@@ -43,20 +43,50 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Beha
     c = cfg.behavior
     L.seed_everything(cfg.seed, verbose=False)
     settings = {**stage_settings(cfg, "behavior", data.fingerprint), "toy.lr_decay": cfg.toy.lr_decay}
-    path = train_once(cfg, "behavior", run_dir, data.use(c.batch_size, c.steps), settings,
-                      lambda: behavior_module(cfg, data.state_dim, data.action_dim, cfg.toy.lr_decay))
+    path = train_once(
+        cfg,
+        "behavior",
+        run_dir,
+        data.use(c.batch_size, c.steps),
+        settings,
+        lambda: behavior_module(cfg, data.state_dim, data.action_dim, cfg.toy.lr_decay),
+    )
     return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
 
 
-def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
+def train_energy(
+    cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float
+) -> EnergyModule:
     """An energy model on the toy's labels: CEP's contrastive sets are ``LabelledGroups`` of the batch."""
     name, c = energy_run_name(method, beta), cfg.energy
     L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
-    settings = {**stage_settings(cfg, "energy", data.fingerprint), "energy.loss": method, "energy.beta": beta,
-                "toy.M": cfg.toy.M, "toy.lr_decay": cfg.toy.lr_decay}
-    path = train_once(cfg, "energy", run_dir, data.use(c.batch_size, c.steps), settings, lambda: EnergyModule(
-        0, data.action_dim, LabelledGroups(cfg.toy.M), lr=c.lr, hidden=c.hidden, depth=c.depth,
-        beta=beta, loss=method, time_scale=c.time_scale, lr_decay=cfg.toy.lr_decay), name=name)
+    settings = {
+        **stage_settings(cfg, "energy", data.fingerprint),
+        "energy.loss": method,
+        "energy.beta": beta,
+        "toy.M": cfg.toy.M,
+        "toy.lr_decay": cfg.toy.lr_decay,
+    }
+    path = train_once(
+        cfg,
+        "energy",
+        run_dir,
+        data.use(c.batch_size, c.steps),
+        settings,
+        lambda: EnergyModule(
+            0,
+            data.action_dim,
+            LabelledGroups(cfg.toy.M),
+            lr=c.lr,
+            hidden=c.hidden,
+            depth=c.depth,
+            beta=beta,
+            loss=method,
+            time_scale=c.time_scale,
+            lr_decay=cfg.toy.lr_decay,
+        ),
+        name=name,
+    )
     return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
 
 
@@ -77,10 +107,14 @@ def tv_to_target(toy_name: str, samples: np.ndarray, beta: float) -> float | Non
 def compare(cfg: DictConfig) -> dict:
     """Train, sample and measure every (method, beta) of ``cfg.toy``; return {method: {beta: tv}} (and samples)."""
     if cfg.data.source != "toy":
-        raise ConfigError(f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}.")
+        raise ConfigError(
+            f"python -m cep_lightning.toys needs a toy task (task=toy-8gaussians, ...), got task={cfg.task}."
+        )
     if cfg.toy.M > cfg.energy.batch_size:
-        raise ConfigError(f"toy.M={cfg.toy.M} is larger than energy.batch_size="
-                          f"{cfg.energy.batch_size}; lower it (0: the whole batch is one contrastive set).")
+        raise ConfigError(
+            f"toy.M={cfg.toy.M} is larger than energy.batch_size="
+            f"{cfg.energy.batch_size}; lower it (0: the whole batch is one contrastive set)."
+        )
     run_dir = resolve_run_dir(cfg)
     prepare_run_dir(cfg, run_dir)
     data = QGPODataModule(cfg.data, seed=cfg.seed)
@@ -89,7 +123,12 @@ def compare(cfg: DictConfig) -> dict:
     n, steps, sampler, toy = cfg.toy.samples, cfg.eval.solver_steps, cfg.eval.sampler, cfg.data.toy
     betas = [float(b) for b in cfg.toy.betas]
     rng = np.random.default_rng(cfg.seed)
-    samples = {"truth": {b: importance_resample(data.transitions.actions, data.transitions.rewards, b, n, rng) for b in betas}}
+    samples = {
+        "truth": {
+            b: importance_resample(data.transitions.actions, data.transitions.rewards, b, n, rng)
+            for b in betas
+        }
+    }
     unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed)
     for method in cfg.toy.methods:
         samples[method] = {}
@@ -98,8 +137,12 @@ def compare(cfg: DictConfig) -> dict:
                 samples[method][beta] = unguided  # beta = 0: the behaviour model alone, the error floor
                 continue
             energy = train_energy(cfg, run_dir, data, method, beta).energy.eval()
-            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed)
-    tv = {m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()}
+            samples[method][beta] = draw(
+                QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed
+            )
+    tv = {
+        m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()
+    }
     report(cfg, run_dir, tv, samples)
     return tv
 
@@ -119,7 +162,9 @@ def report(cfg: DictConfig, run_dir: Path, tv: dict, samples: dict) -> None:
     figure.savefig(run_dir / "toys.png", dpi=80)
     logger = TensorBoardLogger(save_dir=run_dir, name="toys", version="logs", default_hp_metric=False)
     logger.experiment.add_figure("toys/samples", figure)
-    logger.log_metrics({f"toys/tv_{m}_beta{b}": v for m, by_beta in tv.items() for b, v in by_beta.items() if v is not None})
+    logger.log_metrics(
+        {f"toys/tv_{m}_beta{b}": v for m, by_beta in tv.items() for b, v in by_beta.items() if v is not None}
+    )
     logger.finalize("success")
     plt.close(figure)
     print(tv_table(cfg.task, tv))
@@ -168,8 +213,10 @@ def plot_panels(axes: np.ndarray, samples: dict) -> None:
 
 def tv_table(task: str, tv: dict) -> str:
     betas = list(next(iter(tv.values())))
-    lines = [f"Total variation to the exact target ({task}); lower is better",
-             f"{'method':<14}" + "".join(f"{'beta=' + b:>11}" for b in betas)]
+    lines = [
+        f"Total variation to the exact target ({task}); lower is better",
+        f"{'method':<14}" + "".join(f"{'beta=' + b:>11}" for b in betas),
+    ]
     for method, by_beta in tv.items():
         cells = "".join(f"{'-' if v is None else f'{v:.3f}':>11}" for v in by_beta.values())
         lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")

@@ -33,7 +33,9 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         seeds = []
     if not seeds:
-        raise ConfigError(f"seed={text} is not an integer or a comma-separated list of integers (e.g. seed=0,1,2).")
+        raise ConfigError(
+            f"seed={text} is not an integer or a comma-separated list of integers (e.g. seed=0,1,2)."
+        )
     return seeds
 
 
@@ -58,8 +60,10 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
             seed_dir = parent / (f"{name}/seed{seed}" if task == "all" else f"seed{seed}")
             cfg = load_config([*rest, f"task={name}", f"seed={seed}", f"run.dir={seed_dir}"])
             if cfg.data.source != "toy":
-                raise ConfigError(f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), "
-                                  f"got task={name}.")
+                raise ConfigError(
+                    f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), "
+                    f"got task={name}."
+                )
             configs[name][seed] = cfg
     return parent, configs
 
@@ -74,13 +78,17 @@ def run_seed(cfg: DictConfig) -> tuple[dict, float]:
     saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}
     wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in cfg.toy.methods}
     if "toys" in timings and all(wanted[m] <= set(saved.get(m, {})) for m in wanted):
-        print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True)
+        print(
+            f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True
+        )
         return saved, timings["toys"]
     print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: {run_dir}", flush=True)
     start = time.time()
     tv = compare(cfg)
     seconds = time.time() - start
-    (run_dir / TIMINGS).write_text(json.dumps({**timings, "toys": seconds}, indent=2))  # of the call that finished it
+    (run_dir / TIMINGS).write_text(
+        json.dumps({**timings, "toys": seconds}, indent=2)
+    )  # of the call that finished it
     return tv, seconds
 
 
@@ -93,9 +101,11 @@ def aggregate(per_seed: dict[int, dict], seconds: dict[int, float]) -> dict:
         for beta in by_beta:
             values = [per_seed[seed][method][beta] for seed in per_seed]
             known = [v for v in values if v is not None]
-            result[method][beta] = {"mean": float(np.mean(known)) if known else None,
-                                    "std": float(np.std(known)) if known else None,
-                                    "per_seed": dict(zip(map(str, per_seed), values))}
+            result[method][beta] = {
+                "mean": float(np.mean(known)) if known else None,
+                "std": float(np.std(known)) if known else None,
+                "per_seed": dict(zip(map(str, per_seed), values)),
+            }
     result["seconds"] = {str(s): round(v, 1) for s, v in seconds.items()}
     return result
 
@@ -107,10 +117,14 @@ def run_seeds(argv: list[str]) -> Path:
     summary = json.loads(path.read_text()) if path.is_file() else {}
     for task, by_seed in configs.items():
         results = {seed: run_seed(cfg) for seed, cfg in by_seed.items()}
-        summary[task] = aggregate({s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()})
+        summary[task] = aggregate(
+            {s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()}
+        )
         path.write_text(json.dumps(summary, indent=2))
         print(summary_table(task, summary[task]), flush=True)
-    figure = all_toys_figure({task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()})
+    figure = all_toys_figure(
+        {task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()}
+    )
     figure.savefig(parent / "toys.png", dpi=60)
     plt.close(figure)
     print(f"[cep_lightning.toys] {path}, {parent / 'toys.png'}")
@@ -121,8 +135,10 @@ def summary_table(task: str, result: dict) -> str:
     """Mean ± std of the TV over seeds, and the seconds each seed took."""
     methods = [m for m in result if m != "seconds"]
     betas = list(result[methods[0]])
-    lines = [f"Total variation to the exact target ({task}), mean ± std over seeds {', '.join(result['seconds'])}",
-             f"{'method':<14}" + "".join(f"{'beta=' + b:>16}" for b in betas)]
+    lines = [
+        f"Total variation to the exact target ({task}), mean ± std over seeds {', '.join(result['seconds'])}",
+        f"{'method':<14}" + "".join(f"{'beta=' + b:>16}" for b in betas),
+    ]
     for method in methods:
         cells = "".join(f"{mean_std(result[method][b]):>16}" for b in betas)
         lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")
