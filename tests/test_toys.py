@@ -64,13 +64,14 @@ def test_classes_recover_labels_and_resampling_hits_exact_masses(name: str) -> N
 
 
 def test_cep_guidance_samples_the_exact_target(tmp_path: Path) -> None:
-    """A broken CEP misses the beta = 3 or the beta = 10 masses: labels ignored (TV 0.38 / 0.71), the
-    log-softmax over the wrong axis (0.11 / 0.09), both softmaxes over the wrong axis (0.08 / 0.25); the
-    correct code gets 0.06 / 0.05. (A t per sample instead of per contrastive set has the same optimum, as
-    p_t/q_t = E[exp(beta e) | x_t] / Z with Z free of t; tests/test_energy_module.py pins the shared t.)"""
+    """A broken CEP misses the beta = 3 or the beta = 10 masses (benchmarks/toy_mutations.sh, TV at beta 3 / 10):
+    labels ignored 0.39 / 0.71, the log-softmax over the wrong axis 0.10 / 0.09, both softmaxes over the wrong
+    axis 0.09 / 0.24; the correct code gets 0.080 / 0.069. (A t per sample instead of per contrastive set has
+    the same optimum, as p_t/q_t = E[exp(beta e) | x_t] / Z with Z free of t: 0.032 / 0.065;
+    tests/test_energy_module.py pins the shared t.)"""
     tv = compare(load_config(["task=toy-8gaussians", f"run.dir={tmp_path}", *SMALL]))
     assert tv["cep"]["0"] < 0.06  # the behaviour model alone: the floor
-    assert tv["cep"]["3"] < 0.08 and tv["cep"]["10"] < 0.08, tv
+    assert tv["cep"]["3"] < 0.09 and tv["cep"]["10"] < 0.09, tv
     saved = json.loads((tmp_path / "toys.json").read_text())
     assert saved["toy-8gaussians"]["cep"]["10"] == pytest.approx(tv["cep"]["10"])
     assert (tmp_path / "toys.png").stat().st_size > 10_000
