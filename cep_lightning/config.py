@@ -194,7 +194,6 @@ def _check_stage(cfg: DictConfig) -> None:
 
 
 def _check_choices(cfg: DictConfig) -> None:
-    _check_stage(cfg)
     for key, valid in choices().items():
         value = OmegaConf.select(cfg, key)
         if value not in valid:
