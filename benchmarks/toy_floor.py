@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from cep_lightning.diffusion import SAMPLERS, vp_alpha_sigma
+from cep_lightning.maths.diffusion import SAMPLERS, vp_alpha_sigma
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.toys.compare import tv_to_target

@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 import lightning as L
@@ -36,20 +37,19 @@ from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.flop_counter import FlopCounterMode
 
-from cep_lightning.compiling import compile_networks
+from cep_lightning.config.compiling import compile_networks
+from cep_lightning.config.precision import resolve_precision
+from cep_lightning.config.schema import TRAINING_STAGES
 from cep_lightning.data.datamodule import StateDataset, TransitionDataset
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import support_values
 from cep_lightning.data.transitions import Transitions
-from cep_lightning.hardware import resolve_precision
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.support import SupportSampler, SupportWriter
-
-TRAINING_STAGES = ("behavior", "critic", "energy")
 
 
 def synchronize(device: torch.device) -> None:
@@ -245,9 +245,8 @@ def support_trainer_seconds(
     statistics)."""
     clock = PredictClock()
     rows = np.arange(min(len(work.states), 3 * args.support_states))
-    writer = SupportWriter(
-        root / "support_bench", len(work.states), args.M, args.action_dim, work.store.next_index
-    )
+    table = SimpleNamespace(states=work.states, next_index=work.store.next_index)
+    writer = SupportWriter(root / "support_bench", table)
     trainer = L.Trainer(
         accelerator=work.device.type,
         devices=1,

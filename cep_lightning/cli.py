@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Callable
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from cep_lightning.config import available_tasks
+from cep_lightning.config.loading import available_tasks
+from cep_lightning.config.schema import STAGE_CHOICES, settings
 from cep_lightning.errors import CepError
-from cep_lightning.schema import STAGE_CHOICES
+from cep_lightning.report import write_report
+from cep_lightning.run.interrupts import StageInterrupted
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run
 
 HELP = """usage: python train.py [key=value ...]        (or: cep-train [key=value ...])
        python train.py --cfg [key=value ...]  print the resolved config and exit
@@ -38,10 +45,6 @@ settings (key=value; the defaults, which the task's preset overrides):
 
 def settings_help() -> str:
     """One line per setting of the schema: key, default, what it means, its valid values."""
-    import json
-
-    from cep_lightning.schema import settings
-
     lines = []
     for item in settings():
         default = (
@@ -113,20 +116,14 @@ def main(argv: list[str]) -> int:
     seeds = [a for a in argv if a.startswith("seed=") and "," in a]
     if seeds:
         return run_seeds([a for a in argv if a not in seeds], seeds[-1].removeprefix("seed="))
-    from cep_lightning.pipeline import run
-
     return run_command(run, argv)
 
 
 def print_config(argv: list[str]) -> int:
     """``--cfg``: the config a command would run with (defaults, task preset, an existing run's settings and the
     overrides, merged and checked), as YAML; nothing is run or written."""
-    from omegaconf import OmegaConf
-
-    from cep_lightning.config import load_config
-
     try:
-        cfg = load_config(argv)
+        cfg = load_command(argv)
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -138,15 +135,9 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     """``seed=0,1,2``: the pipeline once per seed, each in a fresh process (so DDP launches cleanly), into
     <run>/seed<k>; then ``cep_lightning.report`` over <run>. Rerunning the same command resumes: finished
     seeds and stages are skipped (name the run with run.name=... or run.dir=... to rerun it)."""
-    import subprocess
-    from pathlib import Path
-
-    from cep_lightning.config import load_config
-    from cep_lightning.report import write_report
-
     try:
         seeds = [int(k) for k in seed_list.split(",") if k.strip()]
-        cfg = load_config(
+        cfg = load_command(
             [*argv, f"seed={seeds[0]}"]
         )  # the whole config is checked before the first seed starts
     except ValueError:
@@ -180,12 +171,14 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
 def run_command(command: Callable[[DictConfig], object], argv: list[str]) -> int:
     """command(config from argv); a user error (CepError) is printed as one line and exits with status 2; a
     stage stopped by SIGTERM/SIGINT says how to resume and exits with 128 + the signal number."""
-    from cep_lightning.config import load_config
-    from cep_lightning.interrupts import StageInterrupted
-
     quiet_lightning()
     try:
-        command(load_config(argv))
+        cfg = load_command(argv)
+        if not any(a.startswith("run.dir=") for a in argv) and sys.argv[1:] == argv:
+            # Lightning's DDP launcher starts the other processes with this process's command line: they work
+            # in the run directory this one located (as Lightning does for Hydra's hydra.run.dir)
+            sys.argv.append(f"run.dir={cfg.run.dir}")
+        command(cfg)
     except StageInterrupted as exc:
         print(f"[cep_lightning] {exc}", file=sys.stderr, flush=True)
         return exc.exit_code

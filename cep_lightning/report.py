@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cep_lightning.plan import current_results
-from cep_lightning.rundir import RESULTS, STAGES, RunDir
+from cep_lightning.config.schema import STAGES
+from cep_lightning.run.directory import RESULTS, RunDir
+from cep_lightning.run.plan import current_results
 
 PAPER_QGPO = {  # D4RL normalized scores of QGPO, Lu et al. (ICML 2023), Table 1
     "halfcheetah-medium-expert-v2": 93.5,

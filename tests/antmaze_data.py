@@ -23,7 +23,7 @@ import minari
 import numpy as np
 from minari.data_collector import EpisodeBuffer
 
-from cep_lightning.evaluation import register_robotics_envs
+from cep_lightning.envs.evaluation import register_robotics_envs
 
 R, G = "r", "g"
 EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS

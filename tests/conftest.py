@@ -77,9 +77,9 @@ def scalar_tags(events_dir: Path) -> set[str]:
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
     """A tiny run of every stage (with EMA and periodic evaluation on), shared by the tests that read it."""
-    from cep_lightning.config import load_config
-    from cep_lightning.pipeline import run
+    from cep_lightning.run.locate import load_command
+    from cep_lightning.run.pipeline import run
 
     run_dir = tmp_path_factory.mktemp("run") / "tiny"
-    run(load_config([*TINY, *FIXTURE_EXTRAS, f"run.dir={run_dir}"]))
+    run(load_command([*TINY, *FIXTURE_EXTRAS, f"run.dir={run_dir}"]))
     return run_dir

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -19,17 +20,17 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from cep_lightning import pipeline
-from cep_lightning.config import load_config
 from cep_lightning.data.datamodule import QGPODataModule, StateDataset, TransitionDataset
 from cep_lightning.data.hdf5 import write_d4rl_hdf5
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.support_values import support_values
-from cep_lightning.diffusion import vp_alpha_sigma
-from cep_lightning.losses import emse_energy_loss, mse_energy_loss
-from cep_lightning.nets import TwinQ
-from cep_lightning.pipeline import run_critic, run_energy
-from cep_lightning.rundir import RunDir
+from cep_lightning.maths.diffusion import vp_alpha_sigma
+from cep_lightning.maths.losses import emse_energy_loss, mse_energy_loss
+from cep_lightning.maths.nets import TwinQ
+from cep_lightning.run import pipeline
+from cep_lightning.run.directory import RunDir
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run_critic, run_energy, stage_trainer
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
@@ -217,7 +218,7 @@ def test_support_actions_are_drawn_for_their_own_state(tmp_path: Path) -> None:
     states, next_index = state_table(data)
     m = 3
     rows = np.random.default_rng(0).permutation(len(states))
-    writer = SupportWriter(tmp_path, len(states), m, 1, next_index)
+    writer = SupportWriter(tmp_path, SimpleNamespace(states=states, next_index=next_index))
     loader = DataLoader(StateDataset(states, rows), batch_size=3, collate_fn=lambda b: b)
     sampler = SupportSampler(StateIsTheSample(1), m, 4, seed=0)
     quiet_trainer(callbacks=[writer]).predict(sampler, loader, return_predictions=False)
@@ -323,7 +324,7 @@ def test_energy_stage_is_given_the_critic_stages_target_network(
     """The pipeline's critic stage then energy stage: the energy model's frozen critic is the trained critic's
     target network (exactly), which differs from its online network, and the cached labels are its values."""
     data_file = write_d4rl_hdf5(two_episodes(), tmp_path / "data.hdf5")
-    cfg = load_config(
+    cfg = load_command(
         [
             "data.source=hdf5",
             f"data.path={data_file}",
@@ -358,7 +359,7 @@ def test_energy_stage_is_given_the_critic_stages_target_network(
     monkeypatch.setattr(pipeline, "ScoredSupport", Recorded)
     for stage, runner in (("critic", run_critic), ("energy", run_energy)):
         run.start(stage, {}, {})
-        runner(cfg, run.path, data, fresh=True)
+        runner(cfg, stage_trainer(cfg, stage, run), run, data, fresh=True)
         run.finish(stage, 0.0)
 
     critic = CriticModule.load_from_checkpoint(run.model("critic"), map_location="cpu", weights_only=False)

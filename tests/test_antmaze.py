@@ -8,12 +8,12 @@ import minari
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.minari_source import load_minari_transitions
+from cep_lightning.envs.evaluation import EnvMaker
+from cep_lightning.envs.mazes import ReachGoal
 from cep_lightning.errors import ConfigError, DataError
-from cep_lightning.evaluation import EnvMaker
-from cep_lightning.mazes import ReachGoal
+from cep_lightning.run.locate import load_command
 from tests.antmaze_data import antmaze_dataset
 
 KEYS = ["achieved_goal", "observation"]
@@ -42,7 +42,7 @@ def walls(maze_map: list[list]) -> list[list[bool]]:
 def preset(name: str, *overrides: str):
     """The preset antmaze-<name>-v2 reading a small data set made the way Minari's D4RL/antmaze/<name>-v1 was."""
     dataset_id = antmaze_dataset(f"test/antmaze-{name}-v0", name)
-    return load_config([f"task=antmaze-{name}-v2", f"data.minari_id={dataset_id}", *overrides])
+    return load_command([f"task=antmaze-{name}-v2", f"data.minari_id={dataset_id}", *overrides])
 
 
 def test_rewards_are_relabelled_to_the_evaluation_goal(minari_store: str) -> None:
@@ -67,7 +67,7 @@ def test_rewards_are_relabelled_to_the_evaluation_goal(minari_store: str) -> Non
     )  # the data can tell the two rewards apart
     assert len(np.unique(np.round(own_goals, 3), axis=0)) > 10  # goals change between episodes
 
-    cfg = load_config(["task=antmaze-medium-play-v2", f"data.minari_id={dataset_id}"])
+    cfg = load_command(["task=antmaze-medium-play-v2", f"data.minari_id={dataset_id}"])
     data = QGPODataModule(cfg.data, goal=EnvMaker.from_config(cfg).goal)
     data.setup()
     np.testing.assert_array_equal(data.transitions.rewards, expected.astype(np.float32))
@@ -140,4 +140,4 @@ def test_a_maze_without_a_single_goal_cell_is_an_error(minari_store: str) -> Non
 
 def test_an_environment_from_a_data_set_needs_a_minari_data_set() -> None:
     with pytest.raises(ConfigError, match="only a Minari data set stores"):
-        EnvMaker.from_config(load_config(["task=hopper-medium-v2", "eval.env_id=null"]))
+        EnvMaker.from_config(load_command(["task=hopper-medium-v2", "eval.env_id=null"]))

@@ -8,14 +8,14 @@ import h5py
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
 from cep_lightning.data.hdf5 import load_d4rl_hdf5, write_d4rl_hdf5
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.data.validate import check_against_env, check_finite
+from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.errors import ConfigError, DataError
-from cep_lightning.evaluation import EnvMaker
-from cep_lightning.pipeline import prepare_run_dir
-from cep_lightning.rundir import RunDir
+from cep_lightning.run.directory import RunDir
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import prepare_run_dir
 
 
 def pendulum_like(n: int = 50, obs_dim: int = 3) -> Transitions:
@@ -84,9 +84,9 @@ def test_sizes_must_match_the_evaluation_env(caplog: pytest.LogCaptureFixture) -
 
 
 def test_run_dir_of_another_task(tmp_path: Path) -> None:
-    prepare_run_dir(load_config([f"run.dir={tmp_path}"]), tmp_path)
+    prepare_run_dir(load_command([f"run.dir={tmp_path}"]), RunDir(tmp_path))
     with pytest.raises(ConfigError, match="belongs to task 'pendulum-mixed', not 'hopper-medium-v2'"):
-        load_config(["task=hopper-medium-v2", f"run.dir={tmp_path}"])
+        load_command(["task=hopper-medium-v2", f"run.dir={tmp_path}"])
 
 
 @pytest.mark.slow
@@ -97,8 +97,8 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(
 
     import torch
 
-    from cep_lightning.guards import NonFiniteLossError
-    from cep_lightning.pipeline import run
+    from cep_lightning.callbacks.guards import NonFiniteLossError
+    from cep_lightning.run.pipeline import run
     from tests.conftest import TINY
 
     run_dir = tmp_path / "run"
@@ -109,7 +109,7 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(
         match=r"Stage 'critic' stopped at step \d+: the loss is (nan|inf)\. The last good checkpoint is",
     ) as info:
         run(
-            load_config(
+            load_command(
                 [
                     *TINY,
                     "stage=critic",

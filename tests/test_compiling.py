@@ -7,8 +7,8 @@ import copy
 import torch
 from torch._dynamo.utils import counters
 
-from cep_lightning.compiling import compile_networks
-from cep_lightning.nets import TwinQ
+from cep_lightning.config.compiling import compile_networks
+from cep_lightning.maths.nets import TwinQ
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.energy import EnergyModule
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from cep_lightning import config
 from cep_lightning.cli import main
-from cep_lightning.config import CONF_DIR, available_tasks, load_config, preset_chain
+from cep_lightning.config import loading as config
+from cep_lightning.config.loading import CONF_DIR, available_tasks, load_config, preset_chain
+from cep_lightning.config.schema import Config, settings
 from cep_lightning.errors import ConfigError
-from cep_lightning.schema import Config, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def test_required_tasks_exist() -> None:
         (["behaviour.steps=10"], ["Unknown config key 'behaviour'", "behavior"]),
         (["critic.steps=many"], ["critic.steps", "'many'", "an integer"]),
         (["data.download=perhaps"], ["data.download", "'perhaps'", "boolean"]),
-        (["stage=critc"], ["Unknown stage 'critc'", "behavior, support, critic, energy, eval, all"]),
+        (["stage=critc"], ["'stage' got 'critc'", "behavior, support, critic, energy, eval, all"]),
         (["task=hopper-medium"], ["Unknown task 'hopper-medium'", "hopper-medium-v2", "pendulum-mixed"]),
         (["energy.loss=kl"], ["energy.loss", "cep, mse, emse"]),
         (["support.M=0"], ["support.M", "positive"]),

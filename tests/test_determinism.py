@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
-from cep_lightning.pipeline import run
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run
 from tests.conftest import FIXTURE_EXTRAS, TINY, scalars
 
 pytestmark = pytest.mark.slow  # make test-all
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # make test-all
 
 def test_two_runs_give_identical_losses(tmp_path: Path, finished_run: Path) -> None:
     again = tmp_path / "again"
-    run(load_config([*TINY, *FIXTURE_EXTRAS, f"run.dir={again}"]))
+    run(load_command([*TINY, *FIXTURE_EXTRAS, f"run.dir={again}"]))
     for stage, tag in (
         ("behavior", "behavior/loss"),
         ("critic", "critic/q_loss"),
@@ -37,7 +37,7 @@ def test_bf16_mixed_losses_track_32_true(tmp_path: Path, finished_run: Path) -> 
     """Every training stage under bf16-mixed autocast: logged losses within 15% (relative, mean over the run)
     of 32-true."""
     bf16 = tmp_path / "bf16"
-    run(load_config([*TINY, *FIXTURE_EXTRAS, "trainer.precision=bf16-mixed", f"run.dir={bf16}"]))
+    run(load_command([*TINY, *FIXTURE_EXTRAS, "trainer.precision=bf16-mixed", f"run.dir={bf16}"]))
     for stage, tag in (("behavior", "behavior/loss"), ("critic", "critic/q_loss"), ("energy", "energy/loss")):
         full = np.array([v for _, v in scalars(finished_run / stage / "logs", tag)])
         half = np.array([v for _, v in scalars(bf16 / stage / "logs", tag)])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cep_lightning.diffusion import (
+from cep_lightning.errors import ConfigError
+from cep_lightning.maths.diffusion import (
     SAMPLERS,
     Sampler,
     get_sampler,
@@ -14,7 +15,6 @@ from cep_lightning.diffusion import (
     vp_alpha_sigma,
     vp_lambda,
 )
-from cep_lightning.errors import ConfigError
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
 COV = torch.tensor([[0.8, 0.3], [0.3, 0.5]], dtype=torch.float64)

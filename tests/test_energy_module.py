@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import cep_lightning.stages.energy as energy_stage
-from cep_lightning.losses import cep_loss
-from cep_lightning.nets import TwinQ
+from cep_lightning.maths.losses import cep_loss
+from cep_lightning.maths.nets import TwinQ
 from cep_lightning.stages.candidates import LabelledGroups, ScoredSupport
 from cep_lightning.stages.energy import EnergyModule
 

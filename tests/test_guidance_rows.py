@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from cep_lightning.diffusion import dpm_solver_2, guided_eps
-from cep_lightning.nets import EnergyNet, ScoreNet
+from cep_lightning.maths.diffusion import dpm_solver_2, guided_eps
+from cep_lightning.maths.nets import EnergyNet, ScoreNet
 from cep_lightning.policy import QGPOPolicy
 
 

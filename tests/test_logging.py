@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cep_lightning.config import load_config
 from cep_lightning.errors import ConfigError
-from cep_lightning.pipeline import check_command, run
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import check_command, run
 from tests.conftest import TINY, scalar_tags, scalars
 
 TRAINING = ("behavior", "critic", "energy")
@@ -19,7 +19,7 @@ TRAINING = ("behavior", "critic", "energy")
 @pytest.fixture(scope="module")
 def logged_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
     run_dir = tmp_path_factory.mktemp("logged") / "run"
-    run(load_config([*TINY, "logger=[tensorboard,csv]", f"run.dir={run_dir}"]))
+    run(load_command([*TINY, "logger=[tensorboard,csv]", f"run.dir={run_dir}"]))
     return run_dir
 
 
@@ -71,7 +71,7 @@ def test_every_training_stage_logs_hparams_lr_throughput_and_grad_norm(logged_ru
         logs = logged_run / stage / "logs"
         tags = scalar_tags(logs)
         assert {"lr-Adam", "train/device/samples_per_sec", f"{stage}/grad_norm"} <= tags, stage
-        lr = load_config(TINY)[stage].lr
+        lr = load_command(TINY)[stage].lr
         assert all(v == pytest.approx(lr) for _, v in scalars(logs, "lr-Adam"))
         assert all(v > 0 for _, v in scalars(logs, "train/device/samples_per_sec"))
         assert all(v > 0 for _, v in scalars(logs, f"{stage}/grad_norm"))
@@ -128,7 +128,7 @@ def test_eval_logs_return_against_scale(logged_run: Path) -> None:
 
 
 def test_fractional_scales_use_a_scaled_axis(tmp_path: Path) -> None:
-    from cep_lightning.sweep_plot import scale_multiplier
+    from cep_lightning.run.sweep_plot import scale_multiplier
 
     assert scale_multiplier([0.0, 1.0, 3.0]) == 1
     assert scale_multiplier([0.0, 0.5, 3.0]) == 10
@@ -149,15 +149,15 @@ def test_missing_logger_package_is_one_line_before_data(
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded before the logger check")
 
-    monkeypatch.setattr("cep_lightning.pipeline.QGPODataModule", no_data)
+    monkeypatch.setattr("cep_lightning.run.pipeline.QGPODataModule", no_data)
     with pytest.raises(ConfigError, match=f"pip install {package}") as exc:
-        check_command(load_config([*TINY, f"logger=[tensorboard,{package}]", f"run.dir={tmp_path / 'r'}"]))
+        check_command(load_command([*TINY, f"logger=[tensorboard,{package}]", f"run.dir={tmp_path / 'r'}"]))
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "r").exists()
 
 
 def test_unknown_logger_and_trainer_logger_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown logger 'tensorbord'.*tensorboard, csv, wandb, mlflow"):
-        check_command(load_config([*TINY, "logger=[tensorbord]", f"run.dir={tmp_path / 'r'}"]))
+        check_command(load_command([*TINY, "logger=[tensorbord]", f"run.dir={tmp_path / 'r'}"]))
     with pytest.raises(ConfigError, match=r"trainer.logger cannot be set: .*logger=\[tensorboard,csv\]"):
-        check_command(load_config([*TINY, "trainer.logger=false", f"run.dir={tmp_path / 'r'}"]))
+        check_command(load_command([*TINY, "trainer.logger=false", f"run.dir={tmp_path / 'r'}"]))

@@ -6,7 +6,14 @@ import math
 
 import torch
 
-from cep_lightning.losses import cep_labels, cep_loss, label_entropy, q_target, softmax_value, twin_q_loss
+from cep_lightning.maths.losses import (
+    cep_labels,
+    cep_loss,
+    label_entropy,
+    q_target,
+    softmax_value,
+    twin_q_loss,
+)
 
 
 def test_softmax_value_and_target_by_hand() -> None:

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from cep_lightning.config import load_config
 from cep_lightning.data.rewards import episode_returns
 from cep_lightning.data.sources import load_source
 from cep_lightning.data.support import state_table
-from cep_lightning.diffusion import SAMPLERS, dpm_solver_2
 from cep_lightning.errors import MissingStageError
-from cep_lightning.pipeline import run
+from cep_lightning.maths.diffusion import SAMPLERS, dpm_solver_2
 from cep_lightning.policy import QGPOPolicy
-from cep_lightning.rundir import RunDir
+from cep_lightning.run.directory import RunDir
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.support import seeded_noise
 from tests.conftest import TINY, scalar_tags, scalars
@@ -59,14 +59,14 @@ def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
     }  # the preset's scale, not the sweep's best
     best = max(results["scales"], key=lambda s: results["scales"][s]["mean_return"])
     assert results["best_scale"] == {"scale": float(best), **results["scales"][best], "optimistic": True}
-    data = load_source(load_config(TINY).data)
+    data = load_source(load_command(TINY).data)
     assert results["dataset_mean_return"] == pytest.approx(float(episode_returns(data).mean()))
 
 
 def test_support_actions_are_the_behaviour_models_samples_for_their_state(finished_run: Path) -> None:
     """Rows of the stored support actions equal the run's behaviour model sampled here for that row's state, each
     action with its own copy of the state ([M, S] per row, the plain layout), from the stage's seeded noise."""
-    cfg = load_config(TINY)
+    cfg = load_command(TINY)
     actions = np.load(finished_run / "support" / "actions.npy")
     next_index = np.load(finished_run / "support" / "next_index.npy")
     states, expected_next_index = state_table(load_source(cfg.data))
@@ -113,7 +113,7 @@ def test_rerun_skips_finished_stages(tmp_path: Path, finished_run: Path) -> None
     run_dir = tmp_path / "rerun"  # a copy: the session's finished run stays as the fixture made it
     shutil.copytree(finished_run, run_dir)
     stamps = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/model.ckpt")}
-    run(load_config([*TINY, f"run.dir={run_dir}"]))
+    run(load_command([*TINY, f"run.dir={run_dir}"]))
     assert stamps == {p: p.stat().st_mtime_ns for p in run_dir.glob("*/model.ckpt")}
 
 
@@ -122,7 +122,7 @@ def test_missing_earlier_stage_is_named(tmp_path: Path, finished_run: Path) -> N
     shutil.copytree(finished_run, partial)
     shutil.rmtree(partial / "critic")
     with pytest.raises(MissingStageError, match="'critic' stage"):
-        run(load_config([*TINY, "stage=energy", f"run.dir={partial}"]))
+        run(load_command([*TINY, "stage=energy", f"run.dir={partial}"]))
 
 
 def test_policy_from_run_is_deterministic_and_guided(finished_run: Path) -> None:

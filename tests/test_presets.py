@@ -12,14 +12,14 @@ import minari
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
 from cep_lightning.data.hdf5 import write_d4rl_hdf5
 from cep_lightning.data.minari_source import load_minari_transitions
+from cep_lightning.data.observations import flatten_observation
 from cep_lightning.data.transitions import Transitions
-from cep_lightning.evaluation import EnvMaker
-from cep_lightning.observations import flatten_observation
-from cep_lightning.pipeline import run
+from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.report import PAPER_QGPO
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run
 from tests.antmaze_data import COLLECTION_ENVS, antmaze_dataset
 
 LOCOMOTION = {
@@ -104,7 +104,7 @@ def antmaze_source(task: str) -> str:
 
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
 def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
-    cfg = load_config([f"task={task}"])
+    cfg = load_command([f"task={task}"])
     antmaze = task.startswith("antmaze")
     if antmaze:  # its evaluation env is the data set's: read from a local stand-in of the data set
         assert (cfg.data.source, cfg.data.minari_id, list(cfg.data.observation_keys)) == (
@@ -113,7 +113,7 @@ def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
             ANTMAZE_KEYS,
         )
         assert cfg.eval.env_id is None
-        cfg = load_config([f"task={task}", antmaze_source(task)])
+        cfg = load_command([f"task={task}", antmaze_source(task)])
     assert (cfg.behavior.steps, cfg.behavior.batch_size, cfg.behavior.lr, list(cfg.behavior.widths)) == (
         600_000,
         4096,
@@ -169,7 +169,7 @@ def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str, minari_stor
     """D4RL's AntMaze observation is qpos ++ qvel (29): the mapped gymnasium-robotics observation must be exactly that,
     after reset and after steps (tests/test_antmaze.py checks the maze, its start, goal and success)."""
     task = f"antmaze-{maze}-v2"
-    env = EnvMaker.from_config(load_config([f"task={task}", antmaze_source(task)]))()
+    env = EnvMaker.from_config(load_command([f"task={task}", antmaze_source(task)]))()
     obs, _ = env.reset(seed=1)
     ant = env.unwrapped
     for _ in range(3):
@@ -180,7 +180,7 @@ def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str, minari_stor
 
 def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
     """A Minari AntMaze data set (Dict observations) and the evaluation env flatten the same way."""
-    cfg = load_config(["task=antmaze-umaze-v2", antmaze_source("antmaze-umaze-v2")])
+    cfg = load_command(["task=antmaze-umaze-v2", antmaze_source("antmaze-umaze-v2")])
     make_env = EnvMaker.from_config(cfg)
     data = load_minari_transitions(cfg.data.minari_id, observation_keys=ANTMAZE_KEYS, goal=make_env.goal)
     first = next(minari.load_dataset(cfg.data.minari_id).iterate_episodes())
@@ -197,21 +197,21 @@ def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
 def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(
     task: str, tmp_path: Path, minari_store: str
 ) -> None:
-    preset = load_config([f"task={task}"])
+    preset = load_command([f"task={task}"])
     if task.startswith("antmaze"):
         source = [antmaze_source(task)]
     else:
         source = [f"data.path={locomotion_hdf5(preset.eval.env_id, tmp_path / 'data.hdf5')}"]
     scale = preset.eval.reported_scale
     run(
-        load_config(
+        load_command(
             [f"task={task}", f"run.dir={tmp_path / 'run'}", *source, *TINY_RUN, f"eval.scales=[{scale}]"]
         )
     )
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert (
         results["task"] == task
-        and results["env_id"] == EnvMaker.from_config(load_config([f"task={task}", *source])).env_id
+        and results["env_id"] == EnvMaker.from_config(load_command([f"task={task}", *source])).env_id
     )
     assert results["reported"]["scale"] == scale and results["reported"]["episodes"] == 2
     assert np.isfinite(results["reported"]["normalized_score"])

@@ -10,8 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from cep_lightning.cli import main
-from cep_lightning.config import load_config
-from cep_lightning.pipeline import run
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def test_cfg_with_a_bad_key_is_one_line() -> None:
 
 @pytest.mark.slow
 def test_a_run_starts_with_its_summary(tmp_path: Path, capsys) -> None:
-    run(load_config([*TINY, "trainer.accelerator=cpu", "eval.episodes=1", f"run.dir={tmp_path / 'r'}"]))
+    run(load_command([*TINY, "trainer.accelerator=cpu", "eval.episodes=1", f"run.dir={tmp_path / 'r'}"]))
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "[cep_lightning] task pendulum-mixed, seed 0"
     assert lines[1] == "  data      the built-in data set: 2400 transitions, state 3, action 1"

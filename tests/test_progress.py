@@ -12,7 +12,7 @@ import lightning as L
 import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from cep_lightning.progress import StageProgressBar
+from cep_lightning.callbacks.progress import StageProgressBar
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent

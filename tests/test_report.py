@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from cep_lightning.evaluation import evaluate
+from cep_lightning.envs.evaluation import evaluate
 from cep_lightning.report import PAPER_QGPO, write_report
 from tests.conftest import TINY
 

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from cep_lightning.config import load_config
 from cep_lightning.data.hdf5 import write_d4rl_hdf5
 from cep_lightning.data.sources import load_source
-from cep_lightning.pipeline import check_command, run
-from cep_lightning.plan import current_results
 from cep_lightning.policy import QGPOPolicy
-from cep_lightning.rundir import RunDir
+from cep_lightning.run.directory import RunDir
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import check_command, run
+from cep_lightning.run.plan import current_results
 from cep_lightning.stages.critic import CriticModule
 from tests.conftest import TINY
 
@@ -61,7 +61,7 @@ def test_a_rerun_without_overrides_changes_no_file_and_keeps_the_reported_scale(
     assert snapshot(copied_run) == before
     assert "eval     skip (current)" in done.stdout and "<- reported" in done.stdout
     assert QGPOPolicy.from_run(copied_run).guidance_scale == 2.0
-    assert load_config([f"run.dir={copied_run}"]).critic.steps == 30  # the run's settings, not the preset's
+    assert load_command([f"run.dir={copied_run}"]).critic.steps == 30  # the run's settings, not the preset's
 
 
 def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exactly_them(
@@ -72,7 +72,7 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
         stage: run_dir.record(stage)["id"] for stage in ("behavior", "support", "critic", "energy", "eval")
     }
     run(
-        load_config(
+        load_command(
             [
                 f"run.dir={copied_run}",
                 "stage=critic",
@@ -84,9 +84,9 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
     out = capsys.readouterr().out
     assert "critic   redo (critic.steps: 30 → 40)" in out
     assert "now out of date: energy, eval" in out and "data set mean return" not in out  # no stale table
-    assert current_results(run_dir) is None and load_config([f"run.dir={copied_run}"]).critic.steps == 40
+    assert current_results(run_dir) is None and load_command([f"run.dir={copied_run}"]).critic.steps == 40
 
-    plan = check_command(load_config([f"run.dir={copied_run}"])).plan
+    plan = check_command(load_command([f"run.dir={copied_run}"])).plan
     assert [(s.stage, s.action) for s in plan.steps] == [
         ("behavior", "skip"),
         ("support", "skip"),
@@ -95,7 +95,7 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
         ("eval", "redo"),
     ]
     assert plan.steps[3].reasons == ["critic was redone since"]
-    run(load_config([f"run.dir={copied_run}"]))
+    run(load_command([f"run.dir={copied_run}"]))
     assert "data set mean return" in capsys.readouterr().out
     now = {stage: run_dir.record(stage)["id"] for stage in ids}
     assert [s for s in ids if ids[s] != now[s]] == ["critic", "energy", "eval"]
@@ -105,7 +105,7 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
 
 
 def test_a_new_support_size_redoes_support_and_everything_after_it(copied_run: Path) -> None:
-    plan = check_command(load_config([f"run.dir={copied_run}", "support.M=3", "support.batch_size=64"])).plan
+    plan = check_command(load_command([f"run.dir={copied_run}", "support.M=3", "support.batch_size=64"])).plan
     assert [(s.stage, s.action) for s in plan.steps] == [
         ("behavior", "skip"),
         ("support", "redo"),
@@ -118,14 +118,14 @@ def test_a_new_support_size_redoes_support_and_everything_after_it(copied_run: P
 
 
 def test_a_changed_data_file_is_noticed(copied_run: Path, tmp_path: Path) -> None:
-    path = write_d4rl_hdf5(load_source(load_config(TINY).data), tmp_path / "same.hdf5")
+    path = write_d4rl_hdf5(load_source(load_command(TINY).data), tmp_path / "same.hdf5")
     args = [f"run.dir={copied_run}", "data.source=hdf5", f"data.path={path}"]
     assert not check_command(
-        load_config(args)
+        load_command(args)
     ).plan.to_run  # the same transitions from another source: nothing to redo
     with h5py.File(path, "a") as f:
         f["rewards"][7] += 1.0
-    plan = check_command(load_config(args)).plan
+    plan = check_command(load_command(args)).plan
     assert [s.action for s in plan.steps] == ["redo"] * 5
     assert plan.steps[0].reasons[0].startswith("the data changed (fingerprint ")
 
@@ -175,24 +175,32 @@ def test_a_single_stage_of_a_missing_run_is_an_error_that_creates_nothing(tmp_pa
     done = train("stage=eval", f"run.dir={tmp_path / 'no' / 'such'}")
     assert (
         done.returncode == 2
-        and "stage=eval needs an existing run, but" in done.stderr
-        and "does not exist" in done.stderr
+        and "stage=eval needs the 'behavior' stage's output, which is missing" in done.stderr
     )
     assert not (tmp_path / "no").exists()
+
+
+def test_a_single_stage_that_reads_nothing_runs_in_a_new_run_directory(tmp_path: Path) -> None:
+    """stage=behavior on a directory that does not exist yet trains the behaviour model there (it reads no
+    other stage), and records only that stage."""
+    new = tmp_path / "new"
+    run(load_command([*TINY, "stage=behavior", f"run.dir={new}"]))
+    assert RunDir(new).finished_stages() == ["behavior"]
+    assert RunDir(new).model("behavior").is_file()
 
 
 def test_the_latest_run_is_the_latest_with_a_finished_stage(tmp_path: Path, finished_run: Path) -> None:
     task_dir = tmp_path / "runs" / "pendulum-mixed"
     shutil.copytree(finished_run, task_dir / "20260101-000000")
     (task_dir / "20260102-000000").mkdir()  # a later, empty directory (an old failed start) is not a run
-    cfg = load_config([f"run.root={tmp_path / 'runs'}", "stage=energy"])
+    cfg = load_command([f"run.root={tmp_path / 'runs'}", "stage=energy"])
     assert Path(cfg.run.dir) == task_dir / "20260101-000000" and cfg.critic.steps == 30
 
 
 def test_any_trainer_argument_reaches_the_trainer(copied_run: Path, tmp_path: Path) -> None:
     record = tmp_path / "trainer.json"
     run(
-        load_config(
+        load_command(
             [
                 f"run.dir={copied_run}",
                 "stage=energy",

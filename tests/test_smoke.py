@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
+from cep_lightning.config.loading import load_config
+from cep_lightning.config.smoke import SMOKE
 from cep_lightning.data.transitions import Transitions
-from cep_lightning.smoke import SMOKE
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cep_lightning.stage_timings import with_shares
+from cep_lightning.run.timings import with_shares
 
 
 def test_shares_total_and_support_rate(tmp_path) -> None:

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import torch
 
-from cep_lightning.config import load_config
 from cep_lightning.data.datamodule import TransitionDataset
 from cep_lightning.data.sources import load_source
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.support_values import ensure_support_values
-from cep_lightning.nets import TwinQ
+from cep_lightning.maths.nets import TwinQ
+from cep_lightning.run.locate import load_command
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
@@ -71,7 +71,7 @@ def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) ->
         finished_run / "critic" / "model.ckpt", map_location="cpu", weights_only=False
     )
     assert store.q is not None and store.q.shape == store.actions.shape[:2]
-    data = load_source(load_config(TINY).data)
+    data = load_source(load_command(TINY).data)
     states, _ = state_table(data)
     expected = ScoredSupport(critic.q_target).q(
         torch.as_tensor(states),

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
 from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation
 from cep_lightning.errors import ConfigError
+from cep_lightning.run.locate import load_command
 from cep_lightning.toys.__main__ import main as toys_main
 from cep_lightning.toys.compare import compare
 from cep_lightning.toys.seeds import aggregate, seed_configs
@@ -69,7 +69,7 @@ def test_cep_guidance_samples_the_exact_target(tmp_path: Path) -> None:
     axis 0.09 / 0.24; the correct code gets 0.080 / 0.069. (A t per sample instead of per contrastive set has
     the same optimum, as p_t/q_t = E[exp(beta e) | x_t] / Z with Z free of t: 0.032 / 0.065;
     tests/test_energy_module.py pins the shared t.)"""
-    tv = compare(load_config(["task=toy-8gaussians", f"run.dir={tmp_path}", *SMALL]))
+    tv = compare(load_command(["task=toy-8gaussians", f"run.dir={tmp_path}", *SMALL]))
     assert tv["cep"]["0"] < 0.06  # the behaviour model alone: the floor
     assert tv["cep"]["3"] < 0.09 and tv["cep"]["10"] < 0.09, tv
     saved = json.loads((tmp_path / "toys.json").read_text())

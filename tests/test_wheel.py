@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.config import load_config
+from cep_lightning.run.locate import load_command
 
 pytestmark = pytest.mark.slow  # make test-all
 
@@ -104,7 +104,7 @@ def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(
         [
             str(python),
             "-c",
-            "import cep_lightning, cep_lightning.config as c; print(cep_lightning.__file__, c.CONF_DIR)",
+            "import cep_lightning, cep_lightning.config.loading as c; print(cep_lightning.__file__, c.CONF_DIR)",
         ],
         cwd=elsewhere,
         env=env,
@@ -125,7 +125,7 @@ def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(
     results = json.loads((run_dir / "results.json").read_text())
     assert results["task"] == "pendulum-mixed" and results["reported"]["episodes"] == 1
     actions = np.load(run_dir / "support" / "actions.npy", mmap_mode="r")
-    m = load_config([]).support.M
+    m = load_command([]).support.M
     assert (
         1000 <= actions.shape[0] <= 1100 and actions.shape[1] == m
     )  # the slice's states (+ final next states), M kept

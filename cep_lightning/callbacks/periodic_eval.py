@@ -10,8 +10,10 @@ import lightning as L
 import numpy as np
 import torch
 
-from cep_lightning.evaluation import evaluate, make_vector_env, normalized_score
-from cep_lightning.policy import QGPOPolicy, best_of_M_act
+from cep_lightning.envs.evaluation import evaluate, make_vector_env, normalized_score
+from cep_lightning.maths.diffusion import get_sampler
+from cep_lightning.maths.guidance import best_of_M, guided_sample
+from cep_lightning.stages.behavior import BehaviorModule
 
 
 class PeriodicEvaluation(L.Callback):
@@ -44,8 +46,6 @@ class PeriodicEvaluation(L.Callback):
         self.behavior = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from cep_lightning.stages.behavior import BehaviorModule
-
         self.behavior = BehaviorModule.load_from_checkpoint(
             self.behavior_checkpoint, map_location=pl_module.device
         ).net.eval()
@@ -58,17 +58,21 @@ class PeriodicEvaluation(L.Callback):
         stage = "energy" if hasattr(pl_module, "energy") else "critic"
         metrics = {}
         if stage == "energy":
-            policy = QGPOPolicy(self.behavior, pl_module.energy, self.solver_steps, sampler=self.sampler)
+            sampler = get_sampler(self.sampler)
             for scale in self.scales:
-                metrics.update(
-                    self._metrics(
-                        f"energy/periodic_return_s{scale:g}", lambda obs, scale=scale: policy.act(obs, scale)
+
+                def guided(obs: np.ndarray, scale: float = scale) -> np.ndarray:
+                    s = torch.as_tensor(obs, dtype=torch.float32)
+                    return guided_sample(
+                        self.behavior, pl_module.energy, s, scale, self.solver_steps, sampler
                     )
-                )
+
+                metrics.update(self._metrics(f"energy/periodic_return_s{scale:g}", guided))
         else:
 
             def act(obs: np.ndarray) -> np.ndarray:
-                return best_of_M_act(self.behavior, pl_module.q, obs, self.M, self.solver_steps)
+                s = torch.as_tensor(obs, dtype=torch.float32)
+                return best_of_M(self.behavior, pl_module.q, s, self.M, self.solver_steps)
 
             metrics.update(self._metrics("critic/periodic_return", act))
         if trainer.logger is not None:
@@ -78,7 +82,9 @@ class PeriodicEvaluation(L.Callback):
         envs = make_vector_env(self.make_env, self.episodes)
         try:
             with torch.inference_mode(False):
-                returns = evaluate(envs, act, [self.seed + e for e in range(self.episodes)])
+                returns = evaluate(
+                    envs, lambda obs: act(obs).cpu().numpy(), [self.seed + e for e in range(self.episodes)]
+                )
         finally:
             envs.close()
         result = {key: float(np.mean(returns))}

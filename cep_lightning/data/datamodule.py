@@ -12,12 +12,12 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cep_lightning.data.goals import MazeGoal
 from cep_lightning.data.rewards import episode_returns, transform_rewards
 from cep_lightning.data.sources import describe_source, load_source, prepare_source
 from cep_lightning.data.support import SupportStore, state_table
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.data.validate import check_finite
-from cep_lightning.mazes import MazeGoal
 
 
 class TransitionDataset(Dataset):

@@ -14,10 +14,10 @@ from gymnasium.envs.registration import EnvSpec
 from minari.dataset.minari_dataset import parse_dataset_id
 from minari.storage import get_dataset_path
 
+from cep_lightning.data.goals import MazeGoal
+from cep_lightning.data.observations import flat_space, flatten_observation
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
-from cep_lightning.mazes import MazeGoal
-from cep_lightning.observations import flat_space, flatten_observation
 
 GOAL_KEYS = ("achieved_goal", "desired_goal")  # the Dict observation of a goal-conditioned data set
 

@@ -6,12 +6,12 @@ import numpy as np
 from omegaconf import DictConfig
 
 from cep_lightning.data.builtin import BUILTIN_DATASET_ID, ensure_builtin_dataset
+from cep_lightning.data.goals import MazeGoal
 from cep_lightning.data.hdf5 import load_d4rl_hdf5
 from cep_lightning.data.minari_source import load_minari_transitions
 from cep_lightning.data.toy_datasets import TOYS
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
-from cep_lightning.mazes import MazeGoal
 
 DEFAULT_BUILTIN_EPISODES = 200
 

@@ -6,7 +6,7 @@ of their own. ``next_index[i]`` points at the slot of s'_i. Files (``<run>/suppo
 ``actions.npy`` [N + K, M, A] float32, ``next_index.npy`` [N] int64, ``written.npy`` [N + K] bool (what an
 interrupted stage has already stored), and after the critic stage ``q_values.npy`` [N + K, M], the frozen
 critic's values (``data/support_values.py``). The stage counts as finished through its record
-(``cep_lightning.rundir``).
+(``cep_lightning.run.directory``).
 """
 
 from __future__ import annotations

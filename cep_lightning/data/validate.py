@@ -8,9 +8,9 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from cep_lightning.data.observations import flat_space
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
-from cep_lightning.observations import flat_space
 
 log = logging.getLogger(__name__)
 

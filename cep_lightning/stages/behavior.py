@@ -8,8 +8,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from cep_lightning.diffusion import eps_matching_loss, perturb, sample_train_times
-from cep_lightning.nets import ScoreNet
+from cep_lightning.maths.diffusion import eps_matching_loss, perturb, sample_train_times
+from cep_lightning.maths.nets import ScoreNet
 from cep_lightning.stages.log_steps import writes_logs_now
 from cep_lightning.stages.optimizers import adam
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cep_lightning.tensors import expand_states
+from cep_lightning.maths.tensors import expand_states
 
 ContrastiveSets = tuple[Tensor, Tensor, Tensor]  # states [B, S], candidates [B, M, A], values [B, M]
 

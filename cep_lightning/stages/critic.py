@@ -9,10 +9,10 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from cep_lightning.losses import q_target, softmax_value, twin_q_loss
-from cep_lightning.nets import TwinQ
+from cep_lightning.maths.losses import q_target, softmax_value, twin_q_loss
+from cep_lightning.maths.nets import TwinQ
+from cep_lightning.maths.tensors import expand_states
 from cep_lightning.stages.log_steps import writes_logs_now
-from cep_lightning.tensors import expand_states
 
 
 class CriticModule(L.LightningModule):

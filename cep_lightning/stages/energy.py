@@ -8,13 +8,13 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from cep_lightning.diffusion import perturb, sample_train_times
-from cep_lightning.losses import cep_labels, cep_loss, emse_energy_loss, label_entropy, mse_energy_loss
-from cep_lightning.nets import EnergyNet
+from cep_lightning.maths.diffusion import perturb, sample_train_times
+from cep_lightning.maths.losses import cep_labels, cep_loss, emse_energy_loss, label_entropy, mse_energy_loss
+from cep_lightning.maths.nets import EnergyNet
+from cep_lightning.maths.tensors import expand_states
 from cep_lightning.stages.candidates import Candidates
 from cep_lightning.stages.log_steps import writes_logs_now
 from cep_lightning.stages.optimizers import adam
-from cep_lightning.tensors import expand_states
 
 
 class EnergyModule(L.LightningModule):

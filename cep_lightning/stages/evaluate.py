@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import gymnasium as gym
 import lightning as L
@@ -11,8 +11,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from cep_lightning.evaluation import evaluate, make_vector_env, normalized_score
-from cep_lightning.policy import QGPOPolicy
+from cep_lightning.envs.evaluation import evaluate, make_vector_env, normalized_score
+
+
+class Policy(Protocol):
+    """What the evaluation acts with (``maths.guidance.GuidedPolicy``, ``QGPOPolicy`` or a scripted controller)."""
+
+    def act(self, observations: np.ndarray, guidance_scale: Tensor) -> np.ndarray: ...
 
 
 class EpisodeGrid(Dataset):
@@ -45,7 +50,7 @@ class EvaluationModule(L.LightningModule):
 
     def __init__(
         self,
-        policy: QGPOPolicy,
+        policy: Policy,
         make_env: Callable[[], gym.Env],
         scales: Sequence[float],
         episodes: int,

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Protocol, Sequence
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 
 from cep_lightning.data.support import SupportStore
-from cep_lightning.diffusion import dpm_solver_2
-from cep_lightning.nets import ScoreNet
+from cep_lightning.maths.diffusion import dpm_solver_2
+from cep_lightning.maths.nets import ScoreNet
 
 
 def seeded_noise(indices: Tensor, M: int, action_dim: int, seed: int) -> Tensor:
@@ -50,19 +51,27 @@ class SupportSampler(L.LightningModule):
         return sample_support(self.net, batch["s"], noise, self.solver_steps).float().cpu()
 
 
-class SupportWriter(BasePredictionWriter):
-    """Writes each predicted batch into the memory-mapped store at its state indices."""
+class StateTable(Protocol):
+    """The states the support actions are drawn for and each row's next-state row (``data.support.state_table``;
+    the DataModule has both once it is set up)."""
 
-    def __init__(self, directory: Path, num_states: int, M: int, action_dim: int, next_index: Any):
+    states: np.ndarray
+    next_index: np.ndarray
+
+
+class SupportWriter(BasePredictionWriter):
+    """Writes each predicted batch into the memory-mapped store at its state indices; the store holds
+    [len(table.states), M, A] actions (M and A: the sampler's), allocated when prediction starts."""
+
+    def __init__(self, directory: Path, table: StateTable):
         super().__init__(write_interval="batch")
-        self.directory = directory
-        self.shape = (num_states, M, action_dim)
-        self.next_index = next_index
+        self.directory, self.table = directory, table
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Process 0 allocates the memory map; every process then writes its own rows into it."""
         if trainer.is_global_zero:
-            SupportStore.create(self.directory, *self.shape, self.next_index)
+            shape = (len(self.table.states), pl_module.M, pl_module.net.out.out_features)
+            SupportStore.create(self.directory, *shape, self.table.next_index)
         trainer.strategy.barrier()
         self.store = SupportStore.open(self.directory, mode="r+")
         self.batches_written = 0

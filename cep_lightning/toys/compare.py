@@ -24,9 +24,10 @@ from omegaconf import DictConfig  # noqa: E402
 from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
 from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
-from cep_lightning.pipeline import behavior_module, prepare_run_dir, resolve_run_dir, train_once  # noqa: E402
-from cep_lightning.plan import stage_settings  # noqa: E402
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
+from cep_lightning.run.directory import RunDir  # noqa: E402
+from cep_lightning.run.pipeline import behavior_module, prepare_run_dir, train_once  # noqa: E402
+from cep_lightning.run.plan import stage_settings  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
 from cep_lightning.stages.candidates import LabelledGroups  # noqa: E402
 from cep_lightning.stages.energy import EnergyModule  # noqa: E402
@@ -46,7 +47,7 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Beha
     path = train_once(
         cfg,
         "behavior",
-        run_dir,
+        RunDir(run_dir),
         data.use(c.batch_size, c.steps),
         settings,
         lambda: behavior_module(cfg, data.state_dim, data.action_dim, cfg.toy.lr_decay),
@@ -70,7 +71,7 @@ def train_energy(
     path = train_once(
         cfg,
         "energy",
-        run_dir,
+        RunDir(run_dir),
         data.use(c.batch_size, c.steps),
         settings,
         lambda: EnergyModule(
@@ -115,8 +116,8 @@ def compare(cfg: DictConfig) -> dict:
             f"toy.M={cfg.toy.M} is larger than energy.batch_size="
             f"{cfg.energy.batch_size}; lower it (0: the whole batch is one contrastive set)."
         )
-    run_dir = resolve_run_dir(cfg)
-    prepare_run_dir(cfg, run_dir)
+    run_dir = Path(cfg.run.dir)
+    prepare_run_dir(cfg, RunDir(run_dir))
     data = QGPODataModule(cfg.data, seed=cfg.seed)
     data.setup()
     behavior = train_behavior(cfg, run_dir, data).net.eval()

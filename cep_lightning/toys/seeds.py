@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from cep_lightning.config import available_tasks, load_config
+from cep_lightning.config.loading import available_tasks
 from cep_lightning.errors import ConfigError
-from cep_lightning.pipeline import resolve_run_dir
+from cep_lightning.run.locate import load_command
 from cep_lightning.toys.compare import METHOD_NAMES, compare, load_samples, plot_panels, plt
 
 TIMINGS = "timings.json"
@@ -47,18 +47,18 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
     tasks = toy_tasks() if task == "all" else [task]
     rest = [a for a in argv if not a.startswith(("seed=", "task=", "run.dir=", "run.name="))]
     where = [f"{k}={options[k]}" for k in ("run.dir", "run.name") if k in options]
-    base = load_config([*rest, f"task={tasks[0]}", *where])
+    base = load_command([*rest, f"task={tasks[0]}", *where])
     if task == "all":
         name = base.run.name or time.strftime("%Y%m%d-%H%M%S")
         parent = Path(options["run.dir"]) if "run.dir" in options else Path(base.run.root) / "toys" / name
     else:
-        parent = resolve_run_dir(OmegaConf.merge(base, {"stage": "all"}))
+        parent = Path(base.run.dir)
     configs: dict[str, dict[int, DictConfig]] = {}
     for name in tasks:
         configs[name] = {}
         for seed in seeds:
             seed_dir = parent / (f"{name}/seed{seed}" if task == "all" else f"seed{seed}")
-            cfg = load_config([*rest, f"task={name}", f"seed={seed}", f"run.dir={seed_dir}"])
+            cfg = load_command([*rest, f"task={name}", f"seed={seed}", f"run.dir={seed_dir}"])
             if cfg.data.source != "toy":
                 raise ConfigError(
                     f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), "
@@ -71,8 +71,7 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
 def run_seed(cfg: DictConfig) -> tuple[dict, float]:
     """One seed's comparison (skipped when its run directory already holds it) and the seconds it took
     (also written to its timings.json, so that a seed run alone counts in a later seed list)."""
-    run_dir = resolve_run_dir(OmegaConf.merge(cfg, {"stage": "all"}))
-    cfg = OmegaConf.merge(cfg, {"run": {"dir": str(run_dir)}})
+    run_dir = Path(cfg.run.dir)
     done = run_dir / "toys.json"
     timings = json.loads((run_dir / TIMINGS).read_text()) if (run_dir / TIMINGS).is_file() else {}
     saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}

@@ -14,12 +14,25 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.data.goals import MazeGoal
 from cep_lightning.data.minari_source import minari_eval_env_spec
+from cep_lightning.data.observations import flat_space, flatten_observation
+from cep_lightning.envs.mazes import ReachGoal, is_maze, maze_goal
 from cep_lightning.errors import ConfigError
-from cep_lightning.mazes import MazeGoal, ReachGoal, is_maze, maze_goal
-from cep_lightning.observations import ConcatKeys
 
 ActFn = Callable[[np.ndarray], np.ndarray]
+
+
+class ConcatKeys(gym.ObservationWrapper):
+    """An environment whose Dict observations are replaced by ``flatten_observation(obs, keys)``."""
+
+    def __init__(self, env: gym.Env, keys: Sequence[str]):
+        super().__init__(env)
+        self.keys = list(keys)
+        self.observation_space = flat_space(env.observation_space, self.keys)
+
+    def observation(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        return flatten_observation(observation, self.keys)
 
 
 def register_robotics_envs(env_id: str) -> None:

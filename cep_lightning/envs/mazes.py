@@ -10,44 +10,13 @@ D4RL's 0.5.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from cep_lightning.data.goals import MazeGoal
 from cep_lightning.errors import DataError
-
-D4RL_GOAL_RADIUS = 0.5  # D4RL's AntMaze success radius (gymnasium-robotics uses 0.45)
-
-
-@dataclass(frozen=True)
-class MazeGoal:
-    """The evaluation goal of a maze task: the centre ``xy`` of cell ``goal_cell`` of the env's maze map,
-    reached when the agent's (x, y) lies within ``radius`` of it."""
-
-    env_id: str
-    goal_cell: tuple[int, int]
-    start_cell: tuple[int, int] | None  # the map's single ``r`` cell (None: random start cells)
-    xy: tuple[float, float]
-    radius: float = D4RL_GOAL_RADIUS
-
-    def reached(self, achieved: np.ndarray) -> np.ndarray:
-        """[...] bool: ||achieved - xy||_2 <= radius, for (x, y) positions [..., 2]."""
-        return (
-            np.linalg.norm(np.asarray(achieved, dtype=np.float64) - np.asarray(self.xy), axis=-1)
-            <= self.radius
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """The goal as results.json records it."""
-        return {
-            "env_id": self.env_id,
-            "start_cell": None if self.start_cell is None else list(self.start_cell),
-            "goal_cell": list(self.goal_cell),
-            "goal_xy": list(self.xy),
-            "radius": self.radius,
-        }
 
 
 def is_maze(env: gym.Env) -> bool:

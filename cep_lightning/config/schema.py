@@ -13,10 +13,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from cep_lightning.rundir import STAGES
-
+STAGES = ("behavior", "support", "critic", "energy", "eval")  # in pipeline order
+TRAINING_STAGES = ("behavior", "critic", "energy")
 STAGE_CHOICES = (*STAGES, "all")
-SAMPLER_CHOICES = ("dpm_solver++_2s", "dpm_solver_2m")  # cep_lightning.diffusion.SAMPLERS
+SAMPLER_CHOICES = ("dpm_solver++_2s", "dpm_solver_2m")  # cep_lightning.maths.diffusion.SAMPLERS
 
 
 def setting(default: Any, help: str = "", choices: tuple[str, ...] = ()) -> Any:
@@ -152,7 +152,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "devices": 1,
     "strategy": "auto",
     "num_nodes": 1,
-    "precision": "auto",
+    "precision": "32-true",
     "log_every_n_steps": 50,
     "enable_progress_bar": True,
 }
@@ -220,7 +220,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: dict[str, Any] = setting(
         TRAINER_DEFAULTS,
-        "any lightning.Trainer argument, for every stage; precision auto: bf16-mixed where native",
+        "any lightning.Trainer argument, for every stage; precision: 32-true as the paper; auto: bf16 where native",
     )
     logger: list[str] = setting(["tensorboard"], "any of tensorboard, csv, wandb, mlflow")
     progress: ProgressConfig = field(default_factory=ProgressConfig)

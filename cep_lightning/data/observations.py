@@ -47,15 +47,3 @@ def flat_space(space: gym.Space, keys: Sequence[str] | None) -> gym.spaces.Box:
     low = np.concatenate([np.broadcast_to(p.low, p.shape) for p in parts])  # type: ignore[attr-defined]
     high = np.concatenate([np.broadcast_to(p.high, p.shape) for p in parts])  # type: ignore[attr-defined]
     return gym.spaces.Box(low, high, dtype=np.result_type(*[p.dtype for p in parts]))
-
-
-class ConcatKeys(gym.ObservationWrapper):
-    """An environment whose Dict observations are replaced by ``flatten_observation(obs, keys)``."""
-
-    def __init__(self, env: gym.Env, keys: Sequence[str]):
-        super().__init__(env)
-        self.keys = list(keys)
-        self.observation_space = flat_space(env.observation_space, self.keys)
-
-    def observation(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
-        return flatten_observation(observation, self.keys)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cep_lightning.rundir import STAGES, RunDir, atomic_write
+from cep_lightning.config.schema import STAGES
+from cep_lightning.run.directory import RunDir, atomic_write
 
 
 def with_shares(run_dir: Path, timings: dict) -> dict:

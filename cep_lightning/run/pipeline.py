@@ -1,10 +1,12 @@
-"""The multi-stage trainer: checks, the plan (what runs, resumes, is redone or skipped), and one Trainer per stage."""
+"""The multi-stage trainer: one Trainer per stage built and checked up front, the plan (what runs, resumes, is
+redone or skipped), and each stage's run into the run directory."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,133 +15,120 @@ from typing import Any, Callable
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from cep_lightning.checkpointing import RNGStateCheckpoint
-from cep_lightning.compiling import compile_networks
-from cep_lightning.config import RUN_DIR_ENV, run_settings_yaml
+from cep_lightning.callbacks.factory import stage_callbacks
+from cep_lightning.config.compiling import compile_networks
+from cep_lightning.config.loading import run_settings_yaml
+from cep_lightning.config.schema import STAGES, TRAINING_STAGES
+from cep_lightning.config.trainer_options import quiet_lightning_banners, stage_options
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
+from cep_lightning.envs.evaluation import EnvMaker, normalized_score
 from cep_lightning.errors import ConfigError
-from cep_lightning.evaluation import EnvMaker, normalized_score
-from cep_lightning.guards import NonFiniteLossGuard
-from cep_lightning.interrupts import StopOnSignal, StopRequest
-from cep_lightning.loggers import check_loggers, make_loggers
-from cep_lightning.monitoring import monitors
-from cep_lightning.plan import Plan, current_results, input_ids, make_plan, stage_settings
-from cep_lightning.policy import QGPOPolicy
-from cep_lightning.progress import progress_bar
-from cep_lightning.rundir import MODEL, STAGES, RunDir, atomic_write, is_rank_zero
-from cep_lightning.stage_callbacks import build_callbacks, check_callbacks
-from cep_lightning.stage_timings import record_timing
+from cep_lightning.maths.guidance import GuidedPolicy
+from cep_lightning.run.directory import MODEL, RunDir, atomic_write, is_rank_zero
+from cep_lightning.run.interrupts import StageInterrupted, StopRequest
+from cep_lightning.run.loggers import make_loggers
+from cep_lightning.run.plan import Plan, current_results, input_ids, make_plan, stage_settings
+from cep_lightning.run.summary import describe_start
+from cep_lightning.run.sweep_plot import log_sweep
+from cep_lightning.run.timings import record_timing
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
-from cep_lightning.stages.support import SupportSampler, SupportWriter
-from cep_lightning.summary import describe_start
-from cep_lightning.sweep_plot import log_sweep
-from cep_lightning.trainer_options import check_trainer_options, stage_options
+from cep_lightning.stages.support import StateTable, SupportSampler, SupportWriter
 
 __all__ = [
     "run",
     "check_command",
+    "stage_trainer",
     "fit_stage",
     "train_once",
     "behavior_module",
     "prepare_run_dir",
-    "resolve_run_dir",
-    "results_table",
 ]
 
-STOP = StopRequest()  # the command's SIGTERM/SIGINT state, seen by every stage's StopOnSignal callback
+STOP = StopRequest()  # the command's SIGTERM/SIGINT, seen by every stage's StopAtBatchEnd callback
 
 
-def resolve_run_dir(cfg: DictConfig) -> Path:
-    """The run directory ``load_config`` located (run.dir, <root>/<task>/<name>, the latest run, or a new one)."""
-    return Path(cfg.run.dir)
-
-
-def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+def prepare_run_dir(cfg: DictConfig, run: RunDir) -> None:
     """Create the run directory and keep the run's settings in config.yaml (rewritten only when they change)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
     text = run_settings_yaml(cfg)
-    run = RunDir(run_dir)
     if is_rank_zero() and (not run.config.is_file() or run.config.read_text() != text):
         atomic_write(run.config, text)
 
 
-def make_trainer(
-    cfg: DictConfig,
-    stage: str,
-    run_dir: Path,
-    callbacks: list[Callback],
-    max_steps: int = -1,
-    name: str | None = None,
-    **pipeline_options: Any,
+def stage_trainer(
+    cfg: DictConfig, stage: str, run: RunDir, name: str | None = None, table: StateTable | None = None
 ) -> L.Trainer:
-    """A Trainer with the stage's options (``trainer.*`` and ``<stage>.trainer.*``, checked up front by
-    ``check_trainer_options``), its loggers (``logger``) under <run>/<name>/ (``name`` defaults to the stage),
-    the monitoring callbacks, and the options the pipeline owns."""
+    """The Trainer of ``stage`` (its folder under the run: ``name``, default the stage): the stage's options
+    (``trainer.*`` under ``<stage>.trainer.*``), its loggers and callbacks (``callbacks.factory``), the step
+    budget of a training stage, and for the support stage the writer of the support actions of ``table``.
+    What Lightning refuses of the options is a ConfigError naming them."""
     name = name or stage
     options = stage_options(cfg, stage)
-    return L.Trainer(
-        default_root_dir=run_dir / name,
-        logger=make_loggers(cfg, run_dir, name),
-        callbacks=[
-            *callbacks,
-            *monitors(cfg, stage, name, options.get("log_every_n_steps", 50)),
-            *progress_bar(cfg, name, options.get("enable_progress_bar", True)),
-            StopOnSignal(STOP, name, resume_command(run_dir), RunDir(run_dir).last_checkpoint(name)),
-        ],
-        max_steps=max_steps,
-        max_epochs=-1 if max_steps > 0 else None,
-        enable_model_summary=False,
-        **pipeline_options,
-        **options,
+    callbacks = stage_callbacks(
+        cfg,
+        stage,
+        name,
+        run.checkpoints(name),
+        run.model("behavior"),
+        options.get("log_every_n_steps", 50),
+        options.get("enable_progress_bar", True),
+        STOP,
     )
-
-
-def resume_command(run_dir: Path) -> str:
-    return f"python train.py run.dir={run_dir}"
+    if stage == "support":
+        callbacks.insert(0, SupportWriter(run.stage_dir("support"), table))  # before the stop at batch end
+    budget: dict[str, Any] = {}
+    if stage in TRAINING_STAGES:  # each process draws its own seeded batches: no distributed sampler
+        budget = {"max_steps": cfg[stage].steps, "max_epochs": -1, "use_distributed_sampler": False}
+    if stage == "eval":
+        budget = {"inference_mode": False}  # guidance needs ∇_a f
+    try:
+        with quiet_lightning_banners():
+            return L.Trainer(
+                default_root_dir=run.path / name,
+                logger=make_loggers(cfg, run.path, name),
+                callbacks=callbacks,
+                enable_model_summary=False,
+                **budget,
+                **options,
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # Lightning's own refusal (MisconfigurationException, ValueError, TypeError...)
+        named = [f"{k}={v!r}" for k, v in options.items() if k in str(exc) or k.replace("_", " ") in str(exc)]
+        where = ", ".join(named or [f"{k}={v!r}" for k, v in options.items()])
+        raise ConfigError(
+            f"Lightning refuses the Trainer options of stage '{stage}' ({where}): {' '.join(str(exc).split())} "
+            f"Change trainer.* (or {stage}.trainer.*)."
+        ) from None
 
 
 def fit_stage(
     cfg: DictConfig,
-    stage: str,
-    run_dir: Path,
+    trainer: L.Trainer,
+    run: RunDir,
+    name: str,
     module: L.LightningModule,
     data: QGPODataModule,
     fresh: bool,
-    name: str | None = None,
 ) -> L.Trainer:
-    """Trainer.fit with periodic checkpoints into <run>/<name>/ (default: the stage), then <name>/model.ckpt;
-    resumes from <name>/checkpoints/last.ckpt unless ``fresh``. Returns the Trainer (its strategy's barrier
-    ends the stage once its record is written)."""
-    name = name or stage
+    """``trainer.fit`` of ``module`` with periodic checkpoints into <run>/<name>/checkpoints/, then
+    <name>/model.ckpt; resumes from its last.ckpt unless ``fresh``."""
     if cfg.compile:
         compile_networks(module)
-    run = RunDir(run_dir)
     ckpt_dir, last = run.checkpoints(name), run.last_checkpoint(name)
     if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, every_n_train_steps=cfg.checkpoint.every_n_steps, save_top_k=0, save_last=True
-    )
-    callbacks = [
-        NonFiniteLossGuard(name, ckpt_dir),
-        checkpoint,
-        RNGStateCheckpoint(),
-        *build_callbacks(cfg, stage, run_dir),
-    ]
-    trainer = make_trainer(
-        cfg, stage, run_dir, callbacks, max_steps=cfg[stage].steps, name=name, use_distributed_sampler=False
-    )  # each process draws its own seeded batches
     trainer.fit(module, datamodule=data, ckpt_path=last if not fresh and last.is_file() else None)
     tmp = run.stage_dir(name) / (MODEL + ".tmp")
     trainer.save_checkpoint(tmp)
@@ -151,7 +140,7 @@ def fit_stage(
 def train_once(
     cfg: DictConfig,
     stage: str,
-    run_dir: Path,
+    run: RunDir,
     data: QGPODataModule,
     settings: dict[str, Any],
     build: Callable[[], L.LightningModule],
@@ -161,14 +150,14 @@ def train_once(
     ``settings`` (``RunDir.start``/``finish``): a finished model with these settings is kept as it is, one that
     started with them resumes from its last checkpoint, any other is trained afresh. For models trained outside
     the five-stage plan, such as the toys' comparison (one energy model per method and β)."""
-    run, name = RunDir(run_dir), name or stage
+    name = name or stage
     record = run.record(name)
     if record is None or record["settings"] != settings:
         pending = run.pending(name)
         fresh = pending is None or pending["settings"] != settings
         run.start(name, settings, {})
         start = time.time()
-        fit_stage(cfg, stage, run_dir, build(), data, fresh, name)
+        fit_stage(cfg, stage_trainer(cfg, stage, run, name), run, name, build(), data, fresh)
         run.finish(name, time.time() - start)
     return run.model(name)
 
@@ -183,29 +172,24 @@ def behavior_module(
     )
 
 
-def run_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
+def run_behavior(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.behavior
     module = behavior_module(cfg, data.state_dim, data.action_dim)
-    return fit_stage(cfg, "behavior", run_dir, module, data.use(c.batch_size, c.steps), fresh)
+    fit_stage(cfg, trainer, run, "behavior", module, data.use(c.batch_size, c.steps), fresh)
 
 
-def run_support(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
+def run_support(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.support
-    behavior = RunDir(run_dir).load_checked(BehaviorModule, "behavior", data.state_dim, data.action_dim).net
-    directory = run_dir / "support"
+    behavior = run.load_checked(BehaviorModule, "behavior", data.state_dim, data.action_dim).net
+    directory = run.stage_dir("support")
     if fresh and is_rank_zero():
         SupportStore.clear(directory)
-    pending = (
-        np.arange(len(data.states)) if fresh else SupportStore.pending(directory, len(data.states))
-    )  # resume: what is left
-    writer = SupportWriter(directory, len(data.states), c.M, data.action_dim, data.next_index)
-    trainer = make_trainer(cfg, "support", run_dir, [writer, *build_callbacks(cfg, "support", run_dir)])
+    pending = np.arange(len(data.states)) if fresh else SupportStore.pending(directory, len(data.states))
     sampler = SupportSampler(behavior, c.M, c.solver_steps, cfg.seed)
     trainer.predict(sampler, datamodule=data.use(c.batch_size, state_rows=pending), return_predictions=False)
-    return trainer
 
 
-def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
+def run_critic(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.critic
     module = CriticModule(
         data.state_dim,
@@ -217,15 +201,17 @@ def run_critic(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
         tau=c.tau,
         beta_q=c.beta_q,
     )
-    return fit_stage(
-        cfg, "critic", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh
+    fit_stage(
+        cfg, trainer, run, "critic", module, data.use(c.batch_size, c.steps, run.stage_dir("support")), fresh
     )
 
 
-def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
+def run_energy(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.energy
-    critic = RunDir(run_dir).load_checked(CriticModule, "critic", data.state_dim, data.action_dim).q_target
-    ensure_support_values(run_dir / "support", critic, data.states)  # the CEP labels' Q, once, not per step
+    critic = run.load_checked(CriticModule, "critic", data.state_dim, data.action_dim).q_target
+    ensure_support_values(
+        run.stage_dir("support"), critic, data.states
+    )  # the CEP labels' Q, once, not per step
     module = EnergyModule(
         data.state_dim,
         data.action_dim,
@@ -237,17 +223,18 @@ def run_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool
         loss=c.loss,
         time_scale=c.time_scale,
     )
-    return fit_stage(
-        cfg, "energy", run_dir, module, data.use(c.batch_size, c.steps, run_dir / "support"), fresh
+    fit_stage(
+        cfg, trainer, run, "energy", module, data.use(c.batch_size, c.steps, run.stage_dir("support")), fresh
     )
 
 
-def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) -> L.Trainer:
+def run_eval(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.eval
-    policy = QGPOPolicy.from_run(run_dir, solver_steps=c.solver_steps)
+    behavior = run.load(BehaviorModule, "behavior").net.eval()
+    energy = run.load(EnergyModule, "energy").energy.eval()
     make_env = EnvMaker.from_config(cfg)
     module = EvaluationModule(
-        policy,
+        GuidedPolicy(behavior, energy, c.solver_steps, c.sampler),
         make_env,
         list(c.scales),
         c.episodes,
@@ -257,9 +244,6 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
         c.ref_max_return,
         c.envs_per_batch,
     )
-    trainer = make_trainer(
-        cfg, "eval", run_dir, build_callbacks(cfg, "eval", run_dir), inference_mode=False
-    )  # guidance needs ∇_a f
     trainer.test(module, verbose=False)
     goal = make_env.goal  # a maze: every episode's return is its success (0 or 1), see ReachGoal
     results = {
@@ -277,9 +261,8 @@ def run_eval(cfg: DictConfig, run_dir: Path, data: QGPODataModule, fresh: bool) 
         ),
     }
     if trainer.is_global_zero:
-        log_sweep(trainer, module.returns, c.reported_scale, run_dir)
-        atomic_write(RunDir(run_dir).results, json.dumps(results, indent=2))
-    return trainer
+        log_sweep(trainer, module.returns, c.reported_scale, run.path)
+        atomic_write(run.results, json.dumps(results, indent=2))
 
 
 RUNNERS = {
@@ -289,37 +272,48 @@ RUNNERS = {
     "energy": run_energy,
     "eval": run_eval,
 }
+STOPPED_WHERE = {  # what an interrupted stage keeps
+    "support": "with the support actions written so far kept on disk",
+    "eval": "before the evaluation finished (it starts again on resume)",
+}
 
 
 @dataclass
 class Command:
-    """A checked command: its run directory, the data, every stage's wanted settings, and the plan."""
+    """A checked command: its run directory, the data, each stage's Trainer, every stage's wanted settings, and
+    the plan."""
 
     run: RunDir
     data: QGPODataModule
+    trainers: dict[str, L.Trainer]
     wanted: dict[str, dict[str, Any]]
     plan: Plan
 
 
 def check_command(cfg: DictConfig) -> Command:
-    """Every check a command needs before it may write anything: the Trainer options and the callbacks
-    (before any data is loaded), then the data against the evaluation environment; then the plan."""
+    """Every check a command needs before it may write anything: each stage's Trainer is built (Lightning checks
+    its options and the callbacks are made) before any data is loaded; then the data against the evaluation
+    environment; then the plan. ``cfg.run.dir`` names the run directory (``run.locate.load_command``)."""
     if cfg.data.source == "toy":
         raise ConfigError(
             f"task={cfg.task} is a 2-D toy (no environment to act in): run its comparison with "
             f"python -m cep_lightning.toys task={cfg.task} [key=value ...]"
         )
-    check_trainer_options(cfg)
-    check_loggers(cfg)
-    check_callbacks(cfg)
+    if cfg.run.dir is None:
+        raise ConfigError("run.dir is not set: locate the run first (cep_lightning.run.locate.load_command).")
+    run = RunDir(Path(cfg.run.dir))
     make_env = EnvMaker.from_config(cfg)  # goal-conditioned data are relabelled to its goal
     data = QGPODataModule(cfg.data, seed=cfg.seed, goal=make_env.goal)
+    trainers = {stage: stage_trainer(cfg, stage, run, table=data) for stage in STAGES}
     data.prepare_data()
     data.setup()
     check_against_env(data.transitions, make_env)
-    run = RunDir(resolve_run_dir(cfg))
     wanted = {stage: stage_settings(cfg, stage, data.fingerprint) for stage in STAGES}
-    return Command(run, data, wanted, make_plan(run, cfg.stage, wanted))
+    return Command(run, data, trainers, wanted, make_plan(run, cfg.stage, wanted))
+
+
+def resume_command(run: RunDir) -> str:
+    return f"python train.py run.dir={run.path}"
 
 
 def run(cfg: DictConfig) -> Path:
@@ -330,17 +324,13 @@ def run(cfg: DictConfig) -> Path:
     """
     command = check_command(cfg)
     if is_rank_zero():
-        print(describe_start(cfg, command.data, command.plan), flush=True)
+        print(describe_start(cfg, command.data, command.plan, command.trainers), flush=True)
         print(command.plan.describe(command.run), flush=True)
     if command.plan.to_run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
-        prepare_run_dir(cfg, command.run.path)
-        os.environ[RUN_DIR_ENV] = str(command.run.path.resolve())
-        try:
-            with STOP.installed():
-                _run_plan(cfg, command)
-        finally:
-            os.environ.pop(RUN_DIR_ENV, None)
+        prepare_run_dir(cfg, command.run)
+        with STOP.installed():
+            _run_plan(cfg, command)
     if is_rank_zero():
         _print_outcome(command.run, command.plan)
     return command.run.path
@@ -349,16 +339,27 @@ def run(cfg: DictConfig) -> Path:
 def _run_plan(cfg: DictConfig, command: Command) -> None:
     run, wanted = command.run, command.wanted
     for step in command.plan.to_run:
-        stage = step.stage
+        stage, trainer = step.stage, command.trainers[step.stage]
         if is_rank_zero():
             run.start(stage, wanted[stage], input_ids(run, stage))  # type: ignore[arg-type]
         rank_zero_info(f"[cep_lightning] {stage}: {step.action} ({run.path})")
         L.seed_everything(
             cfg.seed + STAGES.index(stage), workers=True, verbose=False
-        )  # a stage alone = the stage in a full run
+        )  # a stage alone = in a run
         start = time.time()
-        with STOP.stage():
-            trainer = RUNNERS[stage](cfg, run.path, command.data, fresh=step.action != "resume")
+        try:
+            with STOP.stage():
+                RUNNERS[stage](cfg, trainer, run, command.data, fresh=step.action != "resume")
+        except SIGTERMException:
+            signum = STOP.signum or signal.SIGTERM
+            where = STOPPED_WHERE.get(
+                stage,
+                f"at step {trainer.global_step} of {trainer.max_steps}; saved {run.last_checkpoint(stage)}",
+            )
+            raise StageInterrupted(
+                f"{stage}: stopped by {signal.Signals(signum).name} {where}. Resume with: {resume_command(run)}",
+                signum,
+            ) from None
         if is_rank_zero():
             seconds = time.time() - start
             run.finish(stage, seconds)
@@ -371,7 +372,7 @@ def _print_outcome(run: RunDir, plan: Plan) -> None:
     if plan.stale_after:
         print(
             f"[cep_lightning] now out of date: {', '.join(plan.stale_after)} (made from the {plan.steps[0].stage} "
-            f"before this one); refresh them with: {resume_command(run.path)}"
+            f"before this one); refresh them with: {resume_command(run)}"
         )
     results = current_results(run)
     if results is not None:
@@ -379,7 +380,7 @@ def _print_outcome(run: RunDir, plan: Plan) -> None:
     elif run.results.is_file():
         print(
             f"[cep_lightning] {run.results} is out of date (it was made from models that have been retrained "
-            f"since) and is not shown; refresh it with: {resume_command(run.path)}"
+            f"since) and is not shown; refresh it with: {resume_command(run)}"
         )
 
 

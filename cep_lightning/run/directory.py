@@ -28,9 +28,9 @@ from typing import Any, Iterator
 
 import lightning as L
 
+from cep_lightning.config.schema import STAGES
 from cep_lightning.errors import DataError, MissingStageError
 
-STAGES = ("behavior", "support", "critic", "energy", "eval")
 CONFIG = "config.yaml"
 MODEL = "model.ckpt"
 RECORD = "record.json"

@@ -18,10 +18,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import grad_norm
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.config.schema import TRAINING_STAGES
+from cep_lightning.config.trainer_options import stage_options
 from cep_lightning.stages.log_steps import writes_logs_now
-from cep_lightning.trainer_options import stage_options
-
-TRAINING_STAGES = ("behavior", "critic", "energy")
 
 
 def run_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.config.schema import STAGES
 from cep_lightning.errors import MissingStageError
-from cep_lightning.rundir import STAGES, RunDir
+from cep_lightning.run.directory import RunDir
 
 INPUTS = {
     "behavior": (),

@@ -7,26 +7,21 @@ from omegaconf import DictConfig
 
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.sources import describe_source
-from cep_lightning.plan import Plan
-from cep_lightning.trainer_options import _quiet_lightning_banners, stage_options
+from cep_lightning.run.plan import Plan
 
 
-def device_of(cfg: DictConfig, stage: str) -> str:
-    """What Lightning resolves the stage's Trainer options to: accelerator, device count, strategy, precision."""
-    with _quiet_lightning_banners():
-        trainer = L.Trainer(
-            **stage_options(cfg, stage), logger=False, enable_checkpointing=False, enable_model_summary=False
-        )
+def device_of(trainer: L.Trainer) -> str:
+    """What Lightning resolved a stage's Trainer options to: accelerator, device count, strategy, precision."""
     accelerator = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()
     devices = trainer.num_devices * trainer.num_nodes
     strategy = type(trainer.strategy).__name__.removesuffix("Strategy")
     return f"{accelerator} × {devices} ({strategy}), precision {trainer.precision}"
 
 
-def describe_start(cfg: DictConfig, data: QGPODataModule, plan: Plan) -> str:
+def describe_start(cfg: DictConfig, data: QGPODataModule, plan: Plan, trainers: dict[str, L.Trainer]) -> str:
     """``task … | data … | run dir … | stages … | device …`` as aligned lines (printed before the plan)."""
     to_run = [step.stage for step in plan.to_run]
-    devices = {device_of(cfg, stage) for stage in to_run}
+    devices = {device_of(trainers[stage]) for stage in to_run}
     smoke = "  (smoke: a small slice, short budgets)" if cfg.get("smoke", False) else ""
     lines = [
         f"[cep_lightning] task {cfg.task}, seed {cfg.seed}{smoke}",

@@ -1,0 +1,51 @@
+"""Stopping a stage on SIGTERM or SIGINT through Lightning's own machinery: ``SIGTERMException`` at the end of
+the current batch (what the Trainer raises on SIGTERM) and the training stage's resume point saved in
+Lightning's ``on_exception`` hook when it does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class CheckpointOnSigterm(Callback):
+    """``path`` (the stage's last.ckpt) when a SIGTERM ends the stage at the end of a batch, a consistent state;
+    other exceptions (a non-finite loss, a crash mid-step) leave the last periodic checkpoint as it is.
+
+    Lightning's ``OnExceptionCheckpoint`` saves on every exception and makes every later ``fit`` without a
+    ``ckpt_path`` resume from it; the pipeline decides itself when a stage resumes (``run.plan``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(self.path)
+
+
+class StopAtBatchEnd(Callback):
+    """``SIGTERMException`` at the end of any batch once ``request.signum`` is set (the command's SIGTERM or SIGINT,
+    noted by its handler, ``run.interrupts.StopRequest``): Lightning's own stop, also for SIGINT (which Lightning
+    would turn into an exit mid-step) and for the prediction loop (which Lightning does not check)."""
+
+    def __init__(self, request: Any):
+        self.request = request
+
+    def _check(self) -> None:
+        if self.request.signum is not None:
+            raise SIGTERMException
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        self._check()
+
+    def on_predict_batch_end(self, *args: Any) -> None:
+        self._check()
+
+    def on_test_batch_end(self, *args: Any) -> None:
+        self._check()

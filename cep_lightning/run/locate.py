@@ -1,0 +1,58 @@
+"""Which run directory a command works in, and its config: the command line's, merged over the run's own
+settings when the run exists (``python train.py run.dir=R`` alone changes nothing)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from cep_lightning.config.loading import load_config, parse_overrides
+from cep_lightning.errors import ConfigError, MissingStageError
+from cep_lightning.run.directory import RunDir, latest_run
+
+
+def load_command(argv: list[str]) -> DictConfig:
+    """The config of the run ``argv`` names, validated, with ``run.dir`` set to the run's directory:
+    ``load_config(argv)``, the run located (``locate_run``), and, for an existing run, ``load_config`` again
+    over the run's saved settings."""
+    cfg = load_config(argv)
+    run = locate_run(cfg)
+    if run.config.is_file():
+        cli = parse_overrides(argv)
+        saved = load_run_config(run.path)
+        if "task" in cli and cli.task != saved.task:
+            raise ConfigError(
+                f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
+                f"Pass task={saved.task} or choose another run.dir."
+            )
+        cfg = load_config(argv, saved=saved)
+    cfg.run.dir = str(run.path)
+    return cfg
+
+
+def locate_run(cfg: DictConfig) -> RunDir:
+    """run.dir if given; else <root>/<task>/<name>; a single stage without either: the task's latest run
+    (the latest with a finished stage); a new run: <root>/<task>/<time stamp>."""
+    task_dir = Path(cfg.run.root) / cfg.task
+    path = Path(cfg.run.dir) if cfg.run.dir else task_dir / cfg.run.name if cfg.run.name else None
+    if path is not None:
+        return RunDir(path)
+    if cfg.stage == "all":
+        return RunDir(task_dir / time.strftime("%Y%m%d-%H%M%S"))
+    latest = latest_run(task_dir)
+    if latest is None:
+        raise MissingStageError(
+            f"stage={cfg.stage} without run.dir works in the latest run of task '{cfg.task}', but {task_dir} has "
+            f"none with a finished stage. Run the whole pipeline first (stage=all), or name the run with run.dir=..."
+        )
+    return latest
+
+
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The settings a run directory holds (its config.yaml)."""
+    path = RunDir(Path(run_dir)).config
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no config.yaml; is it a cep_lightning run directory?")
+    return OmegaConf.load(path)  # type: ignore[return-value]
