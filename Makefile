@@ -1,5 +1,6 @@
 # Two commands set up a fresh machine: `make train` (the whole pipeline on the built-in data set) and `make test`
-# (the fast tests); `make test-all` runs every test (what CI runs, after `make lint`).
+# (the fast tiers: tests/unit, tests/contract); `make test-all` runs every tier, tests/e2e too (what CI runs,
+# after `make lint`).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,7 +19,7 @@ train: $(STAMP)
 	$(PY) train.py $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q tests/unit tests/contract $(ARGS)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
@@ -26,6 +27,7 @@ test-all: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) runs

@@ -11,7 +11,7 @@ import pytest
 from cep_lightning.errors import ConfigError
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import check_command, run
-from tests.conftest import TINY, scalar_tags, scalars
+from tests.helpers import TINY, scalar_tags, scalars
 
 TRAINING = ("behavior", "critic", "energy")
 

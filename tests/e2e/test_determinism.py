@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
-from tests.conftest import FIXTURE_EXTRAS, TINY, scalars
-
-pytestmark = pytest.mark.slow  # make test-all
+from tests.helpers import FIXTURE_EXTRAS, TINY, scalars
 
 
 def test_two_runs_give_identical_losses(tmp_path: Path, finished_run: Path) -> None:

@@ -16,8 +16,7 @@ from cep_lightning.run.locate import load_command
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
-from tests.conftest import TINY
-from tests.test_datamodule import two_episodes
+from tests.helpers import TINY, two_episodes
 
 
 def store_with_actions(tmp_path, m: int = 4) -> tuple[np.ndarray, SupportStore]:

@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation
-from cep_lightning.errors import ConfigError
 from cep_lightning.run.locate import load_command
 from cep_lightning.toys.__main__ import main as toys_main
 from cep_lightning.toys.compare import compare
-from cep_lightning.toys.seeds import aggregate, seed_configs
-
-pytestmark = pytest.mark.slow  # make test-all
 
 SMALL = [
     "data.toy_size=50000",
@@ -40,29 +35,6 @@ SMALL = [
 ]
 
 
-def test_exact_masses_of_the_paper() -> None:
-    pi = TOYS["8gaussians"].exact_class_masses(3.0)
-    assert pi[7] == pytest.approx(0.360, abs=1e-3) and pi[0] == pytest.approx(0.018, abs=1e-3)
-    moons = TOYS["moons"].exact_class_masses(10.0)
-    assert moons[1] == pytest.approx(np.exp(10) / (1 + np.exp(10)))
-    np.testing.assert_allclose(TOYS["rings"].exact_class_masses(0.0), 0.25)
-
-
-@pytest.mark.parametrize("name", ["8gaussians", "moons", "checkerboard", "rings", "2spirals"])
-def test_classes_recover_labels_and_resampling_hits_exact_masses(name: str) -> None:
-    toy = TOYS[name]
-    rng = np.random.default_rng(0)
-    x, e = toy.generate(40_000, rng)
-    classes = toy.classify(x)
-    assert np.mean(np.isclose(toy.class_labels[classes], e)) > 0.99
-    assert total_variation(class_frequencies(classes, len(toy.class_labels)), toy.class_masses) < 0.02
-    resampled = importance_resample(x, e, 10.0, 20_000, rng)
-    tv = total_variation(
-        class_frequencies(toy.classify(resampled), len(toy.class_labels)), toy.exact_class_masses(10.0)
-    )
-    assert tv < 0.03
-
-
 def test_cep_guidance_samples_the_exact_target(tmp_path: Path) -> None:
     """A broken CEP misses the beta = 3 or the beta = 10 masses (benchmarks/toy_mutations.sh, TV at beta 3 / 10):
     labels ignored 0.39 / 0.71, the log-softmax over the wrong axis 0.10 / 0.09, both softmaxes over the wrong
@@ -75,32 +47,6 @@ def test_cep_guidance_samples_the_exact_target(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "toys.json").read_text())
     assert saved["toy-8gaussians"]["cep"]["10"] == pytest.approx(tv["cep"]["10"])
     assert (tmp_path / "toys.png").stat().st_size > 10_000
-
-
-def test_seeds_aggregate_into_mean_std_and_per_seed() -> None:
-    per_seed = {0: {"cep": {"3": 0.02, "10": None}}, 1: {"cep": {"3": 0.04, "10": None}}}
-    result = aggregate(per_seed, {0: 61.04, 1: 59.0})
-    expected = {"mean": pytest.approx(0.03), "std": pytest.approx(0.01), "per_seed": {"0": 0.02, "1": 0.04}}
-    assert result["cep"]["3"] == expected
-    assert result["cep"]["10"]["mean"] is None  # a toy without classes (swissroll) has no TV
-    assert result["seconds"] == {"0": 61.0, "1": 59.0}
-
-
-def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path) -> None:
-    parent, configs = seed_configs(["task=all", "seed=0,2", f"run.dir={tmp_path}", "energy.steps=7"])
-    assert parent == tmp_path and set(configs) == {f"toy-{t}" for t in TOYS}
-    cfg = configs["toy-2spirals"][2]
-    expected = (2, "2spirals", 7, str(tmp_path / "toy-2spirals" / "seed2"))
-    assert (cfg.seed, cfg.data.toy, cfg.energy.steps, cfg.run.dir) == expected
-    parent, configs = seed_configs(["task=toy-moons", "seed=1,3", f"run.dir={tmp_path}"])
-    assert [c.run.dir for c in configs["toy-moons"].values()] == [
-        str(tmp_path / "seed1"),
-        str(tmp_path / "seed3"),
-    ]
-    with pytest.raises(ConfigError, match="seed=1,x"):
-        seed_configs(["task=toy-moons", "seed=1,x"])
-    with pytest.raises(ConfigError, match="needs a toy task"):
-        seed_configs(["task=pendulum-mixed", "seed=0,1"])
 
 
 def test_seed_list_command_writes_seed_runs_summary_and_figure(

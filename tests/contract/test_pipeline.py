@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +21,7 @@ from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.support import seeded_noise
-from tests.conftest import TINY, scalar_tags, scalars
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import TINY, scalar_tags, scalars
 
 
 def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
@@ -147,24 +143,3 @@ def test_policy_from_run_uses_the_runs_sampler(tmp_path: Path, finished_run: Pat
     saved.write_text(saved.read_text().replace("sampler: dpm_solver++_2s", "sampler: dpm_solver_2m"))
     assert QGPOPolicy.from_run(finished_run).sampler is SAMPLERS["dpm_solver++_2s"]
     assert QGPOPolicy.from_run(run_dir).sampler is SAMPLERS["dpm_solver_2m"]
-
-
-@pytest.mark.slow
-def test_custom_callback_from_command_line_runs_in_named_stages(tmp_path: Path, finished_run: Path) -> None:
-    run_dir = tmp_path / "cb"
-    shutil.copytree(finished_run, run_dir)
-    record = tmp_path / "hooks.txt"
-    for stage in ("critic", "energy"):
-        args = [
-            *TINY,
-            f"stage={stage}",
-            f"run.dir={run_dir}",
-            "callbacks.custom.rec.target=tests.recording_callback.RecordingCallback",
-            "callbacks.custom.rec.stages=[energy]",
-            f"callbacks.custom.rec.args.path={record}",
-            "callbacks.custom.rec.args.tag=mine",
-        ]
-        done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-    lines = record.read_text().splitlines()
-    assert lines == ["fit_start energy mine", "train_batch_end energy mine"]

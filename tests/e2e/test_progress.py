@@ -8,17 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
-import pytest
-from lightning.pytorch.demos.boring_classes import BoringModel
-
-from cep_lightning.callbacks.progress import StageProgressBar
-from tests.conftest import TINY
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, TINY
 
 
-@pytest.mark.slow
 def test_non_tty_run_prints_progress_lines_in_every_stage(tmp_path: Path) -> None:
     args = [a for a in TINY if a != "trainer.enable_progress_bar=false"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -45,19 +37,3 @@ def test_non_tty_run_prints_progress_lines_in_every_stage(tmp_path: Path) -> Non
     )
     for noise in ("GPU available", "TPU available", "weights_only", "v_num", "Epoch"):
         assert noise not in text, noise
-
-
-def test_terminal_bar_names_the_stage_without_epoch_or_version(tmp_path: Path, capsys) -> None:
-    trainer = L.Trainer(
-        max_steps=3,
-        max_epochs=-1,
-        callbacks=[StageProgressBar("behavior")],
-        default_root_dir=tmp_path,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(BoringModel())
-    captured = capsys.readouterr()
-    err = captured.out + captured.err
-    assert "behavior" in err and "3/" in err
-    assert "Epoch" not in err and "v_num" not in err

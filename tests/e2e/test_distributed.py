@@ -9,13 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from tests.conftest import TINY
+from tests.helpers import ROOT, TINY
 
-pytestmark = pytest.mark.slow  # make test-all
-
-ROOT = Path(__file__).resolve().parent.parent
 DDP = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
 
 

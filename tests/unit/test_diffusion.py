@@ -17,6 +17,8 @@ from cep_lightning.maths.diffusion import (
 )
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
+
+
 COV = torch.tensor([[0.8, 0.3], [0.3, 0.5]], dtype=torch.float64)
 
 
@@ -33,6 +35,15 @@ def exact_eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (sigma[:, None] * torch.linalg.solve(c, x.double() - alpha[:, None] * MU)).float()
 
 
+each_sampler = pytest.mark.parametrize("sampler", list(SAMPLERS.values()), ids=list(SAMPLERS))
+
+
+COV_RTOL_AT_15_STEPS = {
+    "dpm_solver++_2s": 0.15,
+    "dpm_solver_2m": 0.25,
+}  # measured: 13% and 22% (2m overdisperses)
+
+
 def test_schedule_identities() -> None:
     t = torch.linspace(1e-3, 1.0, 50, dtype=torch.float64)
     alpha, sigma = vp_alpha_sigma(t)
@@ -46,13 +57,6 @@ def test_perturb_matches_definition() -> None:
     x0, z, t = torch.randn(5, 3), torch.randn(5, 3), torch.rand(5)
     alpha, sigma = vp_alpha_sigma(t)
     torch.testing.assert_close(perturb(x0, t, z), alpha[:, None] * x0 + sigma[:, None] * z)
-
-
-each_sampler = pytest.mark.parametrize("sampler", list(SAMPLERS.values()), ids=list(SAMPLERS))
-COV_RTOL_AT_15_STEPS = {
-    "dpm_solver++_2s": 0.15,
-    "dpm_solver_2m": 0.25,
-}  # measured: 13% and 22% (2m overdisperses)
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))

@@ -14,17 +14,21 @@ from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.envs.mazes import ReachGoal
 from cep_lightning.errors import ConfigError, DataError
 from cep_lightning.run.locate import load_command
-from tests.antmaze_data import antmaze_dataset
+from tests.helpers import antmaze_dataset
 
 KEYS = ["achieved_goal", "observation"]
-# D4RL's evaluation mazes (d4rl/locomotion/maze_env.py: U_MAZE_TEST, BIG_MAZE_TEST, HARDEST_MAZE_TEST):
-# (start cell r, goal cell g, rows, columns)
+
+
 D4RL_CELLS = {
     "umaze": ((1, 1), (3, 1), 5, 5),
     "medium": ((1, 1), (6, 6), 8, 8),
     "large": ((1, 1), (7, 9), 9, 12),
 }
+
+
 PRESETS = ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"]
+
+
 SCALE = 4.0  # gymnasium-robotics' maze_size_scaling for AntMaze
 
 

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 import torch
 
@@ -25,9 +19,7 @@ from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import check_command, run
 from cep_lightning.run.plan import current_results
 from cep_lightning.stages.critic import CriticModule
-from tests.conftest import TINY
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import TINY, train
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, str]]:
@@ -37,19 +29,6 @@ def snapshot(directory: Path) -> dict[str, tuple[int, str]]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
-
-
-def train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-
-
-@pytest.fixture
-def copied_run(tmp_path: Path, finished_run: Path) -> Path:
-    run_dir = tmp_path / "run"
-    shutil.copytree(finished_run, run_dir)
-    return run_dir
 
 
 def test_a_rerun_without_overrides_changes_no_file_and_keeps_the_reported_scale(copied_run: Path) -> None:
@@ -130,47 +109,6 @@ def test_a_changed_data_file_is_noticed(copied_run: Path, tmp_path: Path) -> Non
     assert plan.steps[0].reasons[0].startswith("the data changed (fingerprint ")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["trainer.precision=bf17"], "Precision 'bf17' is invalid"),
-        (
-            ["energy.trainer.max_stepz=3"],
-            "energy.trainer.max_stepz is not an argument of lightning.Trainer. Did you mean: energy.trainer.max_steps",
-        ),
-        (
-            ["energy.trainer.max_steps=3"],
-            "energy.trainer.max_steps cannot be set: it is controlled by energy.steps",
-        ),
-        (["trainer.logger=false"], "trainer.logger cannot be set"),
-        (["eval.trainer.inference_mode=true"], "guidance needs gradients"),
-        (
-            ["callbacks.custom.mine.target=tests.recording_callback.RecordingCallbak"],
-            "has no attribute 'RecordingCallbak'",
-        ),
-        (
-            [
-                "callbacks.custom.mine.target=tests.recording_callback.RecordingCallback",
-                "callbacks.custom.mine.args.pth=x",
-            ],
-            "unexpected keyword argument 'pth'",
-        ),
-        (["callbacks.custom.mine.stages=[critic]"], "callbacks.custom.mine.target is required"),
-    ],
-)
-def test_a_bad_start_is_one_line_before_any_data_and_leaves_no_directory(
-    tmp_path: Path, args: list[str], message: str
-) -> None:
-    new = tmp_path / "new-run"
-    done = train(
-        *args, f"run.dir={new}", "data.source=hdf5", f"data.path={tmp_path / 'missing.hdf5'}"
-    )  # data would fail too
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert not new.exists()
-
-
 def test_a_single_stage_of_a_missing_run_is_an_error_that_creates_nothing(tmp_path: Path) -> None:
     done = train("stage=eval", f"run.dir={tmp_path / 'no' / 'such'}")
     assert (
@@ -206,7 +144,7 @@ def test_any_trainer_argument_reaches_the_trainer(copied_run: Path, tmp_path: Pa
                 "stage=energy",
                 "trainer.gradient_clip_val=1.0",
                 "energy.trainer.gradient_clip_algorithm=value",
-                "callbacks.custom.spy.target=tests.recording_callback.TrainerSettingsRecorder",
+                "callbacks.custom.spy.target=tests.helpers.TrainerSettingsRecorder",
                 f"callbacks.custom.spy.args.path={record}",
                 "callbacks.custom.spy.stages=[energy]",
             ]
@@ -235,83 +173,3 @@ def test_under_bf16_mixed_the_critic_target_equals_the_fp32_target() -> None:
         y16, q16 = critic.target(batch)
     assert y16.dtype == torch.float32 and q32.abs().max() > 100
     torch.testing.assert_close(y16, y32, rtol=1e-6, atol=1e-5)
-
-
-def stage_model(run_dir: Path, stage: str) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / stage / "model.ckpt", weights_only=False, map_location="cpu")["state_dict"]
-
-
-def interrupt(
-    cmd: list[str], started, signum: int = signal.SIGTERM, timeout: float = 300
-) -> tuple[float, str]:
-    """Start cmd, send ``signum`` once started() holds; (seconds until it exited, its stderr)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + timeout
-    while not started():
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
-        assert time.time() < deadline
-        time.sleep(0.05)
-    sent = time.time()
-    os.kill(proc.pid, signum)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signum, err[-2000:]
-    return time.time() - sent, err
-
-
-@pytest.mark.slow
-def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted_run(
-    copied_run: Path, tmp_path: Path
-) -> None:
-    straight = tmp_path / "straight"
-    shutil.copytree(copied_run, straight)
-    args = [*TINY, "stage=critic", "critic.steps=300", "checkpoint.every_n_steps=1000"]
-    shutil.rmtree(copied_run / "critic")
-    last = copied_run / "critic" / "checkpoints" / "last.ckpt"
-
-    def started() -> bool:  # the stage's Trainer has started
-        return (copied_run / "critic" / "logs").is_dir()
-
-    seconds, err = interrupt([sys.executable, "train.py", *args, f"run.dir={copied_run}"], started)
-    assert (
-        seconds < 10
-        and "critic: stopped by SIGTERM at step" in err
-        and f"Resume with: python train.py run.dir={copied_run}" in err
-    )
-    stopped_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]
-    assert 0 < stopped_at < 300 and RunDir(copied_run).record("critic") is None
-    resumed = train(
-        f"run.dir={copied_run}", "stage=critic"
-    )  # the bare command resumes: the run kept the new settings
-    assert resumed.returncode == 0 and "critic   resume" in resumed.stdout, resumed.stderr[-2000:]
-    assert train(*args, f"run.dir={straight}").returncode == 0
-    for name, value in stage_model(straight, "critic").items():
-        torch.testing.assert_close(stage_model(copied_run, "critic")[name], value, rtol=0, atol=0, msg=name)
-
-
-@pytest.mark.slow
-def test_sigterm_in_the_support_stage_keeps_the_rows_and_the_rerun_equals_an_uninterrupted_run(
-    copied_run: Path, finished_run: Path
-) -> None:
-    shutil.rmtree(copied_run / "support")
-    written = copied_run / "support" / "written.npy"
-
-    def some_written() -> bool:
-        try:
-            return int(np.load(written, mmap_mode="r").sum()) > 0
-        except (OSError, ValueError):
-            return False
-
-    seconds, err = interrupt(
-        [sys.executable, "train.py", *TINY, "support.batch_size=16", f"run.dir={copied_run}"], some_written
-    )
-    kept = int(np.load(written).sum())
-    assert (
-        seconds < 10
-        and "support: stopped by SIGTERM with the support actions written so far kept on disk" in err
-    )
-    assert 0 < kept < len(np.load(written))
-    resumed = train(*TINY, f"run.dir={copied_run}")
-    assert resumed.returncode == 0 and "support  resume" in resumed.stdout, resumed.stderr[-2000:]
-    np.testing.assert_array_equal(
-        np.load(copied_run / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy")
-    )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,23 @@ from cep_lightning.config.loading import CONF_DIR, available_tasks, load_config,
 from cep_lightning.config.schema import Config, settings
 from cep_lightning.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "resolved_presets.json"
+
+
+def _without_extends(path: Path) -> DictConfig:
+    layer = OmegaConf.load(path)
+    layer.pop("extends", None)
+    return layer
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out += _leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
 
 
 def test_defaults_task_preset_and_overrides_merge_in_order() -> None:
@@ -64,27 +78,6 @@ def test_config_errors_name_key_value_and_choices(override: list[str], expected:
         assert text in str(info.value)
 
 
-@pytest.mark.slow
-def test_cli_prints_one_line_error_and_help() -> None:
-    bad = subprocess.run(
-        [sys.executable, "train.py", "critic.lr=fast"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert "critic.lr" in bad.stderr and "a number" in bad.stderr
-    helped = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True)
-    assert helped.returncode == 0
-    for text in (
-        "behavior, support, critic, energy, eval, all",
-        "hopper-medium-replay-v2",
-        "trainer.devices",
-        "energy.beta",
-    ):
-        assert text in helped.stdout
-
-
-SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "resolved_presets.json"
-
-
 @pytest.mark.parametrize("task", available_tasks())
 def test_preset_resolves_to_its_snapshot(task: str) -> None:
     """Every preset's resolved config, key by key, equals the snapshot taken before presets were composed from
@@ -109,22 +102,6 @@ def test_presets_hold_only_what_differs_from_their_bases() -> None:
                 inherited = OmegaConf.to_container(inherited)
             assert inherited != value, f"{path.name} restates {key}: {value!r}"
         assert layer  # not an empty file
-
-
-def _without_extends(path: Path) -> DictConfig:
-    layer = OmegaConf.load(path)
-    layer.pop("extends", None)
-    return layer
-
-
-def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
-    out = []
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out += _leaves(value, f"{prefix}{key}.")
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
 
 
 def test_extends_merges_bases_in_order_and_names_a_bad_one(

@@ -11,14 +11,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-from tests.conftest import TINY
-
-pytestmark = pytest.mark.slow  # make test-all
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, TINY
 
 
 def command(run_dir: Path, *extra: str) -> list[str]:

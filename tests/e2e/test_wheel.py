@@ -17,10 +17,7 @@ import numpy as np
 import pytest
 
 from cep_lightning.run.locate import load_command
-
-pytestmark = pytest.mark.slow  # make test-all
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -33,6 +30,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("setuptools")  # the build backend, taken from this environment (no build isolation)
     tmp = tmp_path_factory.mktemp("wheel")
+    checkout_build = _listing(ROOT / "build")  # this checkout's build/, if a wheel was built here before
     _run(["git", "clone", "--quiet", str(ROOT), str(tmp / "clone")])
     _run(
         [
@@ -49,7 +47,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ]
     )
     (found,) = (tmp / "dist").glob("cep_lightning-*.whl")
+    assert _listing(ROOT / "build") == checkout_build  # built in the clone: nothing here changed
     return found
+
+
+def _listing(folder: Path) -> set[tuple[str, int]]:
+    """(path, mtime) of every file under ``folder``; empty when it does not exist."""
+    return {(str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
 
 
 def test_wheel_holds_the_package_and_its_configs_only(wheel: Path) -> None:
@@ -58,9 +62,10 @@ def test_wheel_holds_the_package_and_its_configs_only(wheel: Path) -> None:
         "cep_lightning",
         wheel.name.split("-py3")[0] + ".dist-info",
     }  # no `callbacks`
-    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "cep_lightning").rglob("*.py")}
+    clone = wheel.parent.parent / "clone"  # the tree the wheel was built from (not this checkout's build/ etc.)
+    modules = {str(p.relative_to(clone)) for p in (clone / "cep_lightning").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))  # pyproject lists every package of the tree
-    configs = {f"cep_lightning/conf/{p.relative_to(ROOT / 'conf')}" for p in (ROOT / "conf").rglob("*.yaml")}
+    configs = {f"cep_lightning/conf/{p.relative_to(clone / 'conf')}" for p in (clone / "conf").rglob("*.yaml")}
     assert configs and configs <= set(names)
 
 
@@ -130,4 +135,3 @@ def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(
         1000 <= actions.shape[0] <= 1100 and actions.shape[1] == m
     )  # the slice's states (+ final next states), M kept
     assert {"behavior", "critic", "energy"} <= {p.parent.name for p in run_dir.glob("*/model.ckpt")}
-    assert not (ROOT / "build").exists()  # built in the clone, not here

@@ -35,9 +35,8 @@ from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.support import SupportSampler, SupportWriter
-from tests.test_datamodule import two_episodes
+from tests.helpers import two_episodes
 
-# A linear Q: Q_k(s, a) = c_k · a + w_k · s + b_k for head k of a twin (min over the two heads is Q).
 Linear = tuple[float, tuple[float, ...], float]
 
 
@@ -59,6 +58,8 @@ def linear_q(heads: tuple[Linear, Linear], s: list[float], a: float) -> float:
 
 
 ONLINE: tuple[Linear, Linear] = ((1.0, (0.5, -0.25), 0.0), (0.5, (0.5, 0.25), 0.5))
+
+
 TARGET: tuple[Linear, Linear] = ((2.0, (1.0, -0.5), 0.25), (1.5, (1.0, 0.5), 0.0))
 
 
@@ -99,6 +100,79 @@ def expected_target(batch: dict[str, Tensor], gamma: float, beta_q: float) -> li
     return ys
 
 
+class ListOfBatches(L.LightningDataModule):
+    def __init__(self, batches: list[dict[str, Tensor]]):
+        super().__init__()
+        self.batches = batches
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.batches, batch_size=None)
+
+
+def quiet_trainer(**kwargs) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
+
+
+class StateIsTheSample(nn.Module):
+    """A stand-in behaviour model whose samples are their state: its noise prediction
+    eps = (a_t - alpha_t s) / sigma_t makes the denoised action D(a_t, t) = s at every step, so DPM-Solver ends
+    at s (+ sigma_end · noise, about 1e-2)."""
+
+    def __init__(self, action_dim: int):
+        super().__init__()
+        self.out = nn.Linear(1, action_dim)  # the support stage reads the action size from ``net.out``
+
+    def forward(self, a_t: Tensor, t: Tensor, s: Tensor) -> Tensor:
+        alpha, sigma = vp_alpha_sigma(t.float())
+        return (a_t - alpha[..., None] * s[..., : a_t.shape[-1]]) / sigma[..., None]
+
+
+def energy_with_known_critic(loss: str = "cep", beta: float = 1.5) -> EnergyModule:
+    torch.manual_seed(0)
+    critic = TwinQ(2, 1, 1, 1)
+    set_linear_twin(critic, TARGET)
+    module = EnergyModule(2, 1, ScoredSupport(critic), hidden=8, depth=2, beta=beta, loss=loss)
+    with torch.no_grad():
+        module.energy.net[-1].weight.mul_(30.0)  # logits that differ by units across a state's actions
+    return module
+
+
+def run_energy_step(module: EnergyModule, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """(the step's loss, the energy network's output in that step) for one training step, seeded."""
+    seen: list[Tensor] = []
+    hook = module.energy.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+    torch.manual_seed(1)
+    loss = module.training_step(batch, 0)
+    hook.remove()
+    (logits,) = seen
+    return loss, logits
+
+
+def hand_cep_loss(logits: Tensor, q: list[list[float]], beta: float) -> float:
+    """-mean_i Σ_j softmax_j(beta q_ij) log_softmax_j(f_ij) in plain Python."""
+    total = 0.0
+    for f_row, q_row in zip(logits.tolist(), q):
+        p = [math.exp(beta * v) for v in q_row]
+        log_z = math.log(sum(math.exp(v) for v in f_row))
+        total -= sum(pi / sum(p) * (fi - log_z) for pi, fi in zip(p, f_row))
+    return total / len(q)
+
+
+def support_q_by_hand(batch: dict[str, Tensor], heads: tuple[Linear, Linear]) -> list[list[float]]:
+    return [
+        [linear_q(heads, batch["s"][i].tolist(), a[0]) for a in batch["support"][i].tolist()]
+        for i in range(len(batch["s"]))
+    ]
+
+
 def test_critic_target_with_gamma_zero_is_the_reward() -> None:
     batch = critic_batch()
     y, _ = critic_with_known_networks(gamma=0.0, beta_q=1.0).target(batch)
@@ -132,27 +206,6 @@ def test_critic_loss_regresses_both_online_heads_at_the_data_action() -> None:
         ]
         errors.append(sum((qi - yi) ** 2 for qi, yi in zip(q, y)) / 3)
     assert loss.item() == pytest.approx(0.5 * (errors[0] + errors[1]), abs=1e-5)
-
-
-class ListOfBatches(L.LightningDataModule):
-    def __init__(self, batches: list[dict[str, Tensor]]):
-        super().__init__()
-        self.batches = batches
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.batches, batch_size=None)
-
-
-def quiet_trainer(**kwargs) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **kwargs,
-    )
 
 
 def test_one_polyak_step_by_hand() -> None:
@@ -196,20 +249,6 @@ def test_emse_energy_loss_by_hand() -> None:
     assert emse_energy_loss(f, q, beta, baseline).item() == pytest.approx(sum(terms) / 4, rel=1e-6)
 
 
-class StateIsTheSample(nn.Module):
-    """A stand-in behaviour model whose samples are their state: its noise prediction
-    eps = (a_t - alpha_t s) / sigma_t makes the denoised action D(a_t, t) = s at every step, so DPM-Solver ends
-    at s (+ sigma_end · noise, about 1e-2)."""
-
-    def __init__(self, action_dim: int):
-        super().__init__()
-        self.out = nn.Linear(1, action_dim)  # the support stage reads the action size from ``net.out``
-
-    def forward(self, a_t: Tensor, t: Tensor, s: Tensor) -> Tensor:
-        alpha, sigma = vp_alpha_sigma(t.float())
-        return (a_t - alpha[..., None] * s[..., : a_t.shape[-1]]) / sigma[..., None]
-
-
 def test_support_actions_are_drawn_for_their_own_state(tmp_path: Path) -> None:
     """The support stage's sampler and writer, on the state table in a shuffled order and uneven batches: the
     M actions of row i are samples for state i; a training batch pairs s with its support and s' with the
@@ -232,44 +271,6 @@ def test_support_actions_are_drawn_for_their_own_state(tmp_path: Path) -> None:
     torch.testing.assert_close(
         batch["support_next"][..., 0], batch["s_next"].expand(-1, m), rtol=0, atol=0.05
     )
-
-
-def energy_with_known_critic(loss: str = "cep", beta: float = 1.5) -> EnergyModule:
-    torch.manual_seed(0)
-    critic = TwinQ(2, 1, 1, 1)
-    set_linear_twin(critic, TARGET)
-    module = EnergyModule(2, 1, ScoredSupport(critic), hidden=8, depth=2, beta=beta, loss=loss)
-    with torch.no_grad():
-        module.energy.net[-1].weight.mul_(30.0)  # logits that differ by units across a state's actions
-    return module
-
-
-def run_energy_step(module: EnergyModule, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-    """(the step's loss, the energy network's output in that step) for one training step, seeded."""
-    seen: list[Tensor] = []
-    hook = module.energy.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
-    torch.manual_seed(1)
-    loss = module.training_step(batch, 0)
-    hook.remove()
-    (logits,) = seen
-    return loss, logits
-
-
-def hand_cep_loss(logits: Tensor, q: list[list[float]], beta: float) -> float:
-    """-mean_i Σ_j softmax_j(beta q_ij) log_softmax_j(f_ij) in plain Python."""
-    total = 0.0
-    for f_row, q_row in zip(logits.tolist(), q):
-        p = [math.exp(beta * v) for v in q_row]
-        log_z = math.log(sum(math.exp(v) for v in f_row))
-        total -= sum(pi / sum(p) * (fi - log_z) for pi, fi in zip(p, f_row))
-    return total / len(q)
-
-
-def support_q_by_hand(batch: dict[str, Tensor], heads: tuple[Linear, Linear]) -> list[list[float]]:
-    return [
-        [linear_q(heads, batch["s"][i].tolist(), a[0]) for a in batch["support"][i].tolist()]
-        for i in range(len(batch["s"]))
-    ]
 
 
 def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> None:

@@ -25,6 +25,8 @@ from cep_lightning.data.transitions import Transitions
 from cep_lightning.errors import DataError
 
 EPISODES = 12
+
+
 STEPS = 200
 
 

@@ -8,22 +8,8 @@ import torch
 from cep_lightning.data.datamodule import TransitionDataset
 from cep_lightning.data.rewards import episode_returns, transform_rewards
 from cep_lightning.data.support import SupportStore, state_table
-from cep_lightning.data.transitions import Transitions
 from cep_lightning.stages.support import seeded_noise
-
-
-def two_episodes() -> Transitions:
-    """Episode A: states 0,1,2 then a terminal; episode B: states 10,11 then a time-out (s' = 12)."""
-    obs = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], dtype=np.float32)
-    next_obs = np.array([[1.0], [2.0], [3.0], [11.0], [12.0]], dtype=np.float32)
-    return Transitions(
-        observations=obs,
-        actions=np.arange(5, dtype=np.float32)[:, None] / 10,
-        rewards=np.array([1, 2, 3, 4, 6], dtype=np.float32),
-        next_observations=next_obs,
-        terminals=np.array([0, 0, 1, 0, 0], dtype=bool),
-        timeouts=np.array([0, 0, 0, 0, 1], dtype=bool),
-    )
+from tests.helpers import two_episodes
 
 
 def test_episode_returns_and_locomotion_scaling() -> None:

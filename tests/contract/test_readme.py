@@ -12,7 +12,7 @@ import torch
 
 from cep_lightning.policy import QGPOPolicy
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def policy_example() -> str:

@@ -1,0 +1,292 @@
+"""Helpers shared by the tests of every tier: tiny run settings, reading TensorBoard events, small data sets
+(two hand-made episodes, AntMaze-like Minari sets made the way Minari's were), a user-style callback, fake
+finished runs, and the train.py command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from copy import deepcopy
+from pathlib import Path
+from typing import Sequence
+
+import gymnasium as gym
+import lightning as L
+import minari
+import numpy as np
+from minari.data_collector import EpisodeBuffer
+
+from cep_lightning.data.transitions import Transitions
+from cep_lightning.envs.evaluation import register_robotics_envs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY = [
+    "data.builtin_episodes=12",
+    "behavior.steps=40",
+    "behavior.batch_size=128",
+    "behavior.widths=[64,32,16]",
+    "support.M=4",
+    "support.batch_size=512",
+    "critic.steps=30",
+    "critic.hidden=32",
+    "energy.steps=30",
+    "energy.hidden=32",
+    "eval.episodes=2",
+    "eval.scales=[0.0,2.0]",
+    "eval.reported_scale=2.0",
+    "eval.solver_steps=4",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=10",
+    "checkpoint.every_n_steps=10",
+    "callbacks.periodic_eval.enabled=false",  # a command on a copy of the fixture's run would inherit the run's own
+]
+
+
+FIXTURE_EXTRAS = [
+    "callbacks.ema.enabled=true",
+    "callbacks.periodic_eval.enabled=true",
+    "callbacks.periodic_eval.every_n_steps=20",
+    "callbacks.periodic_eval.episodes=2",
+    "callbacks.periodic_eval.scales=[1.0]",
+]
+
+
+def _accumulators(events_dir: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for events in sorted(events_dir.glob("events*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        yield acc
+
+
+def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard scalar."""
+    return [
+        (e.step, e.value)
+        for acc in _accumulators(events_dir)
+        if tag in acc.Tags()["scalars"]
+        for e in acc.Scalars(tag)
+    ]
+
+
+def scalar_tags(events_dir: Path) -> set[str]:
+    """Every scalar tag logged in a directory of TensorBoard event files."""
+    return {tag for acc in _accumulators(events_dir) for tag in acc.Tags()["scalars"]}
+
+
+def two_episodes() -> Transitions:
+    """Episode A: states 0,1,2 then a terminal; episode B: states 10,11 then a time-out (s' = 12)."""
+    obs = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], dtype=np.float32)
+    next_obs = np.array([[1.0], [2.0], [3.0], [11.0], [12.0]], dtype=np.float32)
+    return Transitions(
+        observations=obs,
+        actions=np.arange(5, dtype=np.float32)[:, None] / 10,
+        rewards=np.array([1, 2, 3, 4, 6], dtype=np.float32),
+        next_observations=next_obs,
+        terminals=np.array([0, 0, 1, 0, 0], dtype=bool),
+        timeouts=np.array([0, 0, 0, 0, 1], dtype=bool),
+    )
+
+
+class RecordingCallback(L.Callback):
+    def __init__(self, path: str, tag: str = ""):
+        self.path = Path(path)
+        self.tag = tag
+
+    def _record(self, hook: str, trainer: L.Trainer) -> None:
+        stage = Path(trainer.default_root_dir).name
+        with self.path.open("a") as f:
+            f.write(f"{hook} {stage} {self.tag}\n")
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record("fit_start", trainer)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
+        if batch_idx == 0:
+            self._record("train_batch_end", trainer)
+
+
+class TrainerSettingsRecorder(L.Callback):
+    """Writes a few of the Trainer's settings, as the stage's Trainer has them, to a JSON file."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import json
+
+        settings = {
+            "gradient_clip_val": trainer.gradient_clip_val,
+            "gradient_clip_algorithm": trainer.gradient_clip_algorithm.value,
+            "inference_mode": trainer.predict_loop.inference_mode,
+        }
+        self.path.write_text(json.dumps(settings))
+
+
+# Small AntMaze data sets made the way Minari's D4RL/antmaze/*-v1 were (minari-dataset-generation-scripts,
+# scripts/antmaze/create_antmaze_dataset.py), with random actions instead of the waypoint controller:
+#
+# - a continuing task (continuing_task=True, reset_target=False): reaching the goal ends nothing, only the time
+#   limit cuts an episode; every reset draws the episode's own goal (the maps without a fixed goal), and the
+#   stored reward is 1 within 0.45 of that goal;
+# - written with Minari (create_dataset_from_buffers with the collection env and the evaluation env spec; its
+#   DataCollector needs jax for Dict observations);
+# - the collection env is the script's (umaze: a map with its goal at row 1 and start at row 3; umaze-diverse,
+#   medium-play, large-play: the registered maps; the diverse medium/large: the *_Diverse_GR maps);
+# - the stored evaluation env is the collection env's spec with the script's evaluation map. Its umaze map is
+#   D4RL's U_MAZE_EVAL, a maze with other walls than the one collected in (Minari issue #304), as in Minari's sets.
+
+R, G = "r", "g"
+EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS
+    "umaze": [[1, 1, 1, 1, 1], [1, 0, 0, R, 1], [1, 0, 1, 1, 1], [1, 0, 0, G, 1], [1, 1, 1, 1, 1]],
+    "medium": [
+        [1, 1, 1, 1, 1, 1, 1, 1],
+        [1, R, 0, 1, 1, 0, 0, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1],
+        [1, 1, 0, 0, 0, 1, 1, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1],
+        [1, 0, 1, 0, 0, 1, 0, 1],
+        [1, 0, 0, 0, 1, 0, G, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1],
+    ],
+    "large": [
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        [1, R, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+        [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+        [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
+        [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1],
+        [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1],
+        [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1, 0, G, 0, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    ],
+}
+UMAZE_COLLECTION_MAP = [
+    [1, 1, 1, 1, 1],  # the script's map for umaze (not diverse)
+    [1, G, 0, 0, 1],
+    [1, 1, 1, 0, 1],
+    [1, R, 0, 0, 1],
+    [1, 1, 1, 1, 1],
+]
+COLLECTION_ENVS = {
+    "umaze": "AntMaze_UMaze-v4",
+    "umaze-diverse": "AntMaze_UMaze-v4",
+    "medium-play": "AntMaze_Medium-v4",
+    "medium-diverse": "AntMaze_Medium_Diverse_GR-v4",
+    "large-play": "AntMaze_Large-v4",
+    "large-diverse": "AntMaze_Large_Diverse_GR-v4",
+}
+
+
+def antmaze_dataset(
+    dataset_id: str,
+    name: str,
+    episodes: int = 3,
+    steps: int = 25,
+    seed: int = 0,
+    cells: Sequence[dict[str, tuple[int, int]]] = (),
+) -> str:
+    """Collect ``episodes`` random-action episodes of ``steps`` steps for AntMaze data set ``name`` (e.g. medium-play)
+    into the local Minari store as ``dataset_id``. ``cells``: per-episode reset options (``reset_cell``/``goal_cell``),
+    cycled; a test uses them to start episodes near a chosen cell."""
+    if dataset_id in minari.list_local_datasets():
+        return dataset_id
+    env_id = COLLECTION_ENVS[name]
+    register_robotics_envs(env_id)
+    kwargs = {"maze_map": UMAZE_COLLECTION_MAP} if name == "umaze" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # AntMaze_*-v4 is "out of date"; minari wants an author, a description, ...
+        env = gym.make(env_id, continuing_task=True, reset_target=False, max_episode_steps=steps, **kwargs)
+        rng = np.random.default_rng(seed)
+        buffers = [
+            _episode(env, rng, seed + e, cells[e % len(cells)] if cells else None) for e in range(episodes)
+        ]
+        eval_spec = deepcopy(env.spec)
+        eval_spec.kwargs["maze_map"] = EVAL_MAPS[name.split("-")[0]]
+        eval_spec.max_episode_steps = gym.spec(
+            env_id
+        ).max_episode_steps  # the script kept the registered time limit
+        minari.create_dataset_from_buffers(
+            dataset_id, buffers, env=env, eval_env=eval_spec, algorithm_name="random actions"
+        )
+    env.close()
+    return dataset_id
+
+
+def _episode(
+    env: gym.Env, rng: np.random.Generator, seed: int, cells: dict[str, tuple[int, int]] | None
+) -> EpisodeBuffer:
+    """One random-action episode of a continuing maze task: only the time limit ends it."""
+    obs, _ = env.reset(seed=seed, options={k: np.array(v) for k, v in cells.items()} if cells else None)
+    steps: dict[str, list] = {
+        "observations": [obs],
+        "actions": [],
+        "rewards": [],
+        "terminations": [],
+        "truncations": [],
+    }
+    truncated = False
+    while not truncated:
+        action = rng.uniform(-1.0, 1.0, size=8).astype(np.float32)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        for key, value in zip(steps, (obs, action, reward, terminated, truncated)):
+            steps[key].append(value)
+    visited = steps.pop("observations")
+    observations = {key: np.stack([o[key] for o in visited]) for key in obs}
+    return EpisodeBuffer(observations=observations, **{key: np.asarray(v) for key, v in steps.items()})
+
+
+LOCOMOTION = {
+    "halfcheetah": ("HalfCheetah-v5", 17, 6),
+    "hopper": ("Hopper-v5", 11, 3),
+    "walker2d": ("Walker2d-v5", 17, 6),
+}
+
+
+LOCOMOTION_TASKS = [
+    f"{env}-{data}-v2" for env in LOCOMOTION for data in ("medium", "medium-replay", "medium-expert")
+]
+
+
+ANTMAZE_TASKS = [f"antmaze-{maze}-v2" for maze in COLLECTION_ENVS]
+
+
+def antmaze_source(task: str) -> str:
+    """``data.minari_id=`` a small local data set made the way Minari's D4RL/antmaze/<maze>-v1 of ``task`` was."""
+    return f"data.minari_id={antmaze_dataset(f'test/{task[:-3]}-v0', task[8:-3])}"
+
+
+def fake_run(
+    path: Path, task: str, seed: int, reported: float, sweep: dict[str, float], seconds: float
+) -> None:
+    path.mkdir(parents=True)
+
+    def entry(score: float) -> dict[str, float]:
+        return {"mean_return": score * 10, "std_return": 1.0, "normalized_score": score, "episodes": 10}
+
+    best = max(sweep, key=sweep.get)
+    results = {
+        "task": task,
+        "seed": seed,
+        "reported": {"scale": 3.0, **entry(reported)},
+        "best_scale": {"scale": float(best), **entry(sweep[best]), "optimistic": True},
+        "scales": {s: entry(v) for s, v in sweep.items()},
+    }
+    (path / "results.json").write_text(json.dumps(results))
+    (path / "timings.json").write_text(
+        json.dumps({"behavior": seconds, "support": 2 * seconds, "critic": 60.0, "energy": 30.0, "eval": 6.0})
+    )
+
+
+def train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
