@@ -11,6 +11,7 @@ from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_
 from cep_lightning.errors import ConfigError
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
+
 def test_exact_masses_of_the_paper() -> None:
     pi = TOYS["8gaussians"].exact_class_masses(3.0)
     assert pi[7] == pytest.approx(0.360, abs=1e-3) and pi[0] == pytest.approx(0.018, abs=1e-3)
