@@ -2,15 +2,15 @@
 # Do the fast tests catch a broken algorithm? Applies each mutation (an exact text replacement in one file) to a
 # temporary copy of the repository, never to this tree, runs the fast tests that pin the algorithm there, and prints
 # mutation -> failing tests. Exits non-zero when the correct code fails, when a mutation no longer applies (the code
-# it edits has changed), when a mutation is not caught, or when a test of tests/test_algorithm.py or
-# tests/test_evaluation_returns.py fails on none of them. About 5 minutes on a busy 2-core CPU.
+# it edits has changed), when a mutation is not caught, or when a test of tests/unit/test_algorithm.py or
+# tests/unit/test_evaluation_returns.py fails on none of them. About 5 minutes on a busy 2-core CPU.
 # Usage: benchmarks/algorithm_mutations.sh   (PYTHON=/path/to/python to use another interpreter)
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-NEW_TESTS="tests/test_algorithm.py tests/test_evaluation_returns.py"
-TESTS="$NEW_TESTS tests/test_losses.py tests/test_energy_module.py tests/test_datamodule.py"
-TESTS="$TESTS tests/test_support_sampling.py"
+NEW_TESTS="tests/unit/test_algorithm.py tests/unit/test_evaluation_returns.py"
+TESTS="$NEW_TESTS tests/unit/test_losses.py tests/unit/test_energy_module.py tests/unit/test_datamodule.py"
+TESTS="$TESTS tests/unit/test_support_sampling.py"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/"  # tracked and new files, no venv or runs
@@ -54,7 +54,7 @@ check() {  # check NAME FILE OLD NEW ("-" for FILE: the correct code, which must
 }
 
 CRITIC=cep_lightning/stages/critic.py
-LOSSES=cep_lightning/losses.py
+LOSSES=cep_lightning/maths/losses.py
 ENERGY=cep_lightning/stages/energy.py
 SUPPORT=cep_lightning/stages/support.py
 CANDIDATES=cep_lightning/stages/candidates.py
@@ -72,7 +72,7 @@ check "V(s') without beta_Q (mean over the support)" $LOSSES \
   "torch.softmax(beta_q * q_next, dim=-1)" "torch.softmax(0 * q_next, dim=-1)"
 check "V(s') = max over the support" $LOSSES \
   "(torch.softmax(beta_q * q_next, dim=-1) * q_next).sum(-1)" "q_next.max(-1).values"
-check "max of the twin instead of min" cep_lightning/nets.py \
+check "max of the twin instead of min" cep_lightning/maths/nets.py \
   "torch.minimum(*self.both(s, a))" "torch.maximum(*self.both(s, a))"
 check "critic loss on one head only" $LOSSES \
   "0.5 * (F.mse_loss(q1.float(), target) + F.mse_loss(q2.float(), target))" \
@@ -126,9 +126,9 @@ check "CEP: a t per candidate instead of one per contrastive set" $ENERGY \
   "sample_train_times(len(s), s.device)[:, None].expand(-1, M)" "sample_train_times(len(s) * M, s.device).reshape(len(s), M)"
 check "toys: a point's value is not its label" $CANDIDATES \
   "a.reshape(groups, M, -1), r.reshape(groups, M)" "a.reshape(groups, M, -1), r.reshape(groups, M).roll(1, 1)"
-check "energy stage given the online critic" cep_lightning/pipeline.py \
+check "energy stage given the online critic" cep_lightning/run/pipeline.py \
   'data.state_dim, data.action_dim).q_target' 'data.state_dim, data.action_dim).q'
-check "energy stage given an untrained critic" cep_lightning/pipeline.py \
+check "energy stage given an untrained critic" cep_lightning/run/pipeline.py \
   "ScoredSupport(critic)" "ScoredSupport(type(critic)(data.state_dim, data.action_dim, cfg.critic.hidden, cfg.critic.depth))"
 
 uncaught=$(cd "$work" && PYTHONPATH="$work" "$PYTHON" -m pytest -q -p no:cacheprovider --collect-only $NEW_TESTS \

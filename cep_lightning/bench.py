@@ -20,10 +20,12 @@ import argparse
 import contextlib
 import itertools
 import json
+import logging
 import os
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
@@ -405,9 +407,6 @@ def configurations(args: argparse.Namespace) -> Iterator[tuple[int, str, bool, s
 
 
 def main(argv: list[str] | None = None) -> None:
-    import logging
-    import warnings
-
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")

@@ -6,6 +6,7 @@ import sys
 
 from cep_lightning.cli import quiet_lightning, run_command
 from cep_lightning.errors import CepError
+from cep_lightning.toys.seeds import run_seed, run_seeds, toy_tasks
 
 HELP = """usage: python -m cep_lightning.toys task=TOY|all [seed=K | seed=0,1,2] [key=value ...]
 
@@ -30,8 +31,6 @@ toys (task=...):  {tasks}, or all (every toy)
 
 
 def main(argv: list[str]) -> int:
-    from cep_lightning.toys.seeds import run_seeds, toy_tasks
-
     quiet_lightning()
     if any(a in ("-h", "--help", "help") for a in argv):
         print(HELP.format(tasks=", ".join(toy_tasks())))
@@ -44,8 +43,6 @@ def main(argv: list[str]) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
-    from cep_lightning.toys.seeds import run_seed
-
     return run_command(run_seed, argv)
 
 
