@@ -68,7 +68,7 @@ def main() -> None:
         behavior = ExactEightGaussiansEps()
     else:
         behavior = BehaviorModule.load_from_checkpoint(
-            args.run_dir / "behavior" / "model.ckpt", map_location="cpu", weights_only=False
+            args.run_dir / "behavior" / "model.ckpt", map_location="cpu", weights_only=True
         ).net.eval()
     betas = (0.0, 3.0, 10.0, 20.0)
     print(f"TV to the exact masses, behaviour model of {args.run_dir} + exact energy, {args.steps} steps")

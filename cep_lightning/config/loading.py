@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -62,7 +63,7 @@ def load_config(argv: list[str], saved: DictConfig | None = None) -> DictConfig:
         )
     if cfg.smoke:
         apply_smoke(cfg)
-    check_config(cfg)
+    check_config(cfg, cli)
     return cfg
 
 
@@ -71,7 +72,7 @@ def preset(task: str) -> DictConfig:
     (``extends: <base>`` or a list of them, from conf/base/; a base may extend others), merged in order below it."""
     cfg = OmegaConf.structured(Config)
     for path in preset_chain(CONF_DIR / "task" / f"{task}.yaml"):
-        layer = OmegaConf.load(path)
+        layer = read_yaml(path)
         layer.pop("extends", None)
         cfg = _merge(cfg, layer, str(path.relative_to(CONF_DIR.parent)))
     cfg.task = task
@@ -87,11 +88,22 @@ def preset_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
     if not path.is_file():
         where = f" (extended by {seen[-1].name})" if seen else ""
         raise ConfigError(f"Preset file {path} does not exist{where}. Bases: {', '.join(available_bases())}.")
-    bases = OmegaConf.load(path).get("extends", [])
+    bases = read_yaml(path).get("extends", [])
     chain: list[Path] = []
     for base in [bases] if isinstance(bases, str) else list(bases):
         chain += preset_chain(CONF_DIR / "base" / f"{base}.yaml", (*seen, path))
     return [*chain, path]
+
+
+def read_yaml(path: Path) -> DictConfig:
+    """A preset or base file; a YAML syntax error is a ConfigError naming the file and the line."""
+    try:
+        return OmegaConf.load(path)  # type: ignore[return-value]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}). Fix the file's syntax.") from None
 
 
 def available_bases() -> list[str]:

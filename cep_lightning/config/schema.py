@@ -200,6 +200,9 @@ class CallbacksConfig:
     periodic_eval: PeriodicEvalConfig = field(default_factory=PeriodicEvalConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
     custom: dict[str, CallbackSpec] = setting({}, "name -> a callback of your own: target, args, stages")
+    trust_run_config: bool = setting(
+        False, "import the callbacks an existing run's config.yaml names (only for run directories you trust)"
+    )
 
 
 @dataclass

@@ -9,11 +9,12 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import inspect
+import math
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from cep_lightning.config.schema import STAGES, choices
+from cep_lightning.config.schema import STAGES, TRAINING_STAGES, choices
 from cep_lightning.errors import ConfigError
 
 LOGGER_PACKAGES = {"tensorboard": "tensorboard", "csv": None, "wandb": "wandb", "mlflow": "mlflow"}
@@ -30,13 +31,23 @@ OWNED = {  # Trainer arguments the pipeline sets itself -> the config key that c
     "enable_checkpointing": "checkpoint.every_n_steps",
     "enable_model_summary": "the pipeline",
 }
+SHORTENING = (
+    "fast_dev_run",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "overfit_batches",
+)  # a stage cut short would be recorded as finished
+SOURCE_KEYS = {"path": "hdf5", "minari_id": "minari", "toy": "toy", "builtin_episodes": "builtin"}
 OWNED_IN_EVAL = {
     "inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"
 }
 
 
-def check_config(cfg: DictConfig) -> None:
-    """A ConfigError naming the key, its value and the fix, for the first setting that is not valid."""
+def check_config(cfg: DictConfig, cli: DictConfig | None = None) -> None:
+    """A ConfigError naming the key, its value and the fix, for the first setting that is not valid; ``cli``:
+    the command line's own settings (a data setting it gives must be one the chosen source reads)."""
     for key, valid in choices().items():
         value = OmegaConf.select(cfg, key)
         if value not in valid:
@@ -45,6 +56,9 @@ def check_config(cfg: DictConfig) -> None:
         for key in ("steps", "batch_size", "M", "solver_steps", "episodes"):
             if key in cfg[stage] and cfg[stage][key] <= 0:
                 raise ConfigError(f"Config key '{stage}.{key}' must be positive, got {cfg[stage][key]}.")
+    _check_ranges(cfg)
+    if cli is not None:
+        _check_source_keys(cfg, cli)
     if float(cfg.eval.reported_scale) not in [float(scale) for scale in cfg.eval.scales]:
         raise ConfigError(
             f"eval.reported_scale={cfg.eval.reported_scale} is not among eval.scales={list(cfg.eval.scales)}; "
@@ -57,6 +71,55 @@ def check_config(cfg: DictConfig) -> None:
     for stage in STAGES:
         for key in cfg[stage].trainer:
             _check_trainer_key(f"{stage}.trainer", str(key), stage)
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    """Values by their meaning: γ in [0, 1), τ in (0, 1], positive rates and sizes, finite temperatures."""
+
+    def refuse(key: str, why: str) -> None:
+        raise ConfigError(f"Config key '{key}' got {OmegaConf.select(cfg, key)!r}, but {why}.")
+
+    if cfg.seed < 0:
+        refuse("seed", "seeds are non-negative integers")
+    if not 0 <= cfg.critic.gamma < 1:
+        refuse("critic.gamma", "the discount γ lies in [0, 1)")
+    if not 0 < cfg.critic.tau <= 1:
+        refuse("critic.tau", "the Polyak rate τ lies in (0, 1]")
+    for stage in TRAINING_STAGES:
+        if not (math.isfinite(cfg[stage].lr) and cfg[stage].lr > 0):
+            refuse(f"{stage}.lr", "a learning rate is a positive number")
+    for key in ("energy.beta", "critic.beta_q", "energy.time_scale"):
+        value = OmegaConf.select(cfg, key)
+        if not (math.isfinite(value) and value >= 0):
+            refuse(key, "it is a finite, non-negative number")
+    if not cfg.behavior.widths or min(cfg.behavior.widths) <= 0:
+        refuse("behavior.widths", "the MLP-U-Net needs one or more positive widths, e.g. [512,256,128]")
+    for key in (
+        "behavior.cond_dim",
+        "critic.hidden",
+        "critic.depth",
+        "energy.hidden",
+        "energy.depth",
+        "checkpoint.every_n_steps",
+    ):
+        if OmegaConf.select(cfg, key) <= 0:
+            refuse(key, "it must be positive")
+    if not cfg.eval.scales or not all(math.isfinite(s) for s in cfg.eval.scales):
+        refuse("eval.scales", "the sweep needs one or more finite guidance scales")
+    if cfg.data.max_transitions is not None and cfg.data.max_transitions <= 0:
+        refuse("data.max_transitions", "it is a positive number of transitions, or null for all")
+    if not 0 < cfg.callbacks.ema.decay < 1:
+        refuse("callbacks.ema.decay", "an EMA decay lies in (0, 1)")
+
+
+def _check_source_keys(cfg: DictConfig, cli: DictConfig) -> None:
+    """A data setting given on the command line that the chosen source does not read would be ignored."""
+    for key, source in SOURCE_KEYS.items():
+        if key in cli.get("data", {}) and cfg.data.source != source:
+            raise ConfigError(
+                f"data.{key} is read only with data.source={source}, but this run's source is "
+                f"{cfg.data.source}: add data.source={source}, or leave data.{key} out."
+            )
 
 
 def _check_callback_specs(cfg: DictConfig) -> None:
@@ -94,6 +157,12 @@ def _check_loggers(names: list[str]) -> None:
 
 def _check_trainer_key(group: str, key: str, stage: str | None) -> None:
     """A known ``lightning.Trainer`` argument that the pipeline does not set itself."""
+    if key in SHORTENING:
+        raise ConfigError(
+            f"{group}.{key} cuts a stage short, and the stage would still be recorded as finished. For a quick "
+            f"check of a set-up use smoke=true (every stage on a small slice, short budgets); for shorter stages "
+            f"lower their budgets (e.g. critic.steps=1000)."
+        )
     owned = {**OWNED, **(OWNED_IN_EVAL if stage in (None, "eval") else {})}
     if key in owned:
         owner = owned[key].format(stage=stage or "<stage>")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 import uuid
 from dataclasses import dataclass
@@ -134,7 +135,14 @@ class RunDir:
                 f"{self.path} has no finished '{stage}' stage ({stage}/{RECORD}). "
                 f"Run it first: python train.py stage={stage} run.dir={self.path}  (or stage=all)."
             )
-        return cls.load_from_checkpoint(self.model(stage), map_location=map_location, weights_only=False)
+        try:  # tensors and plain values only: a checkpoint from elsewhere cannot run code while it loads
+            return cls.load_from_checkpoint(self.model(stage), map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise DataError(
+                f"{self.model(stage)} holds objects other than tensors and plain values, so it was not written by "
+                f"cep_lightning and is not loaded (torch.load(weights_only=True) refused: "
+                f"{str(exc).splitlines()[0]}). Retrain the stage: python train.py stage={stage} run.dir={self.path}"
+            ) from None
 
     def load_checked(
         self, cls: type[L.LightningModule], stage: str, state_dim: int, action_dim: int

@@ -3,6 +3,7 @@ settings when the run exists (``python train.py run.dir=R`` alone changes nothin
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -27,15 +28,39 @@ def load_command(argv: list[str]) -> DictConfig:
                 f"Run directory {run.path} belongs to task '{saved.task}', not '{cli.task}'. "
                 f"Pass task={saved.task} or choose another run.dir."
             )
+        if not cli.get("callbacks", {}).get("trust_run_config", False):
+            _drop_stored_callbacks(saved, run.path)
         cfg = load_config(argv, saved=saved)
     cfg.run.dir = str(run.path)
     return cfg
+
+
+def _drop_stored_callbacks(saved: DictConfig, path: Path) -> None:
+    """A run directory may come from anyone: the callbacks its config.yaml names are import paths that would run
+    at start-up, so they are dropped unless the command trusts the run (callbacks.trust_run_config=true) or names
+    them itself."""
+    stored = list(saved.get("callbacks", {}).get("custom", {}) or {})
+    if stored:
+        saved.callbacks.custom = {}
+        print(
+            f"[cep_lightning] {path / 'config.yaml'} names callbacks ({', '.join(stored)}); callbacks are not "
+            "imported from a run directory: name them on the command line, or pass callbacks.trust_run_config=true "
+            "for a run you trust.",
+            file=sys.stderr,
+        )
 
 
 def locate_run(cfg: DictConfig) -> RunDir:
     """run.dir if given; else <root>/<task>/<name>; a single stage without either: the task's latest run
     (the latest with a finished stage); a new run: <root>/<task>/<time stamp>."""
     task_dir = Path(cfg.run.root) / cfg.task
+    if cfg.run.name is not None and (
+        Path(cfg.run.name).name != cfg.run.name or cfg.run.name in ("", ".", "..")
+    ):
+        raise ConfigError(
+            f"run.name={cfg.run.name!r} is not a plain name: runs go to <run.root>/<task>/<run.name>. Use a name "
+            f"without '/' or '..', or give the whole path with run.dir=..."
+        )
     path = Path(cfg.run.dir) if cfg.run.dir else task_dir / cfg.run.name if cfg.run.name else None
     if path is not None:
         return RunDir(path)

@@ -29,7 +29,7 @@ from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.envs.evaluation import EnvMaker, normalized_score
-from cep_lightning.errors import ConfigError
+from cep_lightning.errors import CepError, ConfigError
 from cep_lightning.maths.guidance import GuidedPolicy
 from cep_lightning.run.directory import MODEL, RunDir, atomic_write, is_rank_zero
 from cep_lightning.run.interrupts import StageInterrupted, StopRequest
@@ -54,6 +54,11 @@ __all__ = [
     "behavior_module",
     "prepare_run_dir",
 ]
+
+
+class StageIncomplete(CepError):
+    """A stage ended before doing everything its record would claim."""
+
 
 STOP = StopRequest()  # the command's SIGTERM/SIGINT, seen by every stage's StopAtBatchEnd callback
 
@@ -360,11 +365,29 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
                 f"{stage}: stopped by {signal.Signals(signum).name} {where}. Resume with: {resume_command(run)}",
                 signum,
             ) from None
+        trainer.strategy.barrier()  # every process has written its share of the stage's outputs
+        _check_complete(cfg, stage, trainer, run, len(command.data.states))
         if is_rank_zero():
             seconds = time.time() - start
             run.finish(stage, seconds)
             record_timing(run, stage, seconds)
         trainer.strategy.barrier()  # every process sees the stage's outputs and record before the next stage reads them
+
+
+def _check_complete(cfg: DictConfig, stage: str, trainer: L.Trainer, run: RunDir, num_states: int) -> None:
+    """A stage counts as finished only if it did all its record says: a training stage its whole step budget,
+    the support stage every state (a callback that stops the Trainer early leaves the stage pending)."""
+    missing = len(SupportStore.pending(run.stage_dir("support"), num_states)) if stage == "support" else 0
+    if stage in TRAINING_STAGES and trainer.global_step < cfg[stage].steps:
+        done = f"stopped at step {trainer.global_step} of {cfg[stage].steps}"
+    elif missing:
+        done = f"wrote {num_states - missing} of {num_states} states"
+    else:
+        return
+    raise StageIncomplete(
+        f"{stage}: {done} without a signal (did a callback stop the Trainer?), so it is not recorded as "
+        f"finished. Resume it with: {resume_command(run)}"
+    )
 
 
 def _print_outcome(run: RunDir, plan: Plan) -> None:

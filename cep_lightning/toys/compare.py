@@ -52,7 +52,7 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Beha
         settings,
         lambda: behavior_module(cfg, data.state_dim, data.action_dim, cfg.toy.lr_decay),
     )
-    return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
 def train_energy(
@@ -88,7 +88,7 @@ def train_energy(
         ),
         name=name,
     )
-    return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
 def draw(policy: QGPOPolicy, n: int, scale: float, seed: int) -> np.ndarray:

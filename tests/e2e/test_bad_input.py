@@ -40,8 +40,6 @@ def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(
             )
         )
     failed_at = int(str(info.value).split("step ")[1].split(":")[0])
-    last = torch.load(
-        run_dir / "critic" / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu"
-    )
+    last = torch.load(run_dir / "critic" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert last["global_step"] < failed_at
     assert not (run_dir / "critic" / "model.ckpt").exists()

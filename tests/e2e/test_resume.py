@@ -55,15 +55,15 @@ def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, fi
     kill_when(
         cmd,
         lambda: (
-            last.is_file() and torch.load(last, weights_only=False, map_location="cpu")["global_step"] >= 50
+            last.is_file() and torch.load(last, weights_only=True, map_location="cpu")["global_step"] >= 50
         ),
     )
-    killed_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]
+    killed_at = torch.load(last, weights_only=True, map_location="cpu")["global_step"]
     assert not (run_dir / "critic" / "model.ckpt").exists()
     output = finish(cmd)
     assert "Restoring states from the checkpoint" in output and str(last) in output
     assert (
-        torch.load(run_dir / "critic" / "model.ckpt", weights_only=False, map_location="cpu")["global_step"]
+        torch.load(run_dir / "critic" / "model.ckpt", weights_only=True, map_location="cpu")["global_step"]
         == 400
     )
     assert killed_at < 400

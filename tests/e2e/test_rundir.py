@@ -19,7 +19,7 @@ from tests.helpers import ROOT, TINY, train
 
 
 def stage_model(run_dir: Path, stage: str) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / stage / "model.ckpt", weights_only=False, map_location="cpu")["state_dict"]
+    return torch.load(run_dir / stage / "model.ckpt", weights_only=True, map_location="cpu")["state_dict"]
 
 
 def interrupt(
@@ -97,7 +97,7 @@ def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted
         and "critic: stopped by SIGTERM at step" in err
         and f"Resume with: python train.py run.dir={copied_run}" in err
     )
-    stopped_at = torch.load(last, weights_only=False, map_location="cpu")["global_step"]
+    stopped_at = torch.load(last, weights_only=True, map_location="cpu")["global_step"]
     assert 0 < stopped_at < 300 and RunDir(copied_run).record("critic") is None
     resumed = train(
         f"run.dir={copied_run}", "stage=critic"

@@ -363,7 +363,7 @@ def test_energy_stage_is_given_the_critic_stages_target_network(
         runner(cfg, stage_trainer(cfg, stage, run), run, data, fresh=True)
         run.finish(stage, 0.0)
 
-    critic = CriticModule.load_from_checkpoint(run.model("critic"), map_location="cpu", weights_only=False)
+    critic = CriticModule.load_from_checkpoint(run.model("critic"), map_location="cpu", weights_only=True)
     (candidates,) = given_to_energy
     target, online, given = (
         critic.q_target.state_dict(),

@@ -67,7 +67,7 @@ def test_values_are_recomputed_only_for_another_critic_or_other_actions(tmp_path
 def test_a_run_stores_its_critics_values_of_the_support_actions(finished_run) -> None:
     store = SupportStore.open(finished_run / "support")
     critic = CriticModule.load_from_checkpoint(
-        finished_run / "critic" / "model.ckpt", map_location="cpu", weights_only=False
+        finished_run / "critic" / "model.ckpt", map_location="cpu", weights_only=True
     )
     assert store.q is not None and store.q.shape == store.actions.shape[:2]
     data = load_source(load_command(TINY).data)
