@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import pytest
-
-warnings.filterwarnings("ignore")
-os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
 @pytest.fixture(scope="session")
