@@ -57,6 +57,8 @@ def settings_help() -> str:
             )
             continue
         if item.key.endswith(".trainer"):
+            if item.default:  # a stage's own defaults (support and eval log every batch)
+                lines.append(f"  {item.key + '.KEY':34} {item.help}; defaults: {default}")
             continue
         valid = f" [{' | '.join(item.choices)}]" if item.choices else ""
         lines.append(f"  {item.key + '=' + default:34} {item.help}{valid}".rstrip())
@@ -65,7 +67,7 @@ def settings_help() -> str:
 
 def quiet_lightning() -> None:
     """Drop Lightning's advertising tips, its per-Trainer device banners (the run's summary names the device
-    once) and warnings that do not apply to step-budgeted stages."""
+    once) and the warnings that do not apply to this pipeline, each for the reason above it."""
     import logging
     import warnings
 
@@ -87,20 +89,23 @@ def quiet_lightning() -> None:
                 type(f).__name__ == "_NoTips" for f in target.filters
             ):  # once, however often it is called
                 target.addFilter(_NoTips())
-    for message in (
-        ".*LeafSpec.*",
-        ".*smaller than the logging interval.*",
-        ".*does not have many workers.*",
-        ".*weights_only.*",
-        ".*GPU available but not used.*",
-        ".*flops_per_batch.*",
-        ".*your dataloader is not resumable.*",
-    ):  # it is: batches are indexed by the global step (StepBatches)
-        warnings.filterwarnings("ignore", message=message)
+    ignore = warnings.filterwarnings
+    # Lightning 2.6.6's own pytree helper builds torch's deprecated LeafSpec: not ours to change.
+    ignore("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+    # The stages count no FLOPs: ThroughputMonitor's throughput is in samples/s.
+    ignore("ignore", r"When using the `ThroughputMonitor`, you need to define a `flops_per_batch`")
+    # The batches are rows gathered from tensors in memory (the support actions: a memory map the OS pages),
+    # the evaluation's are episode numbers: worker processes would only copy them (data.num_workers if not).
+    ignore("ignore", r"The '\w+' does not have many workers")
+    # The device is the one trainer.accelerator names, and the run's summary says which.
+    ignore("ignore", r"GPU available but not used")
+    # It is resumable: batch k of a stage is drawn from a generator seeded by its global step (StepBatches).
+    ignore("ignore", r"You're resuming from a checkpoint that ended before the epoch ended")
+    # torch < 2.6 (pyproject allows 2.4) warns on every torch.load: the checkpoints read are the run's own.
+    ignore("ignore", r"You are using `torch.load` with `weights_only=False`", FutureWarning)
 
 
 def main(argv: list[str]) -> int:
-    quiet_lightning()
     if any(a in ("-h", "--help", "help") for a in argv):
         tasks = textwrap.fill(
             ", ".join(available_tasks()),

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import FIXTURE_EXTRAS, TINY
-
-warnings.filterwarnings("ignore")
-os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """What every stage logs besides its own metrics: its hyperparameters with the run's settings (TensorBoard's
 HPARAMS tab, with the stage's final metrics), the learning rate, throughput (samples/s) and the gradient norm.
 
-Lightning's own callbacks do the work where they exist (``LearningRateMonitor``, ``ThroughputMonitor``,
-``grad_norm``); like the stages' ``self.log`` calls, the gradient norm is computed only on the steps whose
+Lightning's own machinery does the work: ``Logger.log_hyperparams`` (with ``metrics`` for TensorBoard's
+HPARAMS tab), ``LearningRateMonitor``, ``ThroughputMonitor`` (for the prediction and test loops too) and
+``grad_norm``; like the stages' ``self.log`` calls, the gradient norm is computed only on the steps whose
 metrics are written (``trainer.log_every_n_steps``).
 """
 
@@ -22,6 +23,9 @@ from cep_lightning.config.schema import TRAINING_STAGES
 from cep_lightning.config.trainer_options import stage_options
 from cep_lightning.stages.log_steps import writes_logs_now
 
+# The HPARAMS tab's metric columns: tags of their own, so that the real curves get no extra point.
+HPARAMS_PREFIX = "hp/"
+
 
 def run_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     """The settings a stage's logs carry: task, seed, data, device and precision, and the stage's config group."""
@@ -36,7 +40,7 @@ def run_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
     group: dict[str, Any] = OmegaConf.to_container(cfg[stage], resolve=True)  # type: ignore[assignment]
     group.pop("trainer", None)
     trainer = stage_options(cfg, stage)
-    settings = {
+    return {
         "task": cfg.task,
         "seed": cfg.seed,
         "data": f"{data.source}: {where}{first}",
@@ -44,24 +48,19 @@ def run_settings(cfg: DictConfig, stage: str) -> dict[str, Any]:
         **{f"trainer.{k}": trainer[k] for k in ("accelerator", "devices", "precision") if k in trainer},
         **{f"{stage}.{k}": v for k, v in group.items()},
     }
-    return {k: _hparam_value(v) for k, v in settings.items()}
-
-
-def _hparam_value(value: Any) -> int | float | str | bool:
-    """TensorBoard's HPARAMS take numbers, strings and booleans: anything else is shown as its text."""
-    return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
 class RunHyperparameters(Callback):
-    """Logs the stage's hyperparameters and the run's settings to every logger at the start; at the end, writes
-    the TensorBoard HPARAMS entry whose metrics are the stage's final scalars (and ``<name>/seconds``)."""
+    """Logs the stage's hyperparameters and the run's settings to every logger at the start; at the end,
+    ``<name>/seconds`` to every logger and, through ``TensorBoardLogger.log_hyperparams(params, metrics)``, the
+    HPARAMS entry whose metric columns ``hp/<tag>`` hold the last value of each of the stage's scalars."""
 
     def __init__(self, name: str, settings: dict[str, Any]):
         self.name, self.settings = name, settings
         self.start = 0.0
 
     def _params(self, pl_module: L.LightningModule) -> dict[str, Any]:
-        own = {f"{self.name}.{k}": _hparam_value(v) for k, v in pl_module.hparams.items()}
+        own = {f"{self.name}.{k}": v for k, v in pl_module.hparams.items()}
         return {**self.settings, **own}
 
     def _begin(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -73,23 +72,13 @@ class RunHyperparameters(Callback):
         seconds = {f"{self.name}/seconds": time.time() - self.start}
         for logger in trainer.loggers:
             logger.log_metrics(seconds, step=trainer.global_step)
-        if not trainer.is_global_zero:
-            return
-        from torch.utils.tensorboard.summary import hparams
-        from torch.utils.tensorboard.writer import FileWriter
-
-        tags = sorted({*trainer.callback_metrics, *trainer.logged_metrics, *seconds} - {"epoch"})
-        experiment, start, end = hparams(
-            self._params(pl_module), {tag: 0.0 for tag in tags}
-        )  # values: the scalars' last
-        for logger in trainer.loggers:
-            if isinstance(
-                logger, TensorBoardLogger
-            ):  # an events file of its own beside the scalars (no 0.0 points)
-                writer = FileWriter(logger.log_dir, filename_suffix=".hparams")
-                for summary in (experiment, start, end):
-                    writer.add_summary(summary)
-                writer.close()
+        final = {**trainer.callback_metrics, **trainer.logged_metrics, **seconds}
+        metrics = {
+            f"{HPARAMS_PREFIX}{tag}": float(value) for tag, value in sorted(final.items()) if tag != "epoch"
+        }
+        # the other loggers take no metrics with their hyperparameters (their curves hold these values)
+        for logger in (lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)):
+            logger.log_hyperparams(self._params(pl_module), metrics=metrics, step=trainer.global_step)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin(trainer, pl_module)
@@ -126,55 +115,6 @@ class GradientNorm(Callback):
                 pl_module.log(f"{self.name}/grad_norm", norms["grad_2.0_norm_total"])
 
 
-class BatchThroughput(Callback):
-    """``<name>/samples_per_sec`` after every prediction or test batch (states of the support stage, episodes of
-    the evaluation): samples / seconds since the loop started. These loops run few, long batches, so every
-    batch is written (Lightning's ``ThroughputMonitor`` writes only every ``log_every_n_steps`` batches)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.start, self.samples = 0.0, 0
-
-    def _begin(self) -> None:
-        self.start, self.samples = time.perf_counter(), 0
-
-    def _after(self, trainer: L.Trainer, batch: Any, batch_idx: int) -> None:
-        if trainer.strategy.root_device.type == "cuda":
-            torch.cuda.synchronize()
-        self.samples += batch_size(batch)
-        rate = self.samples / max(time.perf_counter() - self.start, 1e-9)
-        for logger in trainer.loggers:
-            logger.log_metrics({f"{self.name}/samples_per_sec": rate}, step=batch_idx + 1)
-
-    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._begin()
-
-    def on_predict_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._after(trainer, batch, batch_idx)
-
-    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._begin()
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._after(trainer, batch, batch_idx)
-
-
 def batch_size(batch: Any) -> int:
     """Samples in a batch: states of a training or support batch, episodes of an evaluation batch."""
     return len(batch["s"]) if isinstance(batch, dict) else len(batch)
@@ -182,16 +122,14 @@ def batch_size(batch: Any) -> int:
 
 def monitors(cfg: DictConfig, stage: str, name: str, log_every_n_steps: int) -> list[Callback]:
     """The monitoring callbacks of one stage (``name``: its folder): hyperparameters, throughput, and for the
-    training stages the learning rate and the gradient norm. Training throughput is averaged over the last
-    ``log_every_n_steps`` batches (at least 2, at most 100), so that it is written from the first logged step."""
-    result: list[Callback] = [RunHyperparameters(name, run_settings(cfg, stage))]
+    training stages the learning rate and the gradient norm. Throughput is written every ``log_every_n_steps``
+    steps (support and evaluation: batches), averaged over as many (at least 2, at most 100), so that it is
+    written from the first logged step on; support and evaluation log every batch (``<stage>.trainer``'s default)."""
+    window = max(2, min(100, log_every_n_steps))
+    result: list[Callback] = [
+        RunHyperparameters(name, run_settings(cfg, stage)),
+        ThroughputMonitor(batch_size_fn=batch_size, window_size=window),
+    ]
     if stage in TRAINING_STAGES:
-        window = max(2, min(100, log_every_n_steps))
-        result += [
-            ThroughputMonitor(batch_size_fn=batch_size, window_size=window),
-            LearningRateMonitor(logging_interval="step"),
-            GradientNorm(name),
-        ]
-    else:
-        result.append(BatchThroughput(name))
+        result += [LearningRateMonitor(logging_interval="step"), GradientNorm(name)]
     return result

@@ -75,8 +75,8 @@ class PeriodicEvaluation(L.Callback):
                 return best_of_M(self.behavior, pl_module.q, s, self.M, self.solver_steps)
 
             metrics.update(self._metrics("critic/periodic_return", act))
-        if trainer.logger is not None:
-            trainer.logger.log_metrics(metrics, step=trainer.global_step)
+        for logger in trainer.loggers:  # every logger (trainer.logger is only the first)
+            logger.log_metrics(metrics, step=trainer.global_step)
 
     def _metrics(self, key: str, act) -> dict[str, float]:
         envs = make_vector_env(self.make_env, self.episodes)

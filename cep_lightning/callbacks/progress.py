@@ -15,7 +15,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 from omegaconf import DictConfig
 
 
@@ -24,33 +23,51 @@ def _clock(seconds: float) -> str:
 
 
 class StageProgressBar(TQDMProgressBar):
-    """Lightning's tqdm bar, described by the stage's name instead of an epoch count, without ``v_num``."""
+    """Lightning's tqdm bar, described by the stage's name instead of an epoch count (a stage is one epoch of its
+    step budget) or a dataloader's number, without ``v_num``. Lightning's hooks run first and write their own
+    description ("Epoch N", "Testing DataLoader 0"); the stage's replaces it at once, through the bar's property."""
 
     def __init__(self, name: str):
         super().__init__()
         self.name = name
 
-    def init_train_tqdm(self):  # type: ignore[no-untyped-def]
-        bar = super().init_train_tqdm()
-        bar.set_description(self.name)
-        return bar
+    @property
+    def train_description(self) -> str:
+        return self.name
+
+    @property
+    def predict_description(self) -> str:
+        return f"{self.name} (states)"
+
+    @property
+    def test_description(self) -> str:
+        return f"{self.name} (episode batches)"
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        """Lightning's, without "Epoch N" (a stage is one epoch of its step budget)."""
-        if self._leave:
-            self.train_progress_bar = self.init_train_tqdm()
-        self.train_progress_bar.reset(total=convert_inf(self.total_train_batches))
-        self.train_progress_bar.initial = 0
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(self.train_description)
 
-    def init_predict_tqdm(self):  # type: ignore[no-untyped-def]
-        bar = super().init_predict_tqdm()
-        bar.set_description(f"{self.name} (states)")
-        return bar
+    def on_predict_batch_start(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        super().on_predict_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+        self.predict_progress_bar.set_description(self.predict_description)
 
-    def init_test_tqdm(self):  # type: ignore[no-untyped-def]
-        bar = super().init_test_tqdm()
-        bar.set_description(f"{self.name} (episode batches)")
-        return bar
+    def on_test_batch_start(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        super().on_test_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+        self.test_progress_bar.set_description(self.test_description)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)

@@ -75,7 +75,10 @@ class SupportConfig:
     M: int = setting(16, "support actions per state, sampled from the behaviour model")
     solver_steps: int = setting(15, "DPM-Solver model evaluations per support action")
     batch_size: int = setting(256, "states per prediction batch")
-    trainer: dict[str, Any] = setting({}, "Trainer options for this stage only (over trainer.*)")
+    trainer: dict[str, Any] = setting(
+        {"log_every_n_steps": 1},
+        "Trainer options for this stage only (over trainer.*); by default, metrics every batch",
+    )
 
 
 @dataclass
@@ -131,7 +134,10 @@ class EvalConfig:
     ref_min_return: Optional[float] = setting(None, "'random' reference return of the normalized score")
     ref_max_return: Optional[float] = setting(None, "'expert' reference return of the normalized score")
     seed: int = setting(10_000, "environment seeds are seed, seed + 1, ...")
-    trainer: dict[str, Any] = setting({}, "Trainer options for this stage only (over trainer.*)")
+    trainer: dict[str, Any] = setting(
+        {"log_every_n_steps": 1},
+        "Trainer options for this stage only (over trainer.*); by default, metrics every batch",
+    )
 
 
 @dataclass

@@ -19,12 +19,13 @@ TRAINING = ("behavior", "critic", "energy")
 @pytest.fixture(scope="module")
 def logged_run(tmp_path_factory: pytest.TempPathFactory, minari_store: str) -> Path:
     run_dir = tmp_path_factory.mktemp("logged") / "run"
-    run(load_command([*TINY, "logger=[tensorboard,csv]", f"run.dir={run_dir}"]))
-    return run_dir
+    run(load_command([*TINY, "logger=[tensorboard,csv]", "eval.envs_per_batch=2", f"run.dir={run_dir}"]))
+    return run_dir  # the evaluation in 2 batches (2 scales x 2 episodes), so that its throughput has a rate
 
 
 def hparams_entries(events_dir: Path) -> tuple[dict[str, object], list[str]]:
-    """(hyperparameters of the HPARAMS session, metric tags of its experiment) written in an events directory."""
+    """(hyperparameters of the HPARAMS session, metric tags of its experiment) written in an events directory:
+    what ``TensorBoardLogger.log_hyperparams(params, metrics)`` writes for TensorBoard's HPARAMS tab."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -85,25 +86,46 @@ def test_every_training_stage_logs_hparams_lr_throughput_and_grad_norm(logged_ru
         assert params[f"{stage}.lr"] == pytest.approx(
             lr
         )  # the module's own hyperparameters, under the stage's name
-        assert f"{stage}/grad_norm" in metrics and f"{stage}/seconds" in metrics
+        assert f"hp/{stage}/grad_norm" in metrics and f"hp/{stage}/seconds" in metrics
+        assert_hparams_metrics_are_the_last_values(logs, metrics)
 
 
-def test_support_and_eval_log_their_settings(logged_run: Path) -> None:
-    params, metrics = hparams_entries(logged_run / "support" / "logs")
-    assert params["support.M"] == 4 and "support/seconds" in metrics
-    rates = scalars(
-        logged_run / "support" / "logs", "support/samples_per_sec"
-    )  # states per second, every batch
+def assert_hparams_metrics_are_the_last_values(logs: Path, metrics: list[str]) -> None:
+    """Each HPARAMS column hp/<tag> is one point, the last value of <tag>'s curve, which it adds no point to."""
+    for column in metrics:
+        assert column.startswith("hp/"), column
+        tag = column.removeprefix("hp/")
+        curve = scalars(logs, tag)  # in the order written
+        assert curve, tag
+        assert [v for _, v in scalars(logs, column)] == pytest.approx([curve[-1][1]]), tag
+    assert {tag for tag in scalar_tags(logs) if tag.startswith("hp/")} == set(metrics)
+    seconds = [m.removeprefix("hp/") for m in metrics if m.endswith("/seconds")]
+    assert len(seconds) == 1 and len(scalars(logs, seconds[0])) == 1
+
+
+def test_support_and_eval_log_their_settings_and_throughput(logged_run: Path) -> None:
+    logs = logged_run / "support" / "logs"
+    params, metrics = hparams_entries(logs)
+    assert params["support.M"] == 4 and "hp/support/seconds" in metrics
+    assert_hparams_metrics_are_the_last_values(logs, metrics)
+    rates = scalars(logs, "predict/device/samples_per_sec")  # states per second, every batch from the second
     assert (
-        [step for step, _ in rates] == list(range(1, len(rates) + 1))
+        [step for step, _ in rates] == list(range(2, len(rates) + 2))
         and len(rates) >= 2
         and all(v > 0 for _, v in rates)
     )
-    assert [v for _, v in scalars(logged_run / "eval" / "logs", "eval/samples_per_sec")][
-        0
-    ] > 0  # episodes per second
-    params, metrics = hparams_entries(logged_run / "eval" / "logs")
-    assert params["eval.episodes"] == 2 and "eval/reported/return" in metrics
+    assert [v for _, v in scalars(logs, "predict/batches")] == list(range(1, len(rates) + 2))
+    logs = logged_run / "eval" / "logs"
+    assert scalars(logs, "test/samples") == [(1, 2), (2, 4)]  # episodes, every batch
+    [(step, rate)] = scalars(
+        logs, "test/device/samples_per_sec"
+    )  # episodes per second, from the second batch
+    assert step == 2 and rate > 0
+    params, metrics = hparams_entries(logs)
+    assert (
+        params["eval.episodes"] == 2 and "hp/eval/reported/return" in metrics and "hp/eval/seconds" in metrics
+    )
+    assert_hparams_metrics_are_the_last_values(logs, metrics)
 
 
 def test_eval_logs_return_against_scale(logged_run: Path) -> None:

@@ -340,6 +340,7 @@ def test_energy_stage_is_given_the_critic_stages_target_network(
             "energy.batch_size=4",
             "energy.hidden=8",
             "trainer.enable_progress_bar=false",
+            "trainer.log_every_n_steps=1",  # fewer steps than the preset's interval would log nothing
             "checkpoint.every_n_steps=1000",
         ]
     )
