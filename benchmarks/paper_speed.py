@@ -103,16 +103,12 @@ def reuse_factor(path: str | None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--paper", type=Path, default=Path("/tmp/CEP"), help="clone of ChenDRAG/CEP-energy-guided-diffusion"
     )
     parser.add_argument(
-        "--data",
-        default=None,
-        help="D4RL HDF5 file for the next-state reuse factor (e.g. hopper-medium-replay)",
+        "--data", default=None, help="D4RL HDF5 file for the next-state reuse factor (e.g. hopper-medium-replay)"
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
@@ -164,9 +160,7 @@ def main() -> None:
         critic.update_qt(paper_batch)
 
     critic_module, energy_module = CriticModule(S, A), EnergyModule(S, A)
-    q_cached = torch.as_tensor(
-        support_values(critic_module.q_target, data.observations[:b], fake[:b].numpy())
-    )
+    q_cached = torch.as_tensor(support_values(critic_module.q_target, data.observations[:b], fake[:b].numpy()))
     critic_step = training_step_fn(
         critic_module,
         {
@@ -218,9 +212,7 @@ def main() -> None:
         ),
         (
             "support sampling, 15 steps (actions/s)",
-            alternate(
-                {"paper": lambda: score.sample(states_np, M, 15), "ours": ours_support}, 1, args.repeats
-            ),
+            alternate({"paper": lambda: score.sample(states_np, M, 15), "ours": ours_support}, 1, args.repeats),
             None,
         ),
         (
@@ -242,9 +234,7 @@ def main() -> None:
                 f"{ours_tr / paper_tr:>14.2f}x"
             )
         else:
-            print(
-                f"{name:<42} {t['paper'] * scale:>10.1f} {t['ours'] * scale:>10.1f} {t['paper'] / t['ours']:>14.2f}x"
-            )
+            print(f"{name:<42} {t['paper'] * scale:>10.1f} {t['ours'] * scale:>10.1f} {t['paper'] / t['ours']:>14.2f}x")
 
 
 if __name__ == "__main__":

@@ -77,9 +77,7 @@ def main() -> None:
         row = []
         for beta in betas:
             policy = QGPOPolicy(behavior, ExactEightGaussiansEnergy(beta), args.steps, sampler=name)
-            x = policy.sample(
-                torch.zeros(args.samples, 0), 1.0 if beta else 0.0, torch.Generator().manual_seed(0)
-            )
+            x = policy.sample(torch.zeros(args.samples, 0), 1.0 if beta else 0.0, torch.Generator().manual_seed(0))
             row.append(tv_to_target("8gaussians", x.numpy(), beta))
         print(f"{name:<18}" + "".join(f"{v:>10.3f}" for v in row))
 

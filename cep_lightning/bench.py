@@ -130,10 +130,7 @@ class Workload:
 
     def loader(self, size: int, steps: int) -> DataLoader:
         sampler = RandomSampler(
-            self.dataset,
-            replacement=True,
-            num_samples=size * steps,
-            generator=torch.Generator().manual_seed(0),
+            self.dataset, replacement=True, num_samples=size * steps, generator=torch.Generator().manual_seed(0)
         )
         return DataLoader(self.dataset, batch_size=size, sampler=sampler, collate_fn=lambda b: b)
 
@@ -144,9 +141,7 @@ class Workload:
         return self.args.behavior_batch if stage == "behavior" else self.args.batch
 
 
-def training_step_fn(
-    module: L.LightningModule, batch: dict[str, Tensor], precision: str
-) -> Callable[[], None]:
+def training_step_fn(module: L.LightningModule, batch: dict[str, Tensor], precision: str) -> Callable[[], None]:
     """One optimisation step as Lightning's automatic optimisation runs it, without the loop."""
     optimizer = module.configure_optimizers()
     device = next(module.parameters()).device
@@ -195,9 +190,7 @@ class StepClock(Callback):
         return float(np.median(gaps))
 
 
-def trainer_step_seconds(
-    work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path
-) -> float:
+def trainer_step_seconds(work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path) -> float:
     """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval."""
     clock = StepClock()
     steps = args.warmup + args.trainer_steps
@@ -226,12 +219,7 @@ class PredictClock(Callback):
         self.marks: list[float] = []
 
     def on_predict_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         synchronize(pl_module.device)
         self.marks.append(time.perf_counter())
@@ -259,9 +247,7 @@ def support_trainer_seconds(
         enable_model_summary=False,
         default_root_dir=root,
     )
-    loader = DataLoader(
-        StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b
-    )
+    loader = DataLoader(StateDataset(work.states.numpy(), rows), batch_size=args.support_states, collate_fn=lambda b: b)
     trainer.predict(sampler, dataloaders=loader, return_predictions=False)
     return float(np.median(np.diff(clock.marks)))
 
@@ -274,9 +260,7 @@ def compile_modules(work: Workload) -> float:
     return time.perf_counter() - start
 
 
-def measure(
-    args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str
-) -> dict[str, Any]:
+def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str) -> dict[str, Any]:
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     precision = resolve_precision(precision, device.type)
@@ -318,9 +302,7 @@ def measure(
             gflop["support"] = count_gflop(support_fn) if not compiled else float("nan")
         seconds["support"] = support_s
         result["support_actions_per_s"] = args.support_states * args.M / support_s
-        policy = QGPOPolicy(
-            work.behavior.net.eval(), work.energy.energy.eval(), solver_steps=args.solver_steps
-        )
+        policy = QGPOPolicy(work.behavior.net.eval(), work.energy.energy.eval(), solver_steps=args.solver_steps)
         obs = work.states[:10].numpy()
         with autocast(device, precision):
             act_fn = lambda: policy.act(obs, guidance_scale=3.0)  # noqa: E731
@@ -331,13 +313,10 @@ def measure(
         work.energy.energy.train()
         if args.trainer_steps > 0:
             in_loop = {
-                stage: trainer_step_seconds(work, stage, args, precision, Path(tmp))
-                for stage in TRAINING_STAGES
+                stage: trainer_step_seconds(work, stage, args, precision, Path(tmp)) for stage in TRAINING_STAGES
             }
             in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
-            result["trainer_overhead_ms"] = {
-                stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()
-            }
+            result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
         if compiled:
             result["compile_s"] = compile_s
     peaks = {
@@ -365,22 +344,16 @@ def rounded(value: Any, digits: int = 4) -> Any:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m cep_lightning.bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m cep_lightning.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--state-dim", type=int, default=11)
     parser.add_argument("--action-dim", type=int, default=3)
     parser.add_argument("--M", type=int, default=16, help="support actions per state")
-    parser.add_argument(
-        "--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="one or more"
-    )
+    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="one or more")
     parser.add_argument(
         "--precision", nargs="+", default=["32-true"], help="one or more: 32-true, bf16-mixed, auto, ..."
     )
-    parser.add_argument(
-        "--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more"
-    )
+    parser.add_argument("--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more")
     parser.add_argument("--device", nargs="+", default=["cpu"], help="one or more: cpu, cuda")
     parser.add_argument("--behavior-batch", type=int, default=4096)
     parser.add_argument("--behavior-widths", type=int, nargs=3, default=[512, 256, 128])
@@ -390,9 +363,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--transitions", type=int, default=4096, help="size of the synthetic data set")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--trainer-steps", type=int, default=20, help="timed Trainer.fit steps per stage (0: skip)"
-    )
+    parser.add_argument("--trainer-steps", type=int, default=20, help="timed Trainer.fit steps per stage (0: skip)")
     parser.add_argument("--log-every-n-steps", type=int, default=50)
     parser.add_argument(
         "--matmul-size", type=int, default=1024, help="n of the n × n × n products that measure the peak"

@@ -47,14 +47,10 @@ def settings_help() -> str:
     """One line per setting of the schema: key, default, what it means, its valid values."""
     lines = []
     for item in settings():
-        default = (
-            item.default if isinstance(item.default, str) else json.dumps(item.default, separators=(",", ":"))
-        )
+        default = item.default if isinstance(item.default, str) else json.dumps(item.default, separators=(",", ":"))
         if item.key == "trainer":
             lines.append(f"  {'trainer.KEY':34} {item.help}; defaults: {default}")
-            lines.append(
-                f"  {'<stage>.trainer.KEY':34} a Trainer argument for one stage only (over trainer.KEY)"
-            )
+            lines.append(f"  {'<stage>.trainer.KEY':34} a Trainer argument for one stage only (over trainer.KEY)")
             continue
         if item.key.endswith(".trainer"):
             if item.default:  # a stage's own defaults (support and eval log every batch)
@@ -85,9 +81,7 @@ def quiet_lightning() -> None:
     ):
         logger = logging.getLogger(name)
         for target in (logger, *logger.handlers):  # records of child loggers reach only the handlers' filters
-            if not any(
-                type(f).__name__ == "_NoTips" for f in target.filters
-            ):  # once, however often it is called
+            if not any(type(f).__name__ == "_NoTips" for f in target.filters):  # once, however often it is called
                 target.addFilter(_NoTips())
     ignore = warnings.filterwarnings
     # Lightning 2.6.6's own pytree helper builds torch's deprecated LeafSpec: not ours to change.
@@ -108,11 +102,7 @@ def quiet_lightning() -> None:
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in argv):
         tasks = textwrap.fill(
-            ", ".join(available_tasks()),
-            110,
-            initial_indent="  ",
-            subsequent_indent="  ",
-            break_on_hyphens=False,
+            ", ".join(available_tasks()), 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
         )
         print(HELP.format(stages=", ".join(STAGE_CHOICES), tasks=tasks, settings=settings_help()))
         return 0
@@ -142,14 +132,9 @@ def run_seeds(argv: list[str], seed_list: str) -> int:
     seeds and stages are skipped (name the run with run.name=... or run.dir=... to rerun it)."""
     try:
         seeds = [int(k) for k in seed_list.split(",") if k.strip()]
-        cfg = load_command(
-            [*argv, f"seed={seeds[0]}"]
-        )  # the whole config is checked before the first seed starts
+        cfg = load_command([*argv, f"seed={seeds[0]}"])  # the whole config is checked before the first seed starts
     except ValueError:
-        print(
-            f"error: seed={seed_list} is not a comma-separated list of integers (e.g. seed=0,1,2).",
-            file=sys.stderr,
-        )
+        print(f"error: seed={seed_list} is not a comma-separated list of integers (e.g. seed=0,1,2).", file=sys.stderr)
         return 2
     except CepError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -41,16 +41,10 @@ class QGPOPolicy(GuidedPolicy):
         sampler: str = "dpm_solver++_2s",
     ):
         super().__init__(behavior, energy, solver_steps, sampler)
-        self.guidance_scale, self.observation_keys, self.env_maker = (
-            guidance_scale,
-            observation_keys,
-            env_maker,
-        )
+        self.guidance_scale, self.observation_keys, self.env_maker = (guidance_scale, observation_keys, env_maker)
 
     def act(
-        self,
-        observations: np.ndarray | Tensor | Mapping[str, np.ndarray],
-        guidance_scale: float | Tensor | None = None,
+        self, observations: np.ndarray | Tensor | Mapping[str, np.ndarray], guidance_scale: float | Tensor | None = None
     ) -> np.ndarray | Tensor:
         """Actions for a batch of observations [B, S] (or one [S], or a Dict observation of the run's env);
         numpy in, numpy out; torch in, torch out. ``guidance_scale`` defaults to the run's reported scale."""
@@ -61,15 +55,11 @@ class QGPOPolicy(GuidedPolicy):
     def make_env(self) -> gym.Env:
         """The run's evaluation environment (observations mapped as in training)."""
         if self.env_maker is None:
-            raise ValueError(
-                "This policy was not loaded from a run (QGPOPolicy.from_run), so it knows no environment."
-            )
+            raise ValueError("This policy was not loaded from a run (QGPOPolicy.from_run), so it knows no environment.")
         return self.env_maker()
 
     @classmethod
-    def from_run(
-        cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu"
-    ) -> "QGPOPolicy":
+    def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
         """The behaviour and energy models a run finished, with the run's settings from its config.yaml
         (solver steps, sampler, observation mapping, evaluation environment). The default guidance scale of
         ``act`` is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that."""

@@ -88,9 +88,7 @@ def aggregate(runs: list[Path]) -> list[dict]:
     for task, entries in sorted(by_task.items()):
         reported = np.array([score(r["reported"]) for r, _ in entries])
         best = np.array([score(r["best_scale"]) for r, _ in entries])
-        seconds = {
-            f"{stage}_s": float(np.mean([t.get(stage, np.nan) for _, t in entries])) for stage in STAGES
-        }
+        seconds = {f"{stage}_s": float(np.mean([t.get(stage, np.nan) for _, t in entries])) for stage in STAGES}
         scales = {r["reported"]["scale"] for r, _ in entries}
         rows.append(
             {
@@ -171,15 +169,10 @@ def write_report(paths: list[Path], out: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m cep_lightning.report", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m cep_lightning.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="run directories, or folders searched for them")
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("."),
-        help="where report.md and report.csv go (default: the current directory)",
+        "--out", type=Path, default=Path("."), help="where report.md and report.csv go (default: the current directory)"
     )
     args = parser.parse_args(argv)
     try:

@@ -66,10 +66,7 @@ def _accumulators(events_dir: Path):
 def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of a TensorBoard scalar."""
     return [
-        (e.step, e.value)
-        for acc in _accumulators(events_dir)
-        if tag in acc.Tags()["scalars"]
-        for e in acc.Scalars(tag)
+        (e.step, e.value) for acc in _accumulators(events_dir) if tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)
     ]
 
 
@@ -201,19 +198,13 @@ def antmaze_dataset(
     register_robotics_envs(env_id)
     kwargs = {"maze_map": UMAZE_COLLECTION_MAP} if name == "umaze" else {}
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # AntMaze_*-v4 is "out of date"; minari wants an author, a description, ...
+        warnings.simplefilter("ignore")  # AntMaze_*-v4 is "out of date"; minari wants an author, a description, ...
         env = gym.make(env_id, continuing_task=True, reset_target=False, max_episode_steps=steps, **kwargs)
         rng = np.random.default_rng(seed)
-        buffers = [
-            _episode(env, rng, seed + e, cells[e % len(cells)] if cells else None) for e in range(episodes)
-        ]
+        buffers = [_episode(env, rng, seed + e, cells[e % len(cells)] if cells else None) for e in range(episodes)]
         eval_spec = deepcopy(env.spec)
         eval_spec.kwargs["maze_map"] = EVAL_MAPS[name.split("-")[0]]
-        eval_spec.max_episode_steps = gym.spec(
-            env_id
-        ).max_episode_steps  # the script kept the registered time limit
+        eval_spec.max_episode_steps = gym.spec(env_id).max_episode_steps  # the script kept the registered time limit
         minari.create_dataset_from_buffers(
             dataset_id, buffers, env=env, eval_env=eval_spec, algorithm_name="random actions"
         )
@@ -251,9 +242,7 @@ LOCOMOTION = {
 }
 
 
-LOCOMOTION_TASKS = [
-    f"{env}-{data}-v2" for env in LOCOMOTION for data in ("medium", "medium-replay", "medium-expert")
-]
+LOCOMOTION_TASKS = [f"{env}-{data}-v2" for env in LOCOMOTION for data in ("medium", "medium-replay", "medium-expert")]
 
 
 ANTMAZE_TASKS = [f"antmaze-{maze}-v2" for maze in COLLECTION_ENVS]
@@ -264,9 +253,7 @@ def antmaze_source(task: str) -> str:
     return f"data.minari_id={antmaze_dataset(f'test/{task[:-3]}-v0', task[8:-3])}"
 
 
-def fake_run(
-    path: Path, task: str, seed: int, reported: float, sweep: dict[str, float], seconds: float
-) -> None:
+def fake_run(path: Path, task: str, seed: int, reported: float, sweep: dict[str, float], seconds: float) -> None:
     path.mkdir(parents=True)
 
     def entry(score: float) -> dict[str, float]:

@@ -30,9 +30,7 @@ def import_object(path: str, where: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(
-            f"{where}: cannot import module '{module_name}' ({exc}). Is it on PYTHONPATH?"
-        ) from None
+        raise ConfigError(f"{where}: cannot import module '{module_name}' ({exc}). Is it on PYTHONPATH?") from None
     if not hasattr(module, name):
         raise ConfigError(f"{where}: module '{module_name}' has no attribute '{name}'.")
     return getattr(module, name)
@@ -47,9 +45,7 @@ def user_callback(name: str, spec: DictConfig) -> Callback:
     except TypeError as exc:
         raise ConfigError(f"{where}: {spec.target}(**args) failed: {exc}. Check {where}.args.") from None
     if not isinstance(callback, Callback):
-        raise ConfigError(
-            f"{where}: {spec.target} is not a Lightning Callback (lightning.pytorch.callbacks.Callback)."
-        )
+        raise ConfigError(f"{where}: {spec.target} is not a Lightning Callback (lightning.pytorch.callbacks.Callback).")
     return callback
 
 
@@ -74,10 +70,7 @@ def stage_callbacks(
         result += [
             NonFiniteLossGuard(name, checkpoint_dir),
             ModelCheckpoint(
-                dirpath=checkpoint_dir,
-                every_n_train_steps=cfg.checkpoint.every_n_steps,
-                save_top_k=0,
-                save_last=True,
+                dirpath=checkpoint_dir, every_n_train_steps=cfg.checkpoint.every_n_steps, save_top_k=0, save_last=True
             ),
             CheckpointOnSigterm(checkpoint_dir / "last.ckpt"),
             RNGStateCheckpoint(),

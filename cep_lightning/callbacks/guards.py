@@ -22,16 +22,10 @@ class NonFiniteLossGuard(Callback):
     def __init__(self, stage: str, checkpoint_dir: Path):
         self.stage, self.checkpoint_dir = stage, checkpoint_dir
 
-    def on_before_backward(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
-    ) -> None:
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss.detach()).all():
             last = self.checkpoint_dir / "last.ckpt"
-            kept = (
-                f"The last good checkpoint is {last}."
-                if last.is_file()
-                else "No checkpoint had been written yet."
-            )
+            kept = f"The last good checkpoint is {last}." if last.is_file() else "No checkpoint had been written yet."
             raise NonFiniteLossError(
                 f"Stage '{self.stage}' stopped at step {trainer.global_step + 1}: the loss is {loss.item()}. {kept} "
                 f"Lower {self.stage}.lr, check the data for extreme values, or try trainer.precision=32-true."

@@ -73,9 +73,7 @@ class RunHyperparameters(Callback):
         for logger in trainer.loggers:
             logger.log_metrics(seconds, step=trainer.global_step)
         final = {**trainer.callback_metrics, **trainer.logged_metrics, **seconds}
-        metrics = {
-            f"{HPARAMS_PREFIX}{tag}": float(value) for tag, value in sorted(final.items()) if tag != "epoch"
-        }
+        metrics = {f"{HPARAMS_PREFIX}{tag}": float(value) for tag, value in sorted(final.items()) if tag != "epoch"}
         # the other loggers take no metrics with their hyperparameters (their curves hold these values)
         for logger in (lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)):
             logger.log_hyperparams(self._params(pl_module), metrics=metrics, step=trainer.global_step)

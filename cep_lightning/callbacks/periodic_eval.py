@@ -63,9 +63,7 @@ class PeriodicEvaluation(L.Callback):
 
                 def guided(obs: np.ndarray, scale: float = scale) -> np.ndarray:
                     s = torch.as_tensor(obs, dtype=torch.float32)
-                    return guided_sample(
-                        self.behavior, pl_module.energy, s, scale, self.solver_steps, sampler
-                    )
+                    return guided_sample(self.behavior, pl_module.energy, s, scale, self.solver_steps, sampler)
 
                 metrics.update(self._metrics(f"energy/periodic_return_s{scale:g}", guided))
         else:

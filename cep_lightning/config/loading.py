@@ -58,9 +58,7 @@ def load_config(argv: list[str], saved: DictConfig | None = None) -> DictConfig:
     if saved is None:
         cfg = _merge(preset(_check_task(cli.get("task", Config.task))), cli, "the command line")
     else:
-        cfg = _merge(
-            _merge(OmegaConf.structured(Config), saved, "the run's config.yaml"), cli, "the command line"
-        )
+        cfg = _merge(_merge(OmegaConf.structured(Config), saved, "the run's config.yaml"), cli, "the command line")
     if cfg.smoke:
         apply_smoke(cfg)
     check_config(cfg, cli)
@@ -82,9 +80,7 @@ def preset(task: str) -> DictConfig:
 def preset_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
     """The files a preset is built from, bases first."""
     if path in seen:
-        raise ConfigError(
-            f"Presets extend each other in a cycle: {' -> '.join(p.name for p in (*seen, path))}."
-        )
+        raise ConfigError(f"Presets extend each other in a cycle: {' -> '.join(p.name for p in (*seen, path))}.")
     if not path.is_file():
         where = f" (extended by {seen[-1].name})" if seen else ""
         raise ConfigError(f"Preset file {path} does not exist{where}. Bases: {', '.join(available_bases())}.")
@@ -127,9 +123,7 @@ def _merge(base: DictConfig, other: DictConfig, source: str) -> DictConfig:
         key = exc.full_key or str(exc.key)
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         node = OmegaConf.select(base, parent) if parent else base
-        valid = (
-            [f"{parent}.{k}" if parent else k for k in node.keys()] if isinstance(node, DictConfig) else []
-        )
+        valid = [f"{parent}.{k}" if parent else k for k in node.keys()] if isinstance(node, DictConfig) else []
         raise ConfigError(f"Unknown config key '{key}' (in {source}).{_suggest(key, valid)}") from None
     except ValidationError as exc:
         key = exc.full_key or str(exc.key)
@@ -152,9 +146,7 @@ def _suggest(word: str, options: list[str]) -> str:
         last = word.rsplit(".", 1)[-1]
         close = [o for o in options if difflib.get_close_matches(last, [o.rsplit(".", 1)[-1]], cutoff=0.6)]
     return (
-        f" Did you mean: {', '.join(close)}?"
-        if close
-        else (f" Valid keys: {', '.join(options)}." if options else "")
+        f" Did you mean: {', '.join(close)}?" if close else (f" Valid keys: {', '.join(options)}." if options else "")
     )
 
 

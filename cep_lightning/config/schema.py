@@ -47,9 +47,7 @@ class DataConfig:
     toy_size: int = setting(200_000, "points of the toy data set")
     drop_nonfinite: bool = setting(False, "drop rows with NaN/inf instead of refusing the data set")
     reward_transform: str = setting(
-        "locomotion",
-        "locomotion: r·1000/(max return − min return); antmaze: r − 1",
-        ("locomotion", "antmaze", "none"),
+        "locomotion", "locomotion: r·1000/(max return − min return); antmaze: r − 1", ("locomotion", "antmaze", "none")
     )
     observation_keys: Optional[list[str]] = setting(
         None, "Dict observations (data set and env): these keys concatenated, in order"
@@ -103,9 +101,7 @@ class EnergyConfig:
     depth: int = setting(4, "hidden layers of the energy network")
     beta: float = setting(3.0, "CEP inverse temperature β")
     loss: str = setting(
-        "cep",
-        "cep: contrastive energy prediction; mse, emse: the regression baselines",
-        ("cep", "mse", "emse"),
+        "cep", "cep: contrastive energy prediction; mse, emse: the regression baselines", ("cep", "mse", "emse")
     )
     time_scale: float = setting(30.0, "std of the fixed Fourier time frequencies W ~ N(0, scale²)")
     trainer: dict[str, Any] = setting({}, "Trainer options for this stage only (over trainer.*)")
@@ -119,12 +115,8 @@ class EvalConfig:
     env_kwargs: dict[str, Any] = setting({}, "gym.make(env, **env_kwargs), over the data set's own")
     episodes: int = setting(10, "episodes per guidance scale, each in its own seeded environment")
     scales: list[float] = setting([0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0], "the sweep of guidance scales")
-    reported_scale: float = setting(
-        3.0, "the scale whose score is reported, fixed before evaluation (one of scales)"
-    )
-    envs_per_batch: int = setting(
-        0, "environments stepped together per process (0: all of its episodes at once)"
-    )
+    reported_scale: float = setting(3.0, "the scale whose score is reported, fixed before evaluation (one of scales)")
+    envs_per_batch: int = setting(0, "environments stepped together per process (0: all of its episodes at once)")
     solver_steps: int = setting(15, "DPM-Solver model evaluations per action")
     sampler: str = setting(
         "dpm_solver++_2s",
@@ -145,12 +137,8 @@ class ToyConfig:
     methods: list[str] = setting(["cep", "mse", "emse"], "energy training objectives compared")
     betas: list[float] = setting([0.0, 3.0, 10.0, 20.0], "inverse temperatures of the targets p ∝ q exp(β e)")
     samples: int = setting(20_000, "guided samples per (method, β)")
-    M: int = setting(
-        0, "CEP's contrastive sets on a toy: groups of M points, one t each (0: the whole batch)"
-    )
-    lr_decay: bool = setting(
-        False, "behaviour and energy learning rates decay linearly to zero over their steps"
-    )
+    M: int = setting(0, "CEP's contrastive sets on a toy: groups of M points, one t each (0: the whole batch)")
+    lr_decay: bool = setting(False, "behaviour and energy learning rates decay linearly to zero over their steps")
 
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -172,9 +160,7 @@ class ProgressConfig:
 
 @dataclass
 class CheckpointConfig:
-    every_n_steps: int = setting(
-        5000, "training stages save <stage>/checkpoints/last.ckpt this often (resume point)"
-    )
+    every_n_steps: int = setting(5000, "training stages save <stage>/checkpoints/last.ckpt this often (resume point)")
 
 
 @dataclass
@@ -182,9 +168,7 @@ class PeriodicEvalConfig:
     enabled: bool = setting(False, "evaluate in the environment during the critic and energy stages")
     every_n_steps: int = setting(10_000)
     episodes: int = setting(5)
-    scales: list[float] = setting(
-        [3.0], "guidance scales of the energy stage (the critic stage: argmax-Q selection)"
-    )
+    scales: list[float] = setting([3.0], "guidance scales of the energy stage (the critic stage: argmax-Q selection)")
 
 
 @dataclass
@@ -213,9 +197,7 @@ class CallbacksConfig:
 
 @dataclass
 class Config:
-    task: str = setting(
-        "pendulum-mixed", "the preset conf/task/<task>.yaml (pendulum-mixed: built in, no download)"
-    )
+    task: str = setting("pendulum-mixed", "the preset conf/task/<task>.yaml (pendulum-mixed: built in, no download)")
     stage: str = setting("all", "one stage, or all (a finished, current stage is skipped)", STAGE_CHOICES)
     seed: int = setting(0, "random seed (seed=0,1,2: one run per seed)")
     smoke: bool = setting(False, "every stage on a small slice with short budgets: checks a set-up quickly")
@@ -257,9 +239,7 @@ def settings(node: type = Config, prefix: str = "") -> Iterator[Setting]:
             yield from settings(kind, f"{key}.")
             continue
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
-        yield Setting(
-            key, default, _type_name(kind), f.metadata.get("help", ""), f.metadata.get("choices", ())
-        )
+        yield Setting(key, default, _type_name(kind), f.metadata.get("help", ""), f.metadata.get("choices", ()))
 
 
 def _type_name(kind: Any) -> str:

@@ -36,7 +36,5 @@ def apply_smoke(cfg: DictConfig) -> None:
     cfg.eval.env_kwargs.max_episode_steps = _smaller(
         cfg.eval.env_kwargs.get("max_episode_steps"), SMOKE["eval.max_episode_steps"]
     )
-    cfg.trainer.log_every_n_steps = _smaller(
-        cfg.trainer.get("log_every_n_steps"), SMOKE["trainer.log_every_n_steps"]
-    )
+    cfg.trainer.log_every_n_steps = _smaller(cfg.trainer.get("log_every_n_steps"), SMOKE["trainer.log_every_n_steps"])
     cfg.progress.every_n_steps = _smaller(cfg.progress.every_n_steps or None, SMOKE["progress.every_n_steps"])

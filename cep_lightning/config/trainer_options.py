@@ -18,9 +18,7 @@ def stage_options(cfg: DictConfig, stage: str) -> dict[str, Any]:
     shared: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
     own: dict[str, Any] = OmegaConf.to_container(cfg[stage].trainer, resolve=True)  # type: ignore[assignment]
     options = {**shared, **own}
-    options["precision"] = resolve_precision(
-        options.get("precision", "auto"), str(options.get("accelerator", "auto"))
-    )
+    options["precision"] = resolve_precision(options.get("precision", "auto"), str(options.get("accelerator", "auto")))
     return options
 
 

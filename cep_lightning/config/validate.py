@@ -40,9 +40,7 @@ SHORTENING = (
     "overfit_batches",
 )  # a stage cut short would be recorded as finished
 SOURCE_KEYS = {"path": "hdf5", "minari_id": "minari", "toy": "toy", "builtin_episodes": "builtin"}
-OWNED_IN_EVAL = {
-    "inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"
-}
+OWNED_IN_EVAL = {"inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"}
 
 
 def check_config(cfg: DictConfig, cli: DictConfig | None = None) -> None:
@@ -144,9 +142,7 @@ def _check_loggers(names: list[str]) -> None:
         )
     for name in names:
         if name not in LOGGER_PACKAGES:
-            raise ConfigError(
-                f"logger={names}: unknown logger '{name}'; valid: {', '.join(LOGGER_PACKAGES)}."
-            )
+            raise ConfigError(f"logger={names}: unknown logger '{name}'; valid: {', '.join(LOGGER_PACKAGES)}.")
         package = LOGGER_PACKAGES[name]
         if package is not None and importlib.util.find_spec(package) is None:
             raise ConfigError(

@@ -178,9 +178,7 @@ def _is_local(dataset_id: str) -> bool:
     return dataset_id in minari.list_local_datasets(prefix=dataset_id)
 
 
-def ensure_builtin_dataset(
-    dataset_id: str = BUILTIN_DATASET_ID, num_episodes: int = 200, seed: int = 0
-) -> str:
+def ensure_builtin_dataset(dataset_id: str = BUILTIN_DATASET_ID, num_episodes: int = 200, seed: int = 0) -> str:
     """Make the built-in data set in Minari's local store unless it is already there; return its id.
 
     The dataset is written into a hidden temporary store inside the local store, then its folder is

@@ -133,20 +133,11 @@ class QGPODataModule(L.LightningDataModule):
             self.states, self.next_index = state_table(self.transitions)
 
     def use(
-        self,
-        batch_size: int,
-        steps: int = 1,
-        support_dir: Path | None = None,
-        state_rows: np.ndarray | None = None,
+        self, batch_size: int, steps: int = 1, support_dir: Path | None = None, state_rows: np.ndarray | None = None
     ) -> "QGPODataModule":
         """Training: ``steps`` batches (+ support of ``support_dir``); prediction: the state-table rows
         ``state_rows`` (default all)."""
-        self.batch_size, self.steps, self.support_dir, self.state_rows = (
-            batch_size,
-            steps,
-            support_dir,
-            state_rows,
-        )
+        self.batch_size, self.steps, self.support_dir, self.state_rows = (batch_size, steps, support_dir, state_rows)
         return self
 
     @property
@@ -180,8 +171,5 @@ class QGPODataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         rows = np.arange(len(self.states)) if self.state_rows is None else self.state_rows
         return DataLoader(
-            StateDataset(self.states, rows),
-            batch_size=self.batch_size,
-            shuffle=False,
-            collate_fn=_batch_as_is,
+            StateDataset(self.states, rows), batch_size=self.batch_size, shuffle=False, collate_fn=_batch_as_is
         )

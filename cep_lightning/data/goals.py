@@ -24,10 +24,7 @@ class MazeGoal:
 
     def reached(self, achieved: np.ndarray) -> np.ndarray:
         """[...] bool: ||achieved - xy||_2 <= radius, for (x, y) positions [..., 2]."""
-        return (
-            np.linalg.norm(np.asarray(achieved, dtype=np.float64) - np.asarray(self.xy), axis=-1)
-            <= self.radius
-        )
+        return np.linalg.norm(np.asarray(achieved, dtype=np.float64) - np.asarray(self.xy), axis=-1) <= self.radius
 
     def describe(self) -> dict[str, Any]:
         """The goal as results.json records it."""

@@ -37,9 +37,7 @@ def load_d4rl_hdf5(path: str | os.PathLike) -> Transitions:
                 )
             arrays = {k: f[k][()] for k in (*REQUIRED_KEYS, "next_observations") if k in f}
     except OSError as exc:
-        raise DataError(
-            f"'{path}' is not a readable HDF5 file ({exc}). Re-download it or check the path."
-        ) from exc
+        raise DataError(f"'{path}' is not a readable HDF5 file ({exc}). Re-download it or check the path.") from exc
     return _transitions_from_arrays(arrays, str(path))
 
 

@@ -35,9 +35,7 @@ def _open_dataset(dataset_id: str, download: bool) -> minari.MinariDataset:
     try:
         parse_dataset_id(dataset_id)
     except ValueError as exc:
-        raise DataError(
-            f"Malformed Minari dataset id '{dataset_id}': use the form namespace/env/name-vN."
-        ) from exc
+        raise DataError(f"Malformed Minari dataset id '{dataset_id}': use the form namespace/env/name-vN.") from exc
     data_path = get_dataset_path(dataset_id) / "data"
     if not data_path.exists():
         if not download:
@@ -80,10 +78,7 @@ def is_goal_conditioned(space: gym.Space) -> bool:
 
 
 def load_minari_transitions(
-    dataset_id: str,
-    download: bool = False,
-    observation_keys: Sequence[str] | None = None,
-    goal: MazeGoal | None = None,
+    dataset_id: str, download: bool = False, observation_keys: Sequence[str] | None = None, goal: MazeGoal | None = None
 ) -> Transitions:
     """All episodes of a local Minari dataset, concatenated in order, as transitions.
 
@@ -121,9 +116,7 @@ def load_minari_transitions(
     if not parts["rewards"]:
         raise DataError(f"Minari dataset '{dataset_id}' has no episodes.")
     dtypes = {"terminals": bool, "timeouts": bool}
-    return Transitions(
-        **{key: np.concatenate(v).astype(dtypes.get(key, np.float32)) for key, v in parts.items()}
-    )
+    return Transitions(**{key: np.concatenate(v).astype(dtypes.get(key, np.float32)) for key, v in parts.items()})
 
 
 def minari_eval_env_spec(dataset_id: str, download: bool = False) -> EnvSpec:

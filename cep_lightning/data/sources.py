@@ -43,9 +43,7 @@ def load_source(cfg: DictConfig, goal: MazeGoal | None = None) -> Transitions:
     """The raw transitions that ``data.source`` names (goal-conditioned Minari data relabelled to ``goal``)."""
     if cfg.source == "builtin":
         return load_minari_transitions(
-            ensure_builtin_dataset(
-                builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes
-            )
+            ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes)
         )
     if cfg.source == "toy":
         return toy_transitions(cfg.toy, cfg.toy_size)

@@ -68,12 +68,8 @@ class SupportStore:
             store = cls.open(directory, mode="r+")
             if store.actions.shape == shape:
                 return store
-        actions = np.lib.format.open_memmap(
-            directory / "actions.npy", mode="w+", dtype=np.float32, shape=shape
-        )
-        written = np.lib.format.open_memmap(
-            directory / "written.npy", mode="w+", dtype=bool, shape=(num_states,)
-        )
+        actions = np.lib.format.open_memmap(directory / "actions.npy", mode="w+", dtype=np.float32, shape=shape)
+        written = np.lib.format.open_memmap(directory / "written.npy", mode="w+", dtype=bool, shape=(num_states,))
         return cls(actions, next_index, written)
 
     @staticmethod

@@ -33,9 +33,7 @@ def support_values(
     out = np.empty(actions.shape[:2], dtype=np.float32)
     with torch.autocast(device.type, enabled=False):
         for start in range(0, len(states), per_batch):
-            s = torch.tensor(
-                states[start : start + per_batch], dtype=torch.float32, device=device
-            )  # copies: the
+            s = torch.tensor(states[start : start + per_batch], dtype=torch.float32, device=device)  # copies: the
             a = torch.tensor(
                 actions[start : start + per_batch], dtype=torch.float32, device=device
             )  # memmap is read-only
@@ -59,16 +57,10 @@ def ensure_support_values(directory: Path, critic: nn.Module, states: np.ndarray
     actions = np.load(directory / "actions.npy", mmap_mode="r")
     key = fingerprint(critic, actions)
     record = directory / RECORD
-    if (
-        record.is_file()
-        and (directory / VALUES).is_file()
-        and json.loads(record.read_text()).get("fingerprint") == key
-    ):
+    if record.is_file() and (directory / VALUES).is_file() and json.loads(record.read_text()).get("fingerprint") == key:
         return False
     values = support_values(critic, states, actions)
-    tmp = (
-        directory / f"{VALUES}.{os.getpid()}.tmp.npy"
-    )  # every DDP process writes the same values; renames are atomic
+    tmp = directory / f"{VALUES}.{os.getpid()}.tmp.npy"  # every DDP process writes the same values; renames are atomic
     np.save(tmp, values)
     os.replace(tmp, directory / VALUES)
     tmp_record = directory / f"{RECORD}.{os.getpid()}.tmp"

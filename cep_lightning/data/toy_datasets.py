@@ -54,9 +54,7 @@ def rings(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Four rings of radius 3, 2.25, 1.5, 0.75 of equal mass, + N(0, 0.08² I); e = 0.667, 0.333, 1, 0."""
     ring = rng.integers(0, 4, n)
     angle = rng.uniform(0.0, 2 * np.pi, n)
-    x = RING_RADII[ring, None] * np.stack([np.cos(angle), np.sin(angle)], 1) + 0.08 * rng.standard_normal(
-        (n, 2)
-    )
+    x = RING_RADII[ring, None] * np.stack([np.cos(angle), np.sin(angle)], 1) + 0.08 * rng.standard_normal((n, 2))
     return x.astype(np.float32), RING_LABELS[ring].astype(np.float32)
 
 
@@ -144,9 +142,7 @@ def class_frequencies(classes: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(classes, minlength=num_classes) / len(classes)
 
 
-def importance_resample(
-    x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator
-) -> np.ndarray:
+def importance_resample(x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """Ground-truth samples of p ∝ q exp(beta e): resample data points with weights exp(beta e)."""
     w = np.exp(beta * (e - e.max()))
     return x[rng.choice(len(x), size=n, p=w / w.sum())]

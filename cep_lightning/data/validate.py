@@ -42,9 +42,7 @@ def check_finite(data: Transitions, where: str, drop: bool) -> Transitions:
             f"{where}: {len(rows)} of {len(data)} rows have NaN or inf in {fields} (first rows: {rows[:5].tolist()}). "
             f"Fix the data, or drop those rows with data.drop_nonfinite=true."
         )
-    log.warning(
-        "%s: dropped %d rows with NaN or inf in %s (data.drop_nonfinite=true)", where, len(rows), fields
-    )
+    log.warning("%s: dropped %d rows with NaN or inf in %s (data.drop_nonfinite=true)", where, len(rows), fields)
     return drop_rows(data, ~bad)
 
 
@@ -70,9 +68,7 @@ def check_against_env(data: Transitions, make_env: Callable[[], gym.Env]) -> Non
             f"The data set's actions have size {data.actions.shape[1:]} but {env_id} takes {act_space.shape}; "
             f"the task's data and eval.env_id do not belong together."
         )
-    outside = np.mean(
-        np.any((data.actions < act_space.low - 1e-6) | (data.actions > act_space.high + 1e-6), axis=1)
-    )
+    outside = np.mean(np.any((data.actions < act_space.low - 1e-6) | (data.actions > act_space.high + 1e-6), axis=1))
     if outside > 0:
         log.warning(
             "%.2f%% of the data set's actions lie outside %s's action space [%s, %s]; "

@@ -40,9 +40,7 @@ def register_robotics_envs(env_id: str) -> None:
     if env_id in gym.registry:
         return
     try:
-        with contextlib.redirect_stderr(
-            io.StringIO()
-        ):  # its import prints a notice about the unrelated Adroit tasks
+        with contextlib.redirect_stderr(io.StringIO()):  # its import prints a notice about the unrelated Adroit tasks
             import gymnasium_robotics
 
             gym.register_envs(gymnasium_robotics)
@@ -100,9 +98,7 @@ class EnvMaker:
     def _make(self) -> gym.Env:
         register_robotics_envs(self.env_id)
         try:
-            with (
-                warnings.catch_warnings()
-            ):  # AntMaze_*-v4 on purpose: Minari's AntMaze data were collected in it
+            with warnings.catch_warnings():  # AntMaze_*-v4 on purpose: Minari's AntMaze data were collected in it
                 warnings.filterwarnings("ignore", message=".*is out of date.*")
                 return gym.make(self.env, **self.kwargs)
         except gym.error.Error as exc:
@@ -111,9 +107,7 @@ class EnvMaker:
                 "Install its package or pick another env_id."
             ) from None
         except TypeError as exc:
-            raise ConfigError(
-                f"eval.env_kwargs={dict(self.kwargs)} do not fit {self.env_id}: {exc}."
-            ) from None
+            raise ConfigError(f"eval.env_kwargs={dict(self.kwargs)} do not fit {self.env_id}: {exc}.") from None
 
     def __call__(self) -> gym.Env:
         env = self._make()

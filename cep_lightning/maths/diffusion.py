@@ -145,10 +145,7 @@ def dpm_solver_2m(eps_fn: EpsFn, x: Tensor, steps: int = 15, t_end: float = T_SA
         eps = eps_fn(x, grid[i].to(x.device, torch.float32).expand(batch)).float()
         h = lam[i + 1] - lam[i]
         slope = eps if previous is None else eps + (eps - previous) / (2.0 * float((lam[i] - lam[i - 1]) / h))
-        x = (
-            float(torch.exp(log_alpha[i + 1] - log_alpha[i])) * x
-            - float(sigma[i + 1] * torch.expm1(h)) * slope
-        )
+        x = float(torch.exp(log_alpha[i + 1] - log_alpha[i])) * x - float(sigma[i + 1] * torch.expm1(h)) * slope
         previous = eps
     return x
 

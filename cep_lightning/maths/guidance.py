@@ -56,9 +56,7 @@ def best_of_M(behavior: nn.Module, critic: nn.Module, s: Tensor, M: int, solver_
     s = s.to(device, torch.float32)
     b, a_dim = len(s), behavior.out.out_features
     s_rep = s.repeat_interleave(M, dim=0)
-    actions = dpm_solver_2(
-        lambda x, t: behavior(x, t, s_rep), torch.randn(b * M, a_dim, device=device), solver_steps
-    )
+    actions = dpm_solver_2(lambda x, t: behavior(x, t, s_rep), torch.randn(b * M, a_dim, device=device), solver_steps)
     best = critic(s_rep, actions).reshape(b, M).argmax(dim=1)
     return actions.reshape(b, M, a_dim)[torch.arange(b), best]
 
@@ -82,13 +80,9 @@ class GuidedPolicy(nn.Module):
         self, s: Tensor, guidance_scale: float | Tensor = 0.0, generator: torch.Generator | None = None
     ) -> Tensor:
         """One action per row of s [B, S] (``guided_sample``)."""
-        return guided_sample(
-            self.behavior, self.energy, s, guidance_scale, self.solver_steps, self.sampler, generator
-        )
+        return guided_sample(self.behavior, self.energy, s, guidance_scale, self.solver_steps, self.sampler, generator)
 
-    def act(
-        self, observations: np.ndarray | Tensor, guidance_scale: float | Tensor = 0.0
-    ) -> np.ndarray | Tensor:
+    def act(self, observations: np.ndarray | Tensor, guidance_scale: float | Tensor = 0.0) -> np.ndarray | Tensor:
         """Actions for observations [B, S] (or one [S]) at ``guidance_scale`` (a float or one per row)."""
         is_numpy = not torch.is_tensor(observations)
         s = torch.as_tensor(np.asarray(observations, dtype=np.float32)) if is_numpy else observations

@@ -58,9 +58,7 @@ class ScoreNet(nn.Module):
         self.time = FourierTime(time_dim)
         self.state = nn.Sequential(nn.Linear(state_dim, 32), nn.SiLU()) if state_dim > 0 else None
         self.cond = nn.Sequential(
-            nn.Linear(time_dim + (32 if state_dim > 0 else 0), cond_dim),
-            nn.SiLU(),
-            nn.Linear(cond_dim, cond_dim),
+            nn.Linear(time_dim + (32 if state_dim > 0 else 0), cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim)
         )
         self.d1 = ResBlock(action_dim, w1, cond_dim)
         self.d2 = ResBlock(w1, w2, cond_dim)
@@ -70,9 +68,7 @@ class ScoreNet(nn.Module):
         self.u1 = ResBlock(w2 + 2 * w3, w1, cond_dim)
         self.out = nn.Linear(2 * w1, action_dim)
 
-    def forward(
-        self, a_t: Tensor, t: Tensor, s: Tensor | None = None
-    ) -> Tensor:  # [B, A], [B], [B, S] -> [B, A]
+    def forward(self, a_t: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:  # [B, A], [B], [B, S] -> [B, A]
         features = [self.state(s), self.time(t)] if self.state is not None else [self.time(t)]
         c = self.cond(torch.cat(features, dim=-1))
         d1 = self.d1(a_t, c)
@@ -124,8 +120,6 @@ class EnergyNet(nn.Module):
         self.time = FourierTime(time_dim, time_scale)
         self.net = mlp(action_dim + time_dim + state_dim, hidden, depth, activation=nn.SiLU)
 
-    def forward(
-        self, a_t: Tensor, t: Tensor, s: Tensor | None = None
-    ) -> Tensor:  # [..., A], [...], [..., S] -> [...]
+    def forward(self, a_t: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:  # [..., A], [...], [..., S] -> [...]
         parts = [a_t, self.time(t)] + ([s] if s is not None else [])
         return self.net(torch.cat(parts, dim=-1)).squeeze(-1)

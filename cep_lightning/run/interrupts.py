@@ -34,9 +34,7 @@ class StopRequest:
         first = self.signum is None
         self.signum = signum
         if not (first and self.in_stage):
-            raise StageInterrupted(
-                f"stopped by {signal.Signals(signum).name} before the stage saved anything.", signum
-            )
+            raise StageInterrupted(f"stopped by {signal.Signals(signum).name} before the stage saved anything.", signum)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator["StopRequest"]:

@@ -54,9 +54,7 @@ def locate_run(cfg: DictConfig) -> RunDir:
     """run.dir if given; else <root>/<task>/<name>; a single stage without either: the task's latest run
     (the latest with a finished stage); a new run: <root>/<task>/<time stamp>."""
     task_dir = Path(cfg.run.root) / cfg.task
-    if cfg.run.name is not None and (
-        Path(cfg.run.name).name != cfg.run.name or cfg.run.name in ("", ".", "..")
-    ):
+    if cfg.run.name is not None and (Path(cfg.run.name).name != cfg.run.name or cfg.run.name in ("", ".", "..")):
         raise ConfigError(
             f"run.name={cfg.run.name!r} is not a plain name: runs go to <run.root>/<task>/<run.name>. Use a name "
             f"without '/' or '..', or give the whole path with run.dir=..."

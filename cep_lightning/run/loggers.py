@@ -17,9 +17,7 @@ def make_loggers(cfg: DictConfig, run_dir: Path, name: str) -> list[Logger]:
     """The loggers of one stage (``name``: its folder under the run directory), in the order ``logger`` lists them."""
     run_name = f"{cfg.task}/{run_dir.name}/{name}"
     makers = {
-        "tensorboard": lambda: TensorBoardLogger(
-            save_dir=run_dir, name=name, version="logs", default_hp_metric=False
-        ),
+        "tensorboard": lambda: TensorBoardLogger(save_dir=run_dir, name=name, version="logs", default_hp_metric=False),
         "csv": lambda: CSVLogger(save_dir=run_dir, name=name, version="csv"),
         "wandb": lambda: WandbLogger(
             name=run_name, save_dir=str(run_dir / name), project="cep_lightning", group=str(run_dir)

@@ -45,15 +45,7 @@ from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EvaluationModule, summarize
 from cep_lightning.stages.support import StateTable, SupportSampler, SupportWriter
 
-__all__ = [
-    "run",
-    "check_command",
-    "stage_trainer",
-    "fit_stage",
-    "train_once",
-    "behavior_module",
-    "prepare_run_dir",
-]
+__all__ = ["run", "check_command", "stage_trainer", "fit_stage", "train_once", "behavior_module", "prepare_run_dir"]
 
 
 class StageIncomplete(CepError):
@@ -167,14 +159,10 @@ def train_once(
     return run.model(name)
 
 
-def behavior_module(
-    cfg: DictConfig, state_dim: int, action_dim: int, lr_decay: bool = False
-) -> BehaviorModule:
+def behavior_module(cfg: DictConfig, state_dim: int, action_dim: int, lr_decay: bool = False) -> BehaviorModule:
     """The behaviour model of ``cfg.behavior``, untrained."""
     c = cfg.behavior
-    return BehaviorModule(
-        state_dim, action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim, lr_decay=lr_decay
-    )
+    return BehaviorModule(state_dim, action_dim, lr=c.lr, widths=list(c.widths), cond_dim=c.cond_dim, lr_decay=lr_decay)
 
 
 def run_behavior(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
@@ -206,17 +194,13 @@ def run_critic(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataM
         tau=c.tau,
         beta_q=c.beta_q,
     )
-    fit_stage(
-        cfg, trainer, run, "critic", module, data.use(c.batch_size, c.steps, run.stage_dir("support")), fresh
-    )
+    fit_stage(cfg, trainer, run, "critic", module, data.use(c.batch_size, c.steps, run.stage_dir("support")), fresh)
 
 
 def run_energy(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
     c = cfg.energy
     critic = run.load_checked(CriticModule, "critic", data.state_dim, data.action_dim).q_target
-    ensure_support_values(
-        run.stage_dir("support"), critic, data.states
-    )  # the CEP labels' Q, once, not per step
+    ensure_support_values(run.stage_dir("support"), critic, data.states)  # the CEP labels' Q, once, not per step
     module = EnergyModule(
         data.state_dim,
         data.action_dim,
@@ -228,9 +212,7 @@ def run_energy(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataM
         loss=c.loss,
         time_scale=c.time_scale,
     )
-    fit_stage(
-        cfg, trainer, run, "energy", module, data.use(c.batch_size, c.steps, run.stage_dir("support")), fresh
-    )
+    fit_stage(cfg, trainer, run, "energy", module, data.use(c.batch_size, c.steps, run.stage_dir("support")), fresh)
 
 
 def run_eval(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:
@@ -258,12 +240,8 @@ def run_eval(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataMod
         "checkpoint": "last (the end of each stage's budget)",
         **({"goal": goal.describe()} if goal is not None else {}),
         "dataset_mean_return": data.dataset_mean_return(),
-        "dataset_normalized_score": normalized_score(
-            data.dataset_mean_return(), c.ref_min_return, c.ref_max_return
-        ),
-        **summarize(
-            module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return, success=goal is not None
-        ),
+        "dataset_normalized_score": normalized_score(data.dataset_mean_return(), c.ref_min_return, c.ref_max_return),
+        **summarize(module.returns, c.reported_scale, c.ref_min_return, c.ref_max_return, success=goal is not None),
     }
     if trainer.is_global_zero:
         log_sweep(trainer, module.returns, c.reported_scale, run.path)
@@ -348,9 +326,7 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
         if is_rank_zero():
             run.start(stage, wanted[stage], input_ids(run, stage))  # type: ignore[arg-type]
         rank_zero_info(f"[cep_lightning] {stage}: {step.action} ({run.path})")
-        L.seed_everything(
-            cfg.seed + STAGES.index(stage), workers=True, verbose=False
-        )  # a stage alone = in a run
+        L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = in a run
         start = time.time()
         try:
             with STOP.stage():
@@ -358,12 +334,10 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
         except SIGTERMException:
             signum = STOP.signum or signal.SIGTERM
             where = STOPPED_WHERE.get(
-                stage,
-                f"at step {trainer.global_step} of {trainer.max_steps}; saved {run.last_checkpoint(stage)}",
+                stage, f"at step {trainer.global_step} of {trainer.max_steps}; saved {run.last_checkpoint(stage)}"
             )
             raise StageInterrupted(
-                f"{stage}: stopped by {signal.Signals(signum).name} {where}. Resume with: {resume_command(run)}",
-                signum,
+                f"{stage}: stopped by {signal.Signals(signum).name} {where}. Resume with: {resume_command(run)}", signum
             ) from None
         trainer.strategy.barrier()  # every process has written its share of the stage's outputs
         _check_complete(cfg, stage, trainer, run, len(command.data.states))
@@ -412,9 +386,7 @@ def results_table(results: dict) -> str:
 
     def row(label: str, r: dict) -> str:
         score = "-" if r["normalized_score"] is None else f"{r['normalized_score']:.1f}"
-        return (
-            f"{label:>7} {r['mean_return']:>12.1f} ± {r['std_return']:<9.1f} {score:>11} {r['episodes']:>9}"
-        )
+        return f"{label:>7} {r['mean_return']:>12.1f} ± {r['std_return']:<9.1f} {score:>11} {r['episodes']:>9}"
 
     reported = results["reported"]
     lines = [

@@ -28,10 +28,7 @@ INPUTS = {
     "energy": ("support", "critic"),
     "eval": ("behavior", "energy"),
 }
-EXECUTION_KEYS = {
-    "support": ("batch_size",),
-    "eval": ("envs_per_batch",),
-}  # how a stage runs, not what it computes
+EXECUTION_KEYS = {"support": ("batch_size",), "eval": ("envs_per_batch",)}  # how a stage runs, not what it computes
 
 
 def stage_settings(cfg: DictConfig, stage: str, data_fingerprint: str) -> dict[str, Any]:
@@ -100,9 +97,7 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             if key == "data":
-                changes.append(
-                    f"the data changed (fingerprint {show(key, old.get(key))} → {show(key, new.get(key))})"
-                )
+                changes.append(f"the data changed (fingerprint {show(key, old.get(key))} → {show(key, new.get(key))})")
             else:
                 changes.append(f"{key}: {show(key, old.get(key))} → {show(key, new.get(key))}")
     return changes
@@ -149,13 +144,7 @@ def make_plan(run: RunDir, stage: str, wanted: dict[str, dict[str, Any]]) -> Pla
             if not reasons:
                 steps.append(Step(name, "skip", ["current"]))
                 continue
-            action = (
-                "resume"
-                if can_resume(run, name, wanted[name], redone)
-                else "redo"
-                if run.record(name)
-                else "run"
-            )
+            action = "resume" if can_resume(run, name, wanted[name], redone) else "redo" if run.record(name) else "run"
             steps.append(Step(name, action, reasons))
             redone.add(name)
         return Plan(steps, [])

@@ -21,9 +21,7 @@ def scale_multiplier(scales: list[float]) -> int:
     return 1000
 
 
-def log_sweep(
-    trainer: L.Trainer, returns: dict[float, np.ndarray], reported_scale: float, run_dir: Path
-) -> Path:
+def log_sweep(trainer: L.Trainer, returns: dict[float, np.ndarray], reported_scale: float, run_dir: Path) -> Path:
     """``eval/return_vs_scale`` (mean return, x-axis: the scale; ``_x10``… when scales are fractional) and
     ``eval/return_std_vs_scale`` to every logger; the plot to ``<run>/return_vs_scale.png`` and TensorBoard."""
     import matplotlib

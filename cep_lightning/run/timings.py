@@ -28,6 +28,4 @@ def with_shares(run_dir: Path, timings: dict) -> dict:
 def record_timing(run: RunDir, stage: str, seconds: float) -> None:
     """Put a finished stage's seconds into ``timings.json``, with the shares and the support rate updated."""
     previous = json.loads(run.timings.read_text()) if run.timings.is_file() else {}
-    atomic_write(
-        run.timings, json.dumps(with_shares(run.path, {**previous, stage: round(seconds, 2)}), indent=2)
-    )
+    atomic_write(run.timings, json.dumps(with_shares(run.path, {**previous, stage: round(seconds, 2)}), indent=2))

@@ -45,9 +45,7 @@ class CriticModule(L.LightningModule):
             q_next = self.q_target(
                 expand_states(batch["s_next"].float(), support_next.shape[1]), support_next
             )  # [B, M]
-            y = q_target(
-                batch["r"].float(), batch["terminal"].float(), softmax_value(q_next, hp.beta_q), hp.gamma
-            )
+            y = q_target(batch["r"].float(), batch["terminal"].float(), softmax_value(q_next, hp.beta_q), hp.gamma)
         return y, q_next
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

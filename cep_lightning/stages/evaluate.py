@@ -62,12 +62,7 @@ class EvaluationModule(L.LightningModule):
     ):
         super().__init__()
         self.policy, self.make_env = policy, make_env
-        self.scales, self.episodes, self.seed, self.envs_per_batch = (
-            list(scales),
-            episodes,
-            seed,
-            envs_per_batch,
-        )
+        self.scales, self.episodes, self.seed, self.envs_per_batch = (list(scales), episodes, seed, envs_per_batch)
         self.reported_scale = reported_scale
         self.ref_min, self.ref_max = ref_min, ref_max
         self.outputs: list[Tensor] = []
@@ -90,9 +85,7 @@ class EvaluationModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         gathered = self.all_gather(torch.cat(self.outputs).to(self.device)).reshape(-1, 2).cpu().numpy()
-        by_item = dict(
-            zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist())
-        )  # padded duplicates collapse
+        by_item = dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))  # padded duplicates collapse
         self.returns = {
             scale: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)])
             for i, scale in enumerate(self.scales)
@@ -109,9 +102,7 @@ class EvaluationModule(L.LightningModule):
             self.log(tag.format("score"), float(score), rank_zero_only=True)
 
 
-def scale_summary(
-    returns: np.ndarray, ref_min: float | None, ref_max: float | None, success: bool = False
-) -> dict:
+def scale_summary(returns: np.ndarray, ref_min: float | None, ref_max: float | None, success: bool = False) -> dict:
     """Mean ± std of the episode returns, the normalized score of the mean, the episode count; with ``success``
     (a goal-reaching task whose return is 1 for a success and 0 otherwise) the success rate = the mean return."""
     score = normalized_score(float(returns.mean()), ref_min, ref_max)

@@ -8,9 +8,7 @@ import lightning as L
 import torch
 
 
-def adam(
-    module: L.LightningModule, params: Iterable[torch.nn.Parameter], lr: float, decay_to_zero: bool
-) -> Any:
+def adam(module: L.LightningModule, params: Iterable[torch.nn.Parameter], lr: float, decay_to_zero: bool) -> Any:
     """Adam(lr); with ``decay_to_zero`` the rate at step k is lr · (1 - k / max_steps) (the 2-D toys' recipe)."""
     optimizer = torch.optim.Adam(params, lr=lr)
     if not decay_to_zero:

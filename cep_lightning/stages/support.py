@@ -20,8 +20,7 @@ def seeded_noise(indices: Tensor, M: int, action_dim: int, seed: int) -> Tensor:
     """a_1 ~ N(0, I) [B, M, A], drawn from a generator seeded by (seed, state index), so the samples of a
     state do not depend on the batch or on the number of processes."""
     rows = [
-        torch.randn(M, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i)))
-        for i in indices
+        torch.randn(M, action_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in indices
     ]
     return torch.stack(rows)
 

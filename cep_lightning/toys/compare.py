@@ -55,9 +55,7 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Beha
     return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
-def train_energy(
-    cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float
-) -> EnergyModule:
+def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
     """An energy model on the toy's labels: CEP's contrastive sets are ``LabelledGroups`` of the batch."""
     name, c = energy_run_name(method, beta), cfg.energy
     L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
@@ -125,10 +123,7 @@ def compare(cfg: DictConfig) -> dict:
     betas = [float(b) for b in cfg.toy.betas]
     rng = np.random.default_rng(cfg.seed)
     samples = {
-        "truth": {
-            b: importance_resample(data.transitions.actions, data.transitions.rewards, b, n, rng)
-            for b in betas
-        }
+        "truth": {b: importance_resample(data.transitions.actions, data.transitions.rewards, b, n, rng) for b in betas}
     }
     unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed)
     for method in cfg.toy.methods:
@@ -138,12 +133,8 @@ def compare(cfg: DictConfig) -> dict:
                 samples[method][beta] = unguided  # beta = 0: the behaviour model alone, the error floor
                 continue
             energy = train_energy(cfg, run_dir, data, method, beta).energy.eval()
-            samples[method][beta] = draw(
-                QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed
-            )
-    tv = {
-        m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()
-    }
+            samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed)
+    tv = {m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()}
     report(cfg, run_dir, tv, samples)
     return tv
 

@@ -33,9 +33,7 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         seeds = []
     if not seeds:
-        raise ConfigError(
-            f"seed={text} is not an integer or a comma-separated list of integers (e.g. seed=0,1,2)."
-        )
+        raise ConfigError(f"seed={text} is not an integer or a comma-separated list of integers (e.g. seed=0,1,2).")
     return seeds
 
 
@@ -61,8 +59,7 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
             cfg = load_command([*rest, f"task={name}", f"seed={seed}", f"run.dir={seed_dir}"])
             if cfg.data.source != "toy":
                 raise ConfigError(
-                    f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), "
-                    f"got task={name}."
+                    f"python -m cep_lightning.toys needs a toy task ({', '.join(toy_tasks())} or all), got task={name}."
                 )
             configs[name][seed] = cfg
     return parent, configs
@@ -77,17 +74,13 @@ def run_seed(cfg: DictConfig) -> tuple[dict, float]:
     saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}
     wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in cfg.toy.methods}
     if "toys" in timings and all(wanted[m] <= set(saved.get(m, {})) for m in wanted):
-        print(
-            f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True
-        )
+        print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True)
         return saved, timings["toys"]
     print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: {run_dir}", flush=True)
     start = time.time()
     tv = compare(cfg)
     seconds = time.time() - start
-    (run_dir / TIMINGS).write_text(
-        json.dumps({**timings, "toys": seconds}, indent=2)
-    )  # of the call that finished it
+    (run_dir / TIMINGS).write_text(json.dumps({**timings, "toys": seconds}, indent=2))  # of the call that finished it
     return tv, seconds
 
 
@@ -116,14 +109,10 @@ def run_seeds(argv: list[str]) -> Path:
     summary = json.loads(path.read_text()) if path.is_file() else {}
     for task, by_seed in configs.items():
         results = {seed: run_seed(cfg) for seed, cfg in by_seed.items()}
-        summary[task] = aggregate(
-            {s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()}
-        )
+        summary[task] = aggregate({s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()})
         path.write_text(json.dumps(summary, indent=2))
         print(summary_table(task, summary[task]), flush=True)
-    figure = all_toys_figure(
-        {task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()}
-    )
+    figure = all_toys_figure({task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()})
     figure.savefig(parent / "toys.png", dpi=60)
     plt.close(figure)
     print(f"[cep_lightning.toys] {path}, {parent / 'toys.png'}")

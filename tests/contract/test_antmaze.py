@@ -19,11 +19,7 @@ from tests.helpers import antmaze_dataset
 KEYS = ["achieved_goal", "observation"]
 
 
-D4RL_CELLS = {
-    "umaze": ((1, 1), (3, 1), 5, 5),
-    "medium": ((1, 1), (6, 6), 8, 8),
-    "large": ((1, 1), (7, 9), 9, 12),
-}
+D4RL_CELLS = {"umaze": ((1, 1), (3, 1), 5, 5), "medium": ((1, 1), (6, 6), 8, 8), "large": ((1, 1), (7, 9), 9, 12)}
 
 
 PRESETS = ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"]
@@ -34,9 +30,7 @@ SCALE = 4.0  # gymnasium-robotics' maze_size_scaling for AntMaze
 
 def cell_centre(cell: tuple[int, int], rows: int, columns: int) -> np.ndarray:
     """(x, y) of a cell's centre in gymnasium-robotics' frame: the maze centred at the origin, rows along -y."""
-    return np.array(
-        [(cell[1] + 0.5) * SCALE - columns * SCALE / 2, rows * SCALE / 2 - (cell[0] + 0.5) * SCALE]
-    )
+    return np.array([(cell[1] + 0.5) * SCALE - columns * SCALE / 2, rows * SCALE / 2 - (cell[0] + 0.5) * SCALE])
 
 
 def walls(maze_map: list[list]) -> list[list[bool]]:
@@ -52,23 +46,15 @@ def preset(name: str, *overrides: str):
 def test_rewards_are_relabelled_to_the_evaluation_goal(minari_store: str) -> None:
     """A continuing-task data set whose episodes each chase their own goal: the loaded rewards and terminals are the
     indicator of the next (x, y) lying within 0.5 of D4RL's goal cell, not the stored rewards."""
-    cells = [
-        {"reset_cell": (6, 6)},
-        {"reset_cell": (1, 1), "goal_cell": (1, 1)},
-        {},
-    ]  # near the evaluation goal; near
-    dataset_id = antmaze_dataset(
-        "test/relabel-medium-v0", "medium-play", episodes=60, steps=10, cells=cells
-    )  # its own
+    cells = [{"reset_cell": (6, 6)}, {"reset_cell": (1, 1), "goal_cell": (1, 1)}, {}]  # near the evaluation goal; near
+    dataset_id = antmaze_dataset("test/relabel-medium-v0", "medium-play", episodes=60, steps=10, cells=cells)  # its own
     raw = list(minari.load_dataset(dataset_id).iterate_episodes())
     _, goal_cell, rows, columns = D4RL_CELLS["medium"]
     achieved_next = np.concatenate([e.observations["achieved_goal"][1:] for e in raw])
     expected = np.linalg.norm(achieved_next - cell_centre(goal_cell, rows, columns), axis=1) <= 0.5
     stored = np.concatenate([e.rewards for e in raw])
     own_goals = np.array([e.observations["desired_goal"][0] for e in raw])
-    assert (
-        expected.sum() >= 5 and (stored[~expected] == 1).sum() >= 5
-    )  # the data can tell the two rewards apart
+    assert expected.sum() >= 5 and (stored[~expected] == 1).sum() >= 5  # the data can tell the two rewards apart
     assert len(np.unique(np.round(own_goals, 3), axis=0)) > 10  # goals change between episodes
 
     cfg = load_command(["task=antmaze-medium-play-v2", f"data.minari_id={dataset_id}"])
@@ -110,9 +96,7 @@ def test_evaluation_maze_is_d4rls_and_its_goal_is_the_relabelling_goal(name: str
         env.reset(seed=seed)
         np.testing.assert_array_equal(env.unwrapped.goal, goal.xy)
         start = env.unwrapped.ant_env.data.qpos[:2]
-        assert (
-            np.abs(start - cell_centre(start_cell, rows, columns)).max() <= 0.25 * SCALE
-        )  # reset noise: 1/4 cell
+        assert np.abs(start - cell_centre(start_cell, rows, columns)).max() <= 0.25 * SCALE  # reset noise: 1/4 cell
     np.testing.assert_array_equal(
         data.transitions.rewards == 1, goal.reached(data.transitions.next_observations[:, :2])
     )

@@ -92,7 +92,5 @@ def test_run_dir_of_another_task(tmp_path: Path) -> None:
 def test_checkpoint_of_other_sizes_is_refused(finished_run: Path) -> None:
     from cep_lightning.stages.behavior import BehaviorModule
 
-    with pytest.raises(
-        DataError, match=r"trained on \(state, action\) sizes \(3, 1\), but the data set has \(11, 3\)"
-    ):
+    with pytest.raises(DataError, match=r"trained on \(state, action\) sizes \(3, 1\), but the data set has \(11, 3\)"):
         RunDir(finished_run).load_checked(BehaviorModule, "behavior", 11, 3)

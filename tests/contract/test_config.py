@@ -83,9 +83,7 @@ def test_preset_resolves_to_its_snapshot(task: str) -> None:
     """Every preset's resolved config, key by key, equals the snapshot taken before presets were composed from
     shared bases (a deliberate change of a preset updates tests/snapshots/resolved_presets.json with it)."""
     snapshot = json.loads(SNAPSHOT.read_text())
-    resolved = OmegaConf.to_container(
-        load_config([f"task={task}", "run.dir=/nonexistent/snapshot"]), resolve=True
-    )
+    resolved = OmegaConf.to_container(load_config([f"task={task}", "run.dir=/nonexistent/snapshot"]), resolve=True)
     assert resolved == snapshot[task]
 
 
@@ -104,9 +102,7 @@ def test_presets_hold_only_what_differs_from_their_bases() -> None:
         assert layer  # not an empty file
 
 
-def test_extends_merges_bases_in_order_and_names_a_bad_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_extends_merges_bases_in_order_and_names_a_bad_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "base").mkdir()
     (tmp_path / "task").mkdir()
     (tmp_path / "base" / "a.yaml").write_text("critic:\n  tau: 0.1\n  gamma: 0.5\n")

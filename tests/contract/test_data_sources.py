@@ -119,14 +119,10 @@ def test_broken_folder_is_reported(store: Path) -> None:
 
 def test_minari_and_hdf5_sources_agree(store: Path, tmp_path: Path) -> None:
     data = load_minari_transitions(ensure_builtin_dataset(num_episodes=EPISODES))
-    with_next = load_d4rl_hdf5(
-        write_d4rl_hdf5(data, tmp_path / "with_next.hdf5", with_next_observations=True)
-    )
+    with_next = load_d4rl_hdf5(write_d4rl_hdf5(data, tmp_path / "with_next.hdf5", with_next_observations=True))
     _assert_same(with_next, data)
     # Without next_observations, an episode's last row (a time-out: s' unknown) is dropped.
-    without_next = load_d4rl_hdf5(
-        write_d4rl_hdf5(data, tmp_path / "without.hdf5", with_next_observations=False)
-    )
+    without_next = load_d4rl_hdf5(write_d4rl_hdf5(data, tmp_path / "without.hdf5", with_next_observations=False))
     keep = ~data.timeouts
     expected = Transitions(**{f.name: getattr(data, f.name)[keep] for f in dataclasses.fields(Transitions)})
     _assert_same(without_next, expected)

@@ -59,9 +59,7 @@ def test_tensorboard_and_csv_both_write(logged_run: Path) -> None:
         ]
         tb = [
             v
-            for _, v in scalars(
-                logged_run / stage / "logs", f"{stage}/loss" if stage != "critic" else "critic/q_loss"
-            )
+            for _, v in scalars(logged_run / stage / "logs", f"{stage}/loss" if stage != "critic" else "critic/q_loss")
         ]
         assert losses and losses == pytest.approx(tb), stage  # the same curve in both loggers
     assert (logged_run / "eval" / "csv" / "metrics.csv").is_file()
@@ -78,14 +76,10 @@ def test_every_training_stage_logs_hparams_lr_throughput_and_grad_norm(logged_ru
         assert all(v > 0 for _, v in scalars(logs, f"{stage}/grad_norm"))
         params, metrics = hparams_entries(logs)
         assert (
-            params["task"] == "pendulum-mixed"
-            and params["seed"] == 0
-            and params["trainer.precision"] == "32-true"
+            params["task"] == "pendulum-mixed" and params["seed"] == 0 and params["trainer.precision"] == "32-true"
         ), stage
         assert params[f"{stage}.steps"] == {"behavior": 40, "critic": 30, "energy": 30}[stage]
-        assert params[f"{stage}.lr"] == pytest.approx(
-            lr
-        )  # the module's own hyperparameters, under the stage's name
+        assert params[f"{stage}.lr"] == pytest.approx(lr)  # the module's own hyperparameters, under the stage's name
         assert f"hp/{stage}/grad_norm" in metrics and f"hp/{stage}/seconds" in metrics
         assert_hparams_metrics_are_the_last_values(logs, metrics)
 
@@ -117,14 +111,10 @@ def test_support_and_eval_log_their_settings_and_throughput(logged_run: Path) ->
     assert [v for _, v in scalars(logs, "predict/batches")] == list(range(1, len(rates) + 2))
     logs = logged_run / "eval" / "logs"
     assert scalars(logs, "test/samples") == [(1, 2), (2, 4)]  # episodes, every batch
-    [(step, rate)] = scalars(
-        logs, "test/device/samples_per_sec"
-    )  # episodes per second, from the second batch
+    [(step, rate)] = scalars(logs, "test/device/samples_per_sec")  # episodes per second, from the second batch
     assert step == 2 and rate > 0
     params, metrics = hparams_entries(logs)
-    assert (
-        params["eval.episodes"] == 2 and "hp/eval/reported/return" in metrics and "hp/eval/seconds" in metrics
-    )
+    assert params["eval.episodes"] == 2 and "hp/eval/reported/return" in metrics and "hp/eval/seconds" in metrics
     assert_hparams_metrics_are_the_last_values(logs, metrics)
 
 
@@ -134,9 +124,7 @@ def test_eval_logs_return_against_scale(logged_run: Path) -> None:
     results = json.loads((logged_run / "results.json").read_text())
     curve = scalars(logged_run / "eval" / "logs", "eval/return_vs_scale")
     assert [step for step, _ in sorted(curve)] == [0, 2]  # the x-axis is the guidance scale
-    assert [v for _, v in sorted(curve)] == pytest.approx(
-        [results["scales"][s]["mean_return"] for s in ("0", "2")]
-    )
+    assert [v for _, v in sorted(curve)] == pytest.approx([results["scales"][s]["mean_return"] for s in ("0", "2")])
     png = logged_run / "return_vs_scale.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -164,9 +152,7 @@ def test_missing_logger_package_is_one_line_before_data(
     import importlib.util
 
     if importlib.util.find_spec(package) is not None:
-        monkeypatch.setattr(
-            importlib.util, "find_spec", lambda name, *a: None if name == package else object()
-        )
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else object())
 
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded before the logger check")

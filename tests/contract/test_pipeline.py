@@ -39,20 +39,13 @@ def test_every_stage_writes_its_outputs(finished_run: Path) -> None:
     results = json.loads((finished_run / "results.json").read_text())
     assert results["task"] == "pendulum-mixed" and results["seed"] == 0
     assert set(results["scales"]) == {"0", "2"}
-    for scale, entry in results[
-        "scales"
-    ].items():  # tests/test_evaluation_returns.py pins the returns themselves
+    for scale, entry in results["scales"].items():  # tests/test_evaluation_returns.py pins the returns themselves
         assert entry["episodes"] == 2 and entry["std_return"] >= 0
-        logged = [
-            value for _, value in scalars(finished_run / "eval" / "logs", f"eval/sweep/return_s{scale}")
-        ]
+        logged = [value for _, value in scalars(finished_run / "eval" / "logs", f"eval/sweep/return_s{scale}")]
         assert logged == [pytest.approx(entry["mean_return"], abs=1e-3)]
         expected = 100 * (entry["mean_return"] + 1282.50) / (-160.26 + 1282.50)
         assert entry["normalized_score"] == pytest.approx(expected)
-    assert results["reported"] == {
-        "scale": 2.0,
-        **results["scales"]["2"],
-    }  # the preset's scale, not the sweep's best
+    assert results["reported"] == {"scale": 2.0, **results["scales"]["2"]}  # the preset's scale, not the sweep's best
     best = max(results["scales"], key=lambda s: results["scales"][s]["mean_return"])
     assert results["best_scale"] == {"scale": float(best), **results["scales"][best], "optimistic": True}
     data = load_source(load_command(TINY).data)
@@ -73,9 +66,7 @@ def test_support_actions_are_the_behaviour_models_samples_for_their_state(finish
     noise = seeded_noise(torch.as_tensor(rows), cfg.support.M, 1, cfg.seed)
     copies = torch.as_tensor(states[rows]).repeat_interleave(cfg.support.M, dim=0)  # [rows · M, S]
     with torch.no_grad():
-        samples = dpm_solver_2(
-            lambda x, t: behavior(x, t, copies), noise.reshape(-1, 1), cfg.support.solver_steps
-        )
+        samples = dpm_solver_2(lambda x, t: behavior(x, t, copies), noise.reshape(-1, 1), cfg.support.solver_steps)
     expected = samples.reshape(len(rows), cfg.support.M, 1)
     torch.testing.assert_close(torch.as_tensor(actions[rows]), expected, rtol=0, atol=1e-5)
     assert (torch.as_tensor(actions[rows]) - noise).abs().max() > 0.1  # the solver ran: not its input noise

@@ -13,13 +13,7 @@ from cep_lightning.data.observations import flatten_observation
 from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.report import PAPER_QGPO
 from cep_lightning.run.locate import load_command
-from tests.helpers import (
-    ANTMAZE_TASKS,
-    COLLECTION_ENVS,
-    LOCOMOTION,
-    LOCOMOTION_TASKS,
-    antmaze_source,
-)
+from tests.helpers import ANTMAZE_TASKS, COLLECTION_ENVS, LOCOMOTION, LOCOMOTION_TASKS, antmaze_source
 
 ANTMAZE_KEYS = ["achieved_goal", "observation"]
 
@@ -49,28 +43,21 @@ def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
         0.005,
         1.0,
     )
-    assert (cfg.energy.steps, cfg.energy.batch_size, cfg.energy.beta, cfg.energy.loss) == (
-        1_000_000,
-        256,
-        3.0,
-        "cep",
-    )
+    assert (cfg.energy.steps, cfg.energy.batch_size, cfg.energy.beta, cfg.energy.loss) == (1_000_000, 256, 3.0, "cep")
     assert cfg.support.M == (32 if antmaze else 16)
     assert cfg.data.reward_transform == ("antmaze" if antmaze else "locomotion")
     assert cfg.eval.episodes == (100 if antmaze else 10)
     assert list(cfg.eval.scales) == (
         [1.0, 1.5, 2.0, 2.5, 3.0, 4.0] if antmaze else [0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0]
     )
-    assert cfg.eval.reported_scale == (
-        2.0 if antmaze else 3.0
-    )  # fixed before evaluation, one per task family
+    assert cfg.eval.reported_scale == (2.0 if antmaze else 3.0)  # fixed before evaluation, one per task family
     assert task in PAPER_QGPO
     env = EnvMaker.from_config(cfg)()
     if antmaze:
-        assert env.spec.id == COLLECTION_ENVS[task[8:-3]] and (
-            cfg.eval.ref_min_return,
-            cfg.eval.ref_max_return,
-        ) == (0.0, 1.0)
+        assert env.spec.id == COLLECTION_ENVS[task[8:-3]] and (cfg.eval.ref_min_return, cfg.eval.ref_max_return) == (
+            0.0,
+            1.0,
+        )
         assert env.observation_space.shape == (29,) and env.action_space.shape == (8,)
     else:
         name = task.split("-")[0]
@@ -79,9 +66,7 @@ def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
             f"{name}_{task[len(name) + 1 : -3].replace('-', '_')}-v2.hdf5"
         )
         assert (
-            env.spec.id == env_id
-            and env.observation_space.shape == (obs_dim,)
-            and env.action_space.shape == (act_dim,)
+            env.spec.id == env_id and env.observation_space.shape == (obs_dim,) and env.action_space.shape == (act_dim,)
         )
     env.close()
 

@@ -12,15 +12,7 @@ from tests.helpers import ROOT
 
 def test_cfg_prints_the_merged_config_and_runs_nothing(tmp_path: Path, capsys) -> None:
     assert (
-        main(
-            [
-                "--cfg",
-                "task=hopper-medium-v2",
-                "energy.beta=5.5",
-                f"run.root={tmp_path}",
-                "logger=[tensorboard,csv]",
-            ]
-        )
+        main(["--cfg", "task=hopper-medium-v2", "energy.beta=5.5", f"run.root={tmp_path}", "logger=[tensorboard,csv]"])
         == 0
     )
     printed = OmegaConf.create(capsys.readouterr().out)
@@ -41,6 +33,4 @@ def test_cfg_prints_the_merged_config_and_runs_nothing(tmp_path: Path, capsys) -
 def test_cfg_of_an_existing_run_shows_its_settings(finished_run: Path, capsys) -> None:
     assert main(["--cfg", f"run.dir={finished_run}"]) == 0
     printed = OmegaConf.create(capsys.readouterr().out)
-    assert (
-        printed.behavior.steps == 40 and printed.callbacks.ema.enabled
-    )  # the run's config.yaml, not the defaults
+    assert printed.behavior.steps == 40 and printed.callbacks.ema.enabled  # the run's config.yaml, not the defaults

@@ -50,7 +50,5 @@ def test_readme_policy_example_runs_as_written(
     printed = float(re.search(r"return of one episode: (-?[\d.]+)", out).group(1))
     reported = episode_return(run_dir, guidance_scale=2.0)
     assert printed == pytest.approx(reported, abs=0.051)  # printed with one decimal
-    assert (
-        abs(episode_return(run_dir, guidance_scale=0.0) - reported) > 0.1
-    )  # so the scale used is told apart
+    assert abs(episode_return(run_dir, guidance_scale=0.0) - reported) > 0.1  # so the scale used is told apart
     assert "(8, 1) (8, 1)" in out

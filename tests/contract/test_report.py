@@ -63,20 +63,12 @@ def test_report_aggregates_seeds_and_marks_the_best_scale_optimistic(tmp_path: P
     ) == pytest.approx(reported.std())
     assert float(hopper["best_scale_score_mean"]) == pytest.approx(best.mean())
     assert float(hopper["paper_qgpo"]) == PAPER_QGPO["hopper-medium-replay-v2"] == 96.9
-    assert float(hopper["behavior_s"]) == pytest.approx(240.0) and float(
-        hopper["support_s"]
-    ) == pytest.approx(480.0)
+    assert float(hopper["behavior_s"]) == pytest.approx(240.0) and float(hopper["support_s"]) == pytest.approx(480.0)
     assert float(hopper["total_s"]) == pytest.approx(240 + 480 + 60 + 30 + 6)
     assert rows["walker2d-medium-v2"]["seeds"] == "0"
     line = next(row for row in text.splitlines() if row.startswith("| hopper-medium-replay-v2"))
-    assert (
-        f"{reported.mean():.1f} ± {reported.std():.1f}" in line
-        and f"{best.mean():.1f} ±" in line
-        and "96.9" in line
-    )
-    assert (
-        "optimistic" in text.splitlines()[0] and (tmp_path / "report.md").read_text().strip() == text.strip()
-    )
+    assert f"{reported.mean():.1f} ± {reported.std():.1f}" in line and f"{best.mean():.1f} ±" in line and "96.9" in line
+    assert "optimistic" in text.splitlines()[0] and (tmp_path / "report.md").read_text().strip() == text.strip()
 
 
 def test_episode_grid_batches_cover_every_scale_and_episode_once() -> None:

@@ -47,17 +47,10 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
     copied_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = RunDir(copied_run)
-    ids = {
-        stage: run_dir.record(stage)["id"] for stage in ("behavior", "support", "critic", "energy", "eval")
-    }
+    ids = {stage: run_dir.record(stage)["id"] for stage in ("behavior", "support", "critic", "energy", "eval")}
     run(
         load_command(
-            [
-                f"run.dir={copied_run}",
-                "stage=critic",
-                "critic.steps=40",
-                "callbacks.periodic_eval.enabled=false",
-            ]
+            [f"run.dir={copied_run}", "stage=critic", "critic.steps=40", "callbacks.periodic_eval.enabled=false"]
         )
     )
     out = capsys.readouterr().out
@@ -78,9 +71,7 @@ def test_a_retrained_critic_makes_energy_and_eval_stale_and_stage_all_redoes_exa
     assert "data set mean return" in capsys.readouterr().out
     now = {stage: run_dir.record(stage)["id"] for stage in ids}
     assert [s for s in ids if ids[s] != now[s]] == ["critic", "energy", "eval"]
-    assert (
-        run_dir.record("energy")["inputs"]["critic"] == now["critic"] and current_results(run_dir) is not None
-    )
+    assert run_dir.record("energy")["inputs"]["critic"] == now["critic"] and current_results(run_dir) is not None
 
 
 def test_a_new_support_size_redoes_support_and_everything_after_it(copied_run: Path) -> None:
@@ -111,10 +102,7 @@ def test_a_changed_data_file_is_noticed(copied_run: Path, tmp_path: Path) -> Non
 
 def test_a_single_stage_of_a_missing_run_is_an_error_that_creates_nothing(tmp_path: Path) -> None:
     done = train("stage=eval", f"run.dir={tmp_path / 'no' / 'such'}")
-    assert (
-        done.returncode == 2
-        and "stage=eval needs the 'behavior' stage's output, which is missing" in done.stderr
-    )
+    assert done.returncode == 2 and "stage=eval needs the 'behavior' stage's output, which is missing" in done.stderr
     assert not (tmp_path / "no").exists()
 
 

@@ -36,9 +36,7 @@ from tests.helpers import TINY
 )
 def test_values_out_of_their_range_are_refused_by_key(override: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_command(
-            [override, "eval.reported_scale=3"] if override.startswith("eval.scales") else [override]
-        )
+        load_command([override, "eval.reported_scale=3"] if override.startswith("eval.scales") else [override])
     message = str(info.value)
     assert expected in message and "\n" not in message, message
 
@@ -53,11 +51,7 @@ def test_a_data_setting_the_source_does_not_read_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "option",
-    [
-        "trainer.fast_dev_run=true",
-        "support.trainer.limit_predict_batches=2",
-        "critic.trainer.overfit_batches=1",
-    ],
+    ["trainer.fast_dev_run=true", "support.trainer.limit_predict_batches=2", "critic.trainer.overfit_batches=1"],
 )
 def test_options_that_cut_a_stage_short_point_to_smoke(option: str) -> None:
     with pytest.raises(ConfigError, match="cuts a stage short.*smoke=true"):
@@ -88,9 +82,7 @@ class StopAtStepFive(L.Callback):
             trainer.should_stop = True
 
 
-def test_a_stage_a_callback_stops_early_is_not_recorded_as_finished(
-    tmp_path: Path, minari_store: str
-) -> None:
+def test_a_stage_a_callback_stops_early_is_not_recorded_as_finished(tmp_path: Path, minari_store: str) -> None:
     run_dir = tmp_path / "run"
     args = [
         *TINY,

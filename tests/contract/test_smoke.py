@@ -16,9 +16,7 @@ from cep_lightning.data.transitions import Transitions
 def test_smoke_shrinks_every_stage_of_any_task(task: str, tmp_path) -> None:
     full = load_config([f"task={task}", f"run.root={tmp_path}"])
     cfg = load_config([f"task={task}", "smoke=true", f"run.root={tmp_path}"])
-    assert (
-        cfg.data.max_transitions == SMOKE["data.max_transitions"]
-    )  # the support stage samples for these states only
+    assert cfg.data.max_transitions == SMOKE["data.max_transitions"]  # the support stage samples for these states only
     for stage in ("behavior", "critic", "energy"):
         assert cfg[stage].steps == min(full[stage].steps, SMOKE[f"{stage}.steps"])
     assert (
@@ -27,9 +25,7 @@ def test_smoke_shrinks_every_stage_of_any_task(task: str, tmp_path) -> None:
     assert cfg.support.M == full.support.M and cfg.support.batch_size <= 256
     assert cfg.eval.episodes == 1 and list(cfg.eval.scales) == [full.eval.reported_scale]
     assert cfg.eval.env_kwargs.max_episode_steps == 100
-    assert {k: v for k, v in cfg.eval.env_kwargs.items() if k != "max_episode_steps"} == dict(
-        full.eval.env_kwargs
-    )
+    assert {k: v for k, v in cfg.eval.env_kwargs.items() if k != "max_episode_steps"} == dict(full.eval.env_kwargs)
 
 
 def test_smoke_never_enlarges_a_smaller_budget(tmp_path) -> None:

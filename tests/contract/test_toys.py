@@ -51,10 +51,7 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
     expected = (2, "2spirals", 7, str(tmp_path / "toy-2spirals" / "seed2"))
     assert (cfg.seed, cfg.data.toy, cfg.energy.steps, cfg.run.dir) == expected
     parent, configs = seed_configs(["task=toy-moons", "seed=1,3", f"run.dir={tmp_path}"])
-    assert [c.run.dir for c in configs["toy-moons"].values()] == [
-        str(tmp_path / "seed1"),
-        str(tmp_path / "seed3"),
-    ]
+    assert [c.run.dir for c in configs["toy-moons"].values()] == [str(tmp_path / "seed1"), str(tmp_path / "seed3")]
     with pytest.raises(ConfigError, match="seed=1,x"):
         seed_configs(["task=toy-moons", "seed=1,x"])
     with pytest.raises(ConfigError, match="needs a toy task"):

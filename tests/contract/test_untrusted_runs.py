@@ -26,9 +26,7 @@ class Payload:
         return (Path.write_text, (self.marker, "ran"))
 
 
-def test_a_crafted_checkpoint_is_refused_without_running_its_payload(
-    copied_run: Path, tmp_path: Path
-) -> None:
+def test_a_crafted_checkpoint_is_refused_without_running_its_payload(copied_run: Path, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     model = copied_run / "behavior" / "model.ckpt"
     checkpoint = torch.load(model, weights_only=True)

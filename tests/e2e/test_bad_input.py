@@ -9,9 +9,7 @@ import pytest
 from cep_lightning.run.locate import load_command
 
 
-def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(
-    tmp_path: Path, finished_run: Path
-) -> None:
+def test_nonfinite_loss_stops_the_stage_and_keeps_the_last_good_checkpoint(tmp_path: Path, finished_run: Path) -> None:
     import shutil
 
     import torch

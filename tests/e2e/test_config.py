@@ -9,9 +9,7 @@ from tests.helpers import ROOT
 
 
 def test_cli_prints_one_line_error_and_help() -> None:
-    bad = subprocess.run(
-        [sys.executable, "train.py", "critic.lr=fast"], cwd=ROOT, capture_output=True, text=True
-    )
+    bad = subprocess.run([sys.executable, "train.py", "critic.lr=fast"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "critic.lr" in bad.stderr and "a number" in bad.stderr
     helped = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True)

@@ -17,11 +17,7 @@ DDP = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
 
 def train(*args: str) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        [sys.executable, "train.py", *TINY, *DDP, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, "train.py", *TINY, *DDP, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done

@@ -16,11 +16,7 @@ from cep_lightning.data.transitions import Transitions
 from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
-from tests.helpers import (
-    ANTMAZE_TASKS,
-    LOCOMOTION_TASKS,
-    antmaze_source,
-)
+from tests.helpers import ANTMAZE_TASKS, LOCOMOTION_TASKS, antmaze_source
 
 TINY_RUN = [
     "behavior.steps=8",
@@ -87,20 +83,14 @@ def locomotion_hdf5(env_id: str, path: Path) -> Path:
 
 
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
-def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(
-    task: str, tmp_path: Path, minari_store: str
-) -> None:
+def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(task: str, tmp_path: Path, minari_store: str) -> None:
     preset = load_command([f"task={task}"])
     if task.startswith("antmaze"):
         source = [antmaze_source(task)]
     else:
         source = [f"data.path={locomotion_hdf5(preset.eval.env_id, tmp_path / 'data.hdf5')}"]
     scale = preset.eval.reported_scale
-    run(
-        load_command(
-            [f"task={task}", f"run.dir={tmp_path / 'run'}", *source, *TINY_RUN, f"eval.scales=[{scale}]"]
-        )
-    )
+    run(load_command([f"task={task}", f"run.dir={tmp_path / 'run'}", *source, *TINY_RUN, f"eval.scales=[{scale}]"]))
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert (
         results["task"] == task
@@ -112,9 +102,6 @@ def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(
     assert support.shape[1] == preset.support.M  # the preset's M, at the task's action size
     if task.startswith("antmaze"):
         reported = results["reported"]
-        assert (
-            reported["success_rate"] in (0.0, 0.5, 1.0)
-            and reported["success_rate"] == reported["mean_return"]
-        )
+        assert reported["success_rate"] in (0.0, 0.5, 1.0) and reported["success_rate"] == reported["mean_return"]
         assert reported["normalized_score"] == pytest.approx(100 * reported["success_rate"])
         assert results["goal"]["radius"] == 0.5 and results["goal"]["env_id"] == results["env_id"]

@@ -29,11 +29,7 @@ def test_non_tty_run_prints_progress_lines_in_every_stage(tmp_path: Path) -> Non
     lines = re.findall(r"\[support\] batch (\d+)/(\d+) \(.*%\) \| [\d.e+]+ batches/s \| elapsed", support)
     assert len(lines) >= 2 and lines[-1][0] == lines[-1][1]  # during the stage, and its last batch
     for stage, unit in (("behavior", "step"), ("critic", "step"), ("energy", "step"), ("eval", "batch")):
-        assert re.search(rf"\[{stage}\] {unit} \d+/\d+ \(\d+\.\d%\).* \| elapsed \d:\d\d:\d\d", out.stdout), (
-            stage
-        )
-    assert re.search(
-        r"\[behavior\] step 20/40 \(50.0%\) \| behavior/loss [\d.]+ .* \| left \d:\d\d:\d\d", out.stdout
-    )
+        assert re.search(rf"\[{stage}\] {unit} \d+/\d+ \(\d+\.\d%\).* \| elapsed \d:\d\d:\d\d", out.stdout), stage
+    assert re.search(r"\[behavior\] step 20/40 \(50.0%\) \| behavior/loss [\d.]+ .* \| left \d:\d\d:\d\d", out.stdout)
     for noise in ("GPU available", "TPU available", "weights_only", "v_num", "Epoch"):
         assert noise not in text, noise

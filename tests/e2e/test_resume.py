@@ -22,9 +22,7 @@ def command(run_dir: Path, *extra: str) -> list[str]:
 
 def kill_when(cmd: list[str], ready, timeout: float = 300) -> None:
     """Start cmd, SIGKILL its process group as soon as ready() holds."""
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + timeout
     while not ready():
         assert proc.poll() is None, "the run finished before it could be interrupted"
@@ -47,25 +45,18 @@ def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, fi
         shutil.rmtree(run_dir / stage, ignore_errors=True)
     (run_dir / "results.json").unlink()
     before = {
-        p: p.stat().st_mtime_ns
-        for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]
+        p: p.stat().st_mtime_ns for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]
     }
     cmd = command(run_dir, "critic.steps=400", "checkpoint.every_n_steps=25")
     last = run_dir / "critic" / "checkpoints" / "last.ckpt"
     kill_when(
-        cmd,
-        lambda: (
-            last.is_file() and torch.load(last, weights_only=True, map_location="cpu")["global_step"] >= 50
-        ),
+        cmd, lambda: last.is_file() and torch.load(last, weights_only=True, map_location="cpu")["global_step"] >= 50
     )
     killed_at = torch.load(last, weights_only=True, map_location="cpu")["global_step"]
     assert not (run_dir / "critic" / "model.ckpt").exists()
     output = finish(cmd)
     assert "Restoring states from the checkpoint" in output and str(last) in output
-    assert (
-        torch.load(run_dir / "critic" / "model.ckpt", weights_only=True, map_location="cpu")["global_step"]
-        == 400
-    )
+    assert torch.load(run_dir / "critic" / "model.ckpt", weights_only=True, map_location="cpu")["global_step"] == 400
     assert killed_at < 400
     assert before == {p: p.stat().st_mtime_ns for p in before}  # earlier stages were not rerun
     assert (run_dir / "results.json").is_file()

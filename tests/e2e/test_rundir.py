@@ -22,9 +22,7 @@ def stage_model(run_dir: Path, stage: str) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / stage / "model.ckpt", weights_only=True, map_location="cpu")["state_dict"]
 
 
-def interrupt(
-    cmd: list[str], started, signum: int = signal.SIGTERM, timeout: float = 300
-) -> tuple[float, str]:
+def interrupt(cmd: list[str], started, signum: int = signal.SIGTERM, timeout: float = 300) -> tuple[float, str]:
     """Start cmd, send ``signum`` once started() holds; (seconds until it exited, its stderr)."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + timeout
@@ -47,21 +45,12 @@ def interrupt(
             ["energy.trainer.max_stepz=3"],
             "energy.trainer.max_stepz is not an argument of lightning.Trainer. Did you mean: energy.trainer.max_steps",
         ),
-        (
-            ["energy.trainer.max_steps=3"],
-            "energy.trainer.max_steps cannot be set: it is controlled by energy.steps",
-        ),
+        (["energy.trainer.max_steps=3"], "energy.trainer.max_steps cannot be set: it is controlled by energy.steps"),
         (["trainer.logger=false"], "trainer.logger cannot be set"),
         (["eval.trainer.inference_mode=true"], "guidance needs gradients"),
+        (["callbacks.custom.mine.target=tests.helpers.RecordingCallbak"], "has no attribute 'RecordingCallbak'"),
         (
-            ["callbacks.custom.mine.target=tests.helpers.RecordingCallbak"],
-            "has no attribute 'RecordingCallbak'",
-        ),
-        (
-            [
-                "callbacks.custom.mine.target=tests.helpers.RecordingCallback",
-                "callbacks.custom.mine.args.pth=x",
-            ],
+            ["callbacks.custom.mine.target=tests.helpers.RecordingCallback", "callbacks.custom.mine.args.pth=x"],
             "unexpected keyword argument 'pth'",
         ),
         (["callbacks.custom.mine.stages=[critic]"], "callbacks.custom.mine.target is required"),
@@ -99,9 +88,7 @@ def test_sigterm_in_a_training_stage_saves_and_the_rerun_equals_an_uninterrupted
     )
     stopped_at = torch.load(last, weights_only=True, map_location="cpu")["global_step"]
     assert 0 < stopped_at < 300 and RunDir(copied_run).record("critic") is None
-    resumed = train(
-        f"run.dir={copied_run}", "stage=critic"
-    )  # the bare command resumes: the run kept the new settings
+    resumed = train(f"run.dir={copied_run}", "stage=critic")  # the bare command resumes: the run kept the new settings
     assert resumed.returncode == 0 and "critic   resume" in resumed.stdout, resumed.stderr[-2000:]
     assert train(*args, f"run.dir={straight}").returncode == 0
     for name, value in stage_model(straight, "critic").items():
@@ -124,10 +111,7 @@ def test_sigterm_in_the_support_stage_keeps_the_rows_and_the_rerun_equals_an_uni
         [sys.executable, "train.py", *TINY, "support.batch_size=16", f"run.dir={copied_run}"], some_written
     )
     kept = int(np.load(written).sum())
-    assert (
-        seconds < 10
-        and "support: stopped by SIGTERM with the support actions written so far kept on disk" in err
-    )
+    assert seconds < 10 and "support: stopped by SIGTERM with the support actions written so far kept on disk" in err
     assert 0 < kept < len(np.load(written))
     resumed = train(*TINY, f"run.dir={copied_run}")
     assert resumed.returncode == 0 and "support  resume" in resumed.stdout, resumed.stderr[-2000:]

@@ -75,9 +75,7 @@ def test_seed_list_command_writes_seed_runs_summary_and_figure(
     cell = summary["cep"]["3"]
     assert cell["mean"] == pytest.approx(np.mean(list(cell["per_seed"].values())))
     assert (tmp_path / "toys.png").stat().st_size > 10_000
-    assert (
-        toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0
-    )  # a rerun skips both seeds
+    assert toys_main(["task=toy-moons", "seed=0,1", f"run.dir={tmp_path}", *tiny]) == 0  # a rerun skips both seeds
     assert capsys.readouterr().out.count("already done") == 2
     assert toys_main(["task=toy-moons", "seed=0,x"]) == 2
     assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.M=256"]) == 2

@@ -62,14 +62,10 @@ def test_wheel_holds_the_package_and_its_configs_only(wheel: Path) -> None:
         "cep_lightning",
         wheel.name.split("-py3")[0] + ".dist-info",
     }  # no `callbacks`
-    clone = (
-        wheel.parent.parent / "clone"
-    )  # the tree the wheel was built from (not this checkout's build/ etc.)
+    clone = wheel.parent.parent / "clone"  # the tree the wheel was built from (not this checkout's build/ etc.)
     modules = {str(p.relative_to(clone)) for p in (clone / "cep_lightning").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))  # pyproject lists every package of the tree
-    configs = {
-        f"cep_lightning/conf/{p.relative_to(clone / 'conf')}" for p in (clone / "conf").rglob("*.yaml")
-    }
+    configs = {f"cep_lightning/conf/{p.relative_to(clone / 'conf')}" for p in (clone / "conf").rglob("*.yaml")}
     assert configs and configs <= set(names)
 
 
@@ -87,19 +83,7 @@ def test_installed_cep_train_helps_and_runs_a_smoke_run_elsewhere(
     (new_site / "reuse_installed_deps.pth").write_text(
         "\n".join(dict.fromkeys(deps)) + "\n"
     )  # appended after the venv's own
-    _run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--force-reinstall",
-            str(wheel),
-        ]
-    )
+    _run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--force-reinstall", str(wheel)])
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -71,9 +71,7 @@ def critic_batch() -> dict[str, Tensor]:
         "r": torch.tensor([1.0, -2.0, 0.5]),
         "s_next": torch.tensor([[0.4, 0.1], [-0.3, 0.2], [0.6, -0.4]]),
         "terminal": torch.tensor([0.0, 1.0, 0.0]),
-        "support": torch.tensor([[0.9, -0.9, 0.1, 0.0], [0.7, 0.2, -0.3, 0.5], [-0.8, 0.6, 0.3, 0.9]])[
-            ..., None
-        ],
+        "support": torch.tensor([[0.9, -0.9, 0.1, 0.0], [0.7, 0.2, -0.3, 0.5], [-0.8, 0.6, 0.3, 0.9]])[..., None],
         "support_next": torch.tensor([[0.2, -0.6, 0.8, 0.4], [-0.1, 0.5, -0.9, 0.3], [0.6, -0.2, 0.1, -0.7]])[
             ..., None
         ],
@@ -221,9 +219,7 @@ def test_one_polyak_step_by_hand() -> None:
     target_before = [p.detach().clone() for p in module.q_target.parameters()]
     quiet_trainer(max_steps=1).fit(module, datamodule=ListOfBatches([critic_batch()]))
     online_after = [p.detach() for p in module.q.parameters()]
-    assert (
-        max((a - b).abs().max().item() for a, b in zip(online_after, online_before)) > 0.01
-    )  # Adam moved it
+    assert max((a - b).abs().max().item() for a, b in zip(online_after, online_before)) > 0.01  # Adam moved it
     for target, online, old in zip(module.q_target.parameters(), online_after, target_before):
         torch.testing.assert_close(target.detach(), tau * online + (1 - tau) * old, rtol=0, atol=1e-6)
 
@@ -268,9 +264,7 @@ def test_support_actions_are_drawn_for_their_own_state(tmp_path: Path) -> None:
 
     batch = TransitionDataset(data, data.rewards, store).__getitems__([4, 0, 2, 3, 1])
     torch.testing.assert_close(batch["support"][..., 0], batch["s"].expand(-1, m), rtol=0, atol=0.05)
-    torch.testing.assert_close(
-        batch["support_next"][..., 0], batch["s_next"].expand(-1, m), rtol=0, atol=0.05
-    )
+    torch.testing.assert_close(batch["support_next"][..., 0], batch["s_next"].expand(-1, m), rtol=0, atol=0.05)
 
 
 def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> None:
@@ -281,16 +275,12 @@ def test_cep_labels_are_the_critics_values_of_the_states_support_actions() -> No
     expected = hand_cep_loss(logits, support_q_by_hand(batch, TARGET), beta)
     assert loss.item() == pytest.approx(expected, abs=1e-5)
 
-    values = support_values(
-        module.candidates.critic, batch["s"].numpy(), batch["support"].numpy()
-    )  # the cache
+    values = support_values(module.candidates.critic, batch["s"].numpy(), batch["support"].numpy())  # the cache
     cached_loss, cached_logits = run_energy_step(module, {**batch, "support_q": torch.from_numpy(values)})
     torch.testing.assert_close(cached_logits, logits)
     assert cached_loss.item() == pytest.approx(loss.item(), abs=1e-6)
 
-    set_linear_twin(
-        module.candidates.critic, ONLINE
-    )  # another critic: other labels, another loss for the same logits
+    set_linear_twin(module.candidates.critic, ONLINE)  # another critic: other labels, another loss for the same logits
     other_loss, other_logits = run_energy_step(module, batch)
     torch.testing.assert_close(other_logits, logits)
     expected_other = hand_cep_loss(logits, support_q_by_hand(batch, ONLINE), beta)
@@ -366,11 +356,7 @@ def test_energy_stage_is_given_the_critic_stages_target_network(
 
     critic = CriticModule.load_from_checkpoint(run.model("critic"), map_location="cpu", weights_only=True)
     (candidates,) = given_to_energy
-    target, online, given = (
-        critic.q_target.state_dict(),
-        critic.q.state_dict(),
-        candidates.critic.state_dict(),
-    )
+    target, online, given = (critic.q_target.state_dict(), critic.q.state_dict(), candidates.critic.state_dict())
     assert target.keys() == given.keys()
     assert all(torch.equal(given[k], target[k]) for k in target)
     assert max((target[k] - online[k]).abs().max().item() for k in target) > 1e-3  # the test tells them apart

@@ -16,9 +16,7 @@ from cep_lightning.stages.energy import EnergyModule
 def test_compiled_step_equals_eager_step() -> None:
     torch.manual_seed(0)
     eager = EnergyModule(3, 2, ScoredSupport(TwinQ(3, 2, 8, 1)), hidden=16, depth=2)
-    compiled = compile_networks(
-        copy.deepcopy(eager), backend="aot_eager"
-    )  # dynamo + AOT autograd, no C++ build
+    compiled = compile_networks(copy.deepcopy(eager), backend="aot_eager")  # dynamo + AOT autograd, no C++ build
     assert set(compiled.state_dict()) == set(eager.state_dict())  # checkpoints keep their keys
     batch = {
         "s": torch.randn(6, 3),
@@ -40,6 +38,5 @@ def test_compiled_step_equals_eager_step() -> None:
         torch.testing.assert_close(p_compiled.grad, p_eager.grad, rtol=1e-5, atol=1e-6, msg=name)
         torch.testing.assert_close(p_compiled, p_eager, rtol=1e-5, atol=1e-6, msg=name)
     assert not torch.equal(
-        losses[0],
-        EnergyModule(3, 2, ScoredSupport(TwinQ(3, 2, 8, 1)), hidden=16, depth=2).training_step(batch, 0),
+        losses[0], EnergyModule(3, 2, ScoredSupport(TwinQ(3, 2, 8, 1)), hidden=16, depth=2).training_step(batch, 0)
     )

@@ -44,9 +44,7 @@ def test_batch_carries_support_of_s_and_of_s_next(tmp_path) -> None:
 
 def test_support_noise_depends_on_state_index_not_on_batching() -> None:
     whole = seeded_noise(torch.arange(10), 4, 2, seed=3)
-    parts = torch.cat(
-        [seeded_noise(torch.arange(0, 3), 4, 2, seed=3), seeded_noise(torch.arange(3, 10), 4, 2, seed=3)]
-    )
+    parts = torch.cat([seeded_noise(torch.arange(0, 3), 4, 2, seed=3), seeded_noise(torch.arange(3, 10), 4, 2, seed=3)])
     torch.testing.assert_close(whole, parts)
     assert not torch.allclose(whole, seeded_noise(torch.arange(10), 4, 2, seed=4))
     assert not torch.allclose(whole[0], whole[1])

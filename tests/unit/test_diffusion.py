@@ -6,15 +6,7 @@ import pytest
 import torch
 
 from cep_lightning.errors import ConfigError
-from cep_lightning.maths.diffusion import (
-    SAMPLERS,
-    Sampler,
-    get_sampler,
-    guided_eps,
-    perturb,
-    vp_alpha_sigma,
-    vp_lambda,
-)
+from cep_lightning.maths.diffusion import SAMPLERS, Sampler, get_sampler, guided_eps, perturb, vp_alpha_sigma, vp_lambda
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
 
@@ -38,10 +30,7 @@ def exact_eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 each_sampler = pytest.mark.parametrize("sampler", list(SAMPLERS.values()), ids=list(SAMPLERS))
 
 
-COV_RTOL_AT_15_STEPS = {
-    "dpm_solver++_2s": 0.15,
-    "dpm_solver_2m": 0.25,
-}  # measured: 13% and 22% (2m overdisperses)
+COV_RTOL_AT_15_STEPS = {"dpm_solver++_2s": 0.15, "dpm_solver_2m": 0.25}  # measured: 13% and 22% (2m overdisperses)
 
 
 def test_schedule_identities() -> None:

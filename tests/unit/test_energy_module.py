@@ -44,12 +44,7 @@ def test_each_states_support_actions_share_one_t(perturb_times: list[torch.Tenso
     module = EnergyModule(3, 2, ScoredSupport(critic), hidden=8, depth=2)
     with torch.no_grad():
         module.energy.net[-1].weight.mul_(30.0)  # logits that differ across actions
-    batch = {
-        "s": torch.randn(5, 3),
-        "a": torch.randn(5, 2),
-        "support": torch.randn(5, 6, 2),
-        "r": torch.rand(5),
-    }
+    batch = {"s": torch.randn(5, 3), "a": torch.randn(5, 2), "support": torch.randn(5, 6, 2), "r": torch.rand(5)}
     logits: list[torch.Tensor] = []
     module.energy.register_forward_hook(lambda _m, _i, out: logits.append(out.detach()))
     loss = module.training_step(batch, 0)
@@ -59,9 +54,7 @@ def test_each_states_support_actions_share_one_t(perturb_times: list[torch.Tenso
     q = module.candidates.q(batch["s"], batch["support"])
     assert q.std(dim=1).min() > 0.05
     torch.testing.assert_close(loss, cep_loss(f, q, module.hparams.beta))
-    assert (
-        abs(loss.item() - cep_loss(f, torch.zeros_like(q), module.hparams.beta).item()) > 1e-2
-    )  # the labels matter
+    assert abs(loss.item() - cep_loss(f, torch.zeros_like(q), module.hparams.beta).item()) > 1e-2  # the labels matter
 
 
 def test_toy_groups_pair_each_point_with_its_own_label() -> None:

@@ -14,11 +14,7 @@ from cep_lightning.config.precision import resolve_precision
 def test_auto_is_fp32_on_a_cpu_without_amx_or_avx512_bf16() -> None:
     native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     assert resolve_precision("auto", "cpu") == ("bf16-mixed" if native else "32-true")
-    if torch.backends.cpu.get_cpu_capability() in (
-        "AVX2",
-        "DEFAULT",
-        "NO AVX",
-    ):  # e.g. this AVX2-only AMD EPYC
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT", "NO AVX"):  # e.g. this AVX2-only AMD EPYC
         assert resolve_precision("auto", "cpu") == "32-true"
 
 
@@ -49,9 +45,7 @@ def test_forced_bf16_on_an_emulating_cpu_warns_once(
     hardware.warn_once.cache_clear()
     with caplog.at_level(logging.WARNING, logger="cep_lightning.config.precision"):
         assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
-        assert (
-            resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
-        )  # every stage builds a Trainer: one line in all
+        assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"  # every stage builds a Trainer: one line in all
         assert resolve_precision("32-true", "cpu") == "32-true"
     (record,) = caplog.records
     assert "bf16 is emulated, typically 15-25x slower than fp32" in record.getMessage()

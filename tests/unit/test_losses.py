@@ -6,14 +6,7 @@ import math
 
 import torch
 
-from cep_lightning.maths.losses import (
-    cep_labels,
-    cep_loss,
-    label_entropy,
-    q_target,
-    softmax_value,
-    twin_q_loss,
-)
+from cep_lightning.maths.losses import cep_labels, cep_loss, label_entropy, q_target, softmax_value, twin_q_loss
 
 
 def test_softmax_value_and_target_by_hand() -> None:
@@ -54,7 +47,4 @@ def test_cep_loss_value_and_label_axis() -> None:
     logits = torch.tensor([[0.0, 0.0]])
     assert abs(cep_loss(logits, q, 1.0).item() - math.log(2.0)) < 1e-6
     torch.testing.assert_close(cep_labels(q, 1.0), torch.tensor([[0.25, 0.75]]))
-    assert (
-        abs(label_entropy(cep_labels(q, 1.0)).item() - (-(0.25 * math.log(0.25) + 0.75 * math.log(0.75))))
-        < 1e-6
-    )
+    assert abs(label_entropy(cep_labels(q, 1.0)).item() - (-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))) < 1e-6

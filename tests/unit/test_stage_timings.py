@@ -11,12 +11,7 @@ from cep_lightning.run.timings import with_shares
 def test_shares_total_and_support_rate(tmp_path) -> None:
     (tmp_path / "support").mkdir()
     np.save(tmp_path / "support" / "actions.npy", np.zeros((1000, 8, 1), dtype=np.float32))
-    previous = {
-        "behavior": 30.0,
-        "support": 20.0,
-        "share": {"behavior": 1.0},
-        "total_s": 30.0,
-    }  # a rerun's old summary
+    previous = {"behavior": 30.0, "support": 20.0, "share": {"behavior": 1.0}, "total_s": 30.0}  # a rerun's old summary
     summary = with_shares(tmp_path, {**previous, "critic": 25.0, "energy": 20.0, "eval": 5.0})
     assert summary["total_s"] == pytest.approx(100.0)
     assert summary["share"] == pytest.approx(

@@ -18,7 +18,5 @@ def test_per_state_condition_equals_per_action_condition() -> None:
         flat = dpm_solver_2(lambda x, t: net(x, t, flat_states), noise.reshape(20, 2), 6).reshape(5, 4, 2)
         broadcast = sample_support(net, states, noise, 6)
     assert broadcast.shape == (5, 4, 2)
-    torch.testing.assert_close(
-        broadcast, flat, rtol=1e-5, atol=1e-5
-    )  # float32 rounding (AVX-512 sums differ)
+    torch.testing.assert_close(broadcast, flat, rtol=1e-5, atol=1e-5)  # float32 rounding (AVX-512 sums differ)
     assert not torch.allclose(broadcast[0], broadcast[1])  # each state's actions follow its own condition
