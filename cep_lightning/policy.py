@@ -12,11 +12,12 @@ from torch import Tensor
 from cep_lightning.config.loading import load_config
 from cep_lightning.data.observations import flatten_observation
 from cep_lightning.envs.evaluation import EnvMaker
+from cep_lightning.errors import MissingStageError
 from cep_lightning.maths.guidance import GuidedPolicy
 from cep_lightning.maths.nets import EnergyNet, ScoreNet
 from cep_lightning.run.directory import RunDir
 from cep_lightning.run.locate import load_run_config
-from cep_lightning.run.plan import current_results
+from cep_lightning.run.plan import consistent, current_results
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.energy import EnergyModule
 
@@ -59,14 +60,36 @@ class QGPOPolicy(GuidedPolicy):
         return self.env_maker()
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, solver_steps: int | None = None, map_location: str = "cpu") -> "QGPOPolicy":
+    def from_run(
+        cls,
+        run_dir: str | Path,
+        solver_steps: int | None = None,
+        map_location: str = "cpu",
+        behavior_cloning: bool = False,
+    ) -> "QGPOPolicy":
         """The behaviour and energy models a run finished, with the run's settings from its config.yaml
         (solver steps, sampler, observation mapping, evaluation environment). The default guidance scale of
-        ``act`` is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that."""
+        ``act`` is the one its evaluation reported (results.json), or the run's ``eval.reported_scale`` before that.
+
+        The energy model must have been trained from the run's current behaviour model (through its support
+        actions and critic); ``behavior_cloning=True`` loads the behaviour model alone (guidance scale 0)."""
         run = RunDir(Path(run_dir))
         cfg = load_config([], saved=load_run_config(run.path))
         behavior = run.load(BehaviorModule, "behavior", map_location).net
-        energy = run.load(EnergyModule, "energy", map_location).energy if run.record("energy") else None
+        energy = None
+        if not behavior_cloning:
+            if not consistent(run, "energy"):
+                state = (
+                    "has not finished"
+                    if run.record("energy") is None
+                    else "was trained from other behaviour, support or critic models than the current ones"
+                )
+                raise MissingStageError(
+                    f"The energy stage of {run.path} {state}, so no guided policy matches the run's behaviour model. "
+                    f"Bring the run up to date: python train.py run.dir={run.path}; "
+                    f"or load the behaviour model alone with QGPOPolicy.from_run(..., behavior_cloning=True)."
+                )
+            energy = run.load(EnergyModule, "energy", map_location).energy
         results = current_results(run)
         scale = results["reported"]["scale"] if results is not None else float(cfg.eval.reported_scale)
         keys = list(cfg.data.observation_keys) if cfg.data.observation_keys else None

@@ -3,6 +3,7 @@ the callbacks its config.yaml names are not imported unless the command asks for
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from cep_lightning.errors import DataError
+from cep_lightning.errors import DataError, MissingStageError
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
@@ -54,3 +55,19 @@ def test_callbacks_named_only_in_a_received_config_are_not_imported(copied_run: 
     assert list(trusted.callbacks.custom) == ["evil"]  # imported only when the user says so
     run(cfg)  # a rerun of the finished run: nothing to do, nothing imported
     assert not marker.exists()
+
+
+def test_a_policy_is_loaded_only_from_models_that_chain(copied_run: Path) -> None:
+    """An energy model trained from an earlier behaviour model is refused; without a finished energy stage only
+    an explicit behaviour-cloning policy loads."""
+    record = copied_run / "behavior" / "record.json"
+    redone = json.loads(record.read_text())
+    redone["id"] = "a-behaviour-model-trained-since"
+    record.write_text(json.dumps(redone))
+    with pytest.raises(MissingStageError, match="was trained from other behaviour, support or critic models"):
+        QGPOPolicy.from_run(copied_run)
+    (copied_run / "energy" / "record.json").unlink()
+    with pytest.raises(MissingStageError, match="has not finished.*behavior_cloning=True"):
+        QGPOPolicy.from_run(copied_run)
+    cloning = QGPOPolicy.from_run(copied_run, behavior_cloning=True)
+    assert cloning.energy is None and cloning.guidance_scale == 0.0
