@@ -15,3 +15,7 @@ class DataError(CepError):
 
 class MissingStageError(CepError):
     """A stage needs the output of an earlier stage that is not in the run directory."""
+
+
+class StorageError(CepError):
+    """A file of the run directory cannot be written (a full disk, a read-only folder)."""

@@ -11,12 +11,14 @@ critic's values (``data/support_values.py``). The stage counts as finished throu
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cep_lightning.data.transitions import Transitions
+from cep_lightning.errors import StorageError
 
 
 def next_state_index(data: Transitions) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +70,8 @@ class SupportStore:
             store = cls.open(directory, mode="r+")
             if store.actions.shape == shape:
                 return store
-        actions = np.lib.format.open_memmap(directory / "actions.npy", mode="w+", dtype=np.float32, shape=shape)
-        written = np.lib.format.open_memmap(directory / "written.npy", mode="w+", dtype=bool, shape=(num_states,))
+        actions = _allocated(directory / "actions.npy", np.float32, shape)
+        written = _allocated(directory / "written.npy", np.bool_, (num_states,))
         return cls(actions, next_index, written)
 
     @staticmethod
@@ -93,3 +95,18 @@ class SupportStore:
     def clear(directory: Path) -> None:
         """Forget what an earlier run wrote: the next ``create`` starts every state afresh."""
         (directory / "written.npy").unlink(missing_ok=True)
+
+
+def _allocated(path: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    """A new .npy memmap whose blocks are reserved on disk now: a full disk is a StorageError here, not a
+    bus error when a later batch writes into a hole of a sparse file."""
+    try:
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        with path.open("r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+        return array
+    except OSError as exc:
+        raise StorageError(
+            f"Cannot allocate {path} ({np.prod(shape) * np.dtype(dtype).itemsize / 1e6:.1f} MB): "
+            f"{exc.strerror or exc}. Free space there or choose another run.dir."
+        ) from None

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import lightning as L
 
 from cep_lightning.config.schema import STAGES
-from cep_lightning.errors import DataError, MissingStageError
+from cep_lightning.errors import DataError, MissingStageError, StorageError
 
 CONFIG = "config.yaml"
 MODEL = "model.ckpt"
@@ -45,8 +45,14 @@ LAST = "last.ckpt"
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` under a temporary name, then rename: readers see the old file or the new one, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(
+            f"Cannot write {path}: {exc.strerror or exc}. Free space there or choose another run.dir."
+        ) from None
 
 
 def is_rank_zero() -> bool:

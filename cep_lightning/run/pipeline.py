@@ -4,7 +4,6 @@ redone or skipped), and each stage's run into the run directory."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import time
@@ -29,9 +28,10 @@ from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.envs.evaluation import EnvMaker, normalized_score
-from cep_lightning.errors import CepError, ConfigError
+from cep_lightning.errors import CepError, ConfigError, StorageError
 from cep_lightning.maths.guidance import GuidedPolicy
-from cep_lightning.run.directory import MODEL, RunDir, atomic_write, is_rank_zero
+from cep_lightning.run.checkpoint_io import AtomicCheckpointIO, intact, set_aside
+from cep_lightning.run.directory import RunDir, atomic_write, is_rank_zero
 from cep_lightning.run.interrupts import StageInterrupted, StopRequest
 from cep_lightning.run.loggers import make_loggers
 from cep_lightning.run.plan import Plan, current_results, input_ids, make_plan, stage_settings
@@ -57,7 +57,10 @@ STOP = StopRequest()  # the command's SIGTERM/SIGINT, seen by every stage's Stop
 
 def prepare_run_dir(cfg: DictConfig, run: RunDir) -> None:
     """Create the run directory and keep the run's settings in config.yaml (rewritten only when they change)."""
-    run.path.mkdir(parents=True, exist_ok=True)
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"Cannot create the run directory {run.path}: {exc.strerror or exc}.") from None
     text = run_settings_yaml(cfg)
     if is_rank_zero() and (not run.config.is_file() or run.config.read_text() != text):
         atomic_write(run.config, text)
@@ -93,6 +96,7 @@ def stage_trainer(
         with quiet_lightning_banners():
             return L.Trainer(
                 default_root_dir=run.path / name,
+                plugins=[AtomicCheckpointIO(), *options.pop("plugins", [])],
                 logger=make_loggers(cfg, run.path, name),
                 callbacks=callbacks,
                 enable_model_summary=False,
@@ -124,13 +128,14 @@ def fit_stage(
     if cfg.compile:
         compile_networks(module)
     ckpt_dir, last = run.checkpoints(name), run.last_checkpoint(name)
+    if not fresh and last.is_file() and not intact(last):  # every process sees the same file
+        fresh = True
+        if is_rank_zero():
+            set_aside(last)
     if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
     trainer.fit(module, datamodule=data, ckpt_path=last if not fresh and last.is_file() else None)
-    tmp = run.stage_dir(name) / (MODEL + ".tmp")
-    trainer.save_checkpoint(tmp)
-    if trainer.is_global_zero:
-        os.replace(tmp, run.model(name))
+    trainer.save_checkpoint(run.model(name))  # atomic (AtomicCheckpointIO), by process 0
     return trainer
 
 
