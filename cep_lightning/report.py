@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from cep_lightning.config.schema import STAGES
 from cep_lightning.run.directory import RESULTS, RunDir
@@ -75,15 +76,46 @@ def score(entry: dict) -> float:
     return entry["normalized_score"] if entry["normalized_score"] is not None else entry["mean_return"]
 
 
+NOT_SETTINGS = ("seed", "run", "stage", "trainer", "progress", "logger", "callbacks")  # how a run ran, not what
+
+
+def run_settings(run: RunDir) -> dict[str, object]:
+    """What a run computed, as flat ``key: value`` pairs of its config.yaml (not its seed, paths, Trainer options
+    or logging); empty for a run without one."""
+    if not run.config.is_file():
+        return {}
+
+    def leaves(tree: object, prefix: str) -> dict[str, object]:
+        if not isinstance(tree, dict):
+            return {prefix: tree}
+        return {k: v for key, value in tree.items() for k, v in leaves(value, f"{prefix}{key}.").items()}
+
+    saved = yaml.safe_load(run.config.read_text()) or {}
+    flat = leaves({k: v for k, v in saved.items() if k not in NOT_SETTINGS}, "")
+    return {key.rstrip("."): value for key, value in flat.items() if not key.endswith(".trainer.")}
+
+
 def aggregate(runs: list[Path]) -> list[dict]:
-    """One row per task: seeds, reported score and best-scale score (mean, std over seeds), paper value,
-    seconds per stage."""
-    by_task: dict[str, list[tuple[dict, dict]]] = {}
+    """One row per task and settings (runs of a task with different settings are never pooled; a task with
+    several is labelled by what differs): seeds, reported score and best-scale score (mean, std over seeds),
+    paper value, seconds per stage."""
+    groups: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+    settings_of: dict[tuple[str, str], dict[str, object]] = {}
     for run_dir in runs:
         run = RunDir(run_dir)
         results = json.loads(run.results.read_text())
         timings = json.loads(run.timings.read_text()) if run.timings.is_file() else {}
-        by_task.setdefault(results["task"], []).append((results, timings))
+        settings = run_settings(run)
+        key = (results["task"], json.dumps(settings, sort_keys=True, default=str))
+        groups.setdefault(key, []).append((results, timings))
+        settings_of[key] = settings
+    by_task: dict[str, list[tuple[dict, dict]]] = {}
+    for (task, signature), entries in groups.items():
+        same_task = [settings_of[k] for k in groups if k[0] == task]
+        differing = sorted({k for s in same_task for k in s if any(o.get(k) != s.get(k) for o in same_task)})
+        label = settings_of[(task, signature)]
+        name = task if len(same_task) == 1 else f"{task} ({', '.join(f'{k}={label.get(k)}' for k in differing)})"
+        by_task[name] = entries
     rows = []
     for task, entries in sorted(by_task.items()):
         reported = np.array([score(r["reported"]) for r, _ in entries])
@@ -101,7 +133,7 @@ def aggregate(runs: list[Path]) -> list[dict]:
                 "score_std": _std_over_seeds(reported),
                 "best_scale_score_mean": float(best.mean()),
                 "best_scale_score_std": _std_over_seeds(best),
-                "paper_qgpo": PAPER_QGPO.get(task),
+                "paper_qgpo": PAPER_QGPO.get(task.split(" (")[0]),
                 **seconds,
                 "total_s": float(np.nansum(list(seconds.values()))),
             }

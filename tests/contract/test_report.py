@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from cep_lightning.envs.evaluation import evaluate
 from cep_lightning.report import PAPER_QGPO, write_report
@@ -80,3 +81,27 @@ def test_episode_grid_batches_cover_every_scale_and_episode_once() -> None:
     assert sorted(items[:, 0].tolist()) == list(range(12))
     assert sorted(map(tuple, items[:, 1:].tolist())) == [(s, e) for s in range(3) for e in range(4)]
     assert [len(b) for b in episode_loader(3, 4)] == [12]  # 0: all episodes of the process in one vector env
+
+
+def test_runs_of_a_task_with_different_settings_are_never_pooled(tmp_path: Path) -> None:
+    """Two seeds at critic.steps=1000 and one at 2000 give two rows, each labelled by the setting that differs;
+    the seed, the run's paths and its Trainer options do not split a row."""
+    for name, seed, steps, devices in (("a", 0, 1000, 1), ("b", 1, 1000, 2), ("c", 0, 2000, 1)):
+        fake_run(tmp_path / name, "hopper-medium-replay-v2", seed, 50.0 + seed, {"3": 50.0 + seed}, seconds=1.0)
+        settings = {
+            "task": "hopper-medium-replay-v2",
+            "seed": seed,
+            "run": {"dir": str(tmp_path / name)},
+            "critic": {"steps": steps, "trainer": {}},
+            "trainer": {"devices": devices},
+        }
+        (tmp_path / name / "config.yaml").write_text(yaml.safe_dump(settings))
+    write_report([tmp_path], tmp_path)
+    rows = {r["task"]: r for r in csv.DictReader((tmp_path / "report.csv").read_text().splitlines())}
+    assert sorted(rows) == [
+        "hopper-medium-replay-v2 (critic.steps=1000)",
+        "hopper-medium-replay-v2 (critic.steps=2000)",
+    ]
+    assert rows["hopper-medium-replay-v2 (critic.steps=1000)"]["seeds"] == "0 1"
+    assert rows["hopper-medium-replay-v2 (critic.steps=2000)"]["seeds"] == "0"
+    assert float(rows["hopper-medium-replay-v2 (critic.steps=1000)"]["paper_qgpo"]) == 96.9
