@@ -48,6 +48,7 @@ def _transitions_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Trans
         raise DataError(
             f"'{where}': arrays have different lengths {lengths}; every key must have one row per transition."
         )
+    _check_dtypes(arrays, where)
     obs = arrays["observations"].astype(np.float32).reshape(n, -1)
     actions = arrays["actions"].astype(np.float32).reshape(n, -1)
     rewards = arrays["rewards"].astype(np.float32).reshape(n)
@@ -89,3 +90,17 @@ def write_d4rl_hdf5(data: Transitions, path: str | os.PathLike, with_next_observ
             f["next_observations"] = data.next_observations
     os.replace(tmp, path)
     return path
+
+
+def _check_dtypes(arrays: dict[str, np.ndarray], where: str) -> None:
+    """Numbers where numbers belong; flags as booleans or 0/1 (a string column would turn into all-True)."""
+    for key, values in arrays.items():
+        kind = values.dtype.kind
+        flag = key in ("terminals", "timeouts")
+        numeric = kind in "biuf" if not flag else kind == "b" or (kind in "iuf" and np.isin(values, (0, 1)).all())
+        if not numeric:
+            expected = "booleans (or 0/1)" if flag else "numbers"
+            raise DataError(
+                f"'{where}': '{key}' holds {values.dtype} values, but a D4RL-format file stores {expected} there. "
+                f"Rewrite the file with that column converted."
+            )

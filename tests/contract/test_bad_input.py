@@ -94,3 +94,14 @@ def test_checkpoint_of_other_sizes_is_refused(finished_run: Path) -> None:
 
     with pytest.raises(DataError, match=r"trained on \(state, action\) sizes \(3, 1\), but the data set has \(11, 3\)"):
         RunDir(finished_run).load_checked(BehaviorModule, "behavior", 11, 3)
+
+
+@pytest.mark.parametrize(("key", "values"), [("terminals", "strings"), ("timeouts", "twos"), ("rewards", "strings")])
+def test_columns_of_the_wrong_dtype_are_refused(tmp_path: Path, key: str, values: str) -> None:
+    path = write_d4rl_hdf5(pendulum_like(), tmp_path / "data.hdf5")
+    with h5py.File(path, "r+") as f:
+        n = len(f[key])
+        del f[key]
+        f[key] = np.array(["no"] * n, dtype="S2") if values == "strings" else np.full(n, 2)
+    with pytest.raises(DataError, match=f"'{key}' holds .* values, but a D4RL-format file stores"):
+        load_d4rl_hdf5(path)
