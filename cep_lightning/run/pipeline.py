@@ -42,7 +42,7 @@ from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
-from cep_lightning.stages.evaluate import EvaluationModule, summarize
+from cep_lightning.stages.evaluate import EpisodeWriter, EvaluationModule, summarize
 from cep_lightning.stages.support import StateTable, SupportSampler, SupportWriter
 
 __all__ = ["run", "check_command", "stage_trainer", "fit_stage", "train_once", "behavior_module", "prepare_run_dir"]
@@ -87,6 +87,8 @@ def stage_trainer(
     )
     if stage == "support":
         callbacks.insert(0, SupportWriter(run.stage_dir("support"), table))  # before the stop at batch end
+    if stage == "eval":
+        callbacks.insert(0, EpisodeWriter(run.stage_dir("eval")))
     budget: dict[str, Any] = {}
     if stage in TRAINING_STAGES:  # each process draws its own seeded batches: no distributed sampler
         budget = {"max_steps": cfg[stage].steps, "max_epochs": -1, "use_distributed_sampler": False}
@@ -225,6 +227,11 @@ def run_eval(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataMod
     behavior = run.load(BehaviorModule, "behavior").net.eval()
     energy = run.load(EnergyModule, "energy").energy.eval()
     make_env = EnvMaker.from_config(cfg)
+    finished = {} if fresh else EpisodeWriter.finished_episodes(run.stage_dir("eval"))
+    if fresh or len(finished) == len(c.scales) * c.episodes:  # (all finished but not recorded: evaluate again)
+        finished = {}
+        if is_rank_zero():
+            EpisodeWriter.clear(run.stage_dir("eval"))
     module = EvaluationModule(
         GuidedPolicy(behavior, energy, c.solver_steps, c.sampler),
         make_env,
@@ -235,6 +242,7 @@ def run_eval(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataMod
         c.ref_min_return,
         c.ref_max_return,
         c.envs_per_batch,
+        finished,
     )
     trainer.test(module, verbose=False)
     goal = make_env.goal  # a maze: every episode's return is its success (0 or 1), see ReachGoal
@@ -262,7 +270,7 @@ RUNNERS = {
 }
 STOPPED_WHERE = {  # what an interrupted stage keeps
     "support": "with the support actions written so far kept on disk",
-    "eval": "before the evaluation finished (it starts again on resume)",
+    "eval": "keeping the episodes it finished (the others run on resume)",
 }
 
 

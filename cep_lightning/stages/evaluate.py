@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Collection, Protocol, Sequence
 
 import gymnasium as gym
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -21,23 +25,61 @@ class Policy(Protocol):
 
 
 class EpisodeGrid(Dataset):
-    """Item k = (scale index, episode index); episode e of every scale uses environment seed + e."""
+    """Item k = (scale index, episode index), k = i · episodes + e; episode e of every scale uses environment
+    seed + e. ``skip``: items already finished (a resumed evaluation)."""
 
-    def __init__(self, num_scales: int, episodes: int):
-        self.items = [(i, e) for i in range(num_scales) for e in range(episodes)]
+    def __init__(self, num_scales: int, episodes: int, skip: Collection[int] = ()):
+        grid = [(i, e) for i in range(num_scales) for e in range(episodes)]
+        self.items = [(k, i, e) for k, (i, e) in enumerate(grid) if k not in skip]
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, k: int) -> Tensor:
-        return torch.tensor([k, *self.items[k]])
+        return torch.tensor(self.items[k])
 
 
-def episode_loader(num_scales: int, episodes: int, envs_per_batch: int = 0) -> DataLoader:
+def episode_loader(num_scales: int, episodes: int, envs_per_batch: int = 0, skip: Collection[int] = ()) -> DataLoader:
     """Batches of ``envs_per_batch`` items (0: all in one batch per process; the distributed sampler splits
     the items across processes)."""
-    grid = EpisodeGrid(num_scales, episodes)
-    return DataLoader(grid, batch_size=envs_per_batch or len(grid), shuffle=False)
+    grid = EpisodeGrid(num_scales, episodes, skip)
+    return DataLoader(grid, batch_size=envs_per_batch or max(1, len(grid)), shuffle=False)
+
+
+class EpisodeWriter(Callback):
+    """Appends each finished batch's (item, return) pairs to ``<directory>/episodes-<rank>.jsonl``, so that an
+    evaluation stopped between batches resumes with the episodes it finished (``finished_episodes``)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lines = "".join(json.dumps({"item": int(k), "return": float(r)}) + "\n" for k, r in outputs.tolist())
+        path = self.directory / f"episodes-{trainer.global_rank}.jsonl"
+        cut = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+        with path.open("a") as f:
+            f.write("\n" * bool(cut) + lines)  # after a line a kill cut short, on a line of its own
+            f.flush()
+            os.fsync(f.fileno())
+
+    @staticmethod
+    def finished_episodes(directory: Path) -> dict[int, float]:
+        """item -> return of every episode the writers of an earlier, stopped evaluation stored."""
+        done: dict[int, float] = {}
+        for path in sorted(directory.glob("episodes-*.jsonl")):
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill mid-write is left out
+                    continue
+                done[entry["item"]] = entry["return"]
+        return done
+
+    @staticmethod
+    def clear(directory: Path) -> None:
+        for path in directory.glob("episodes-*.jsonl"):
+            path.unlink()
 
 
 class EvaluationModule(L.LightningModule):
@@ -59,8 +101,10 @@ class EvaluationModule(L.LightningModule):
         ref_min: float | None = None,
         ref_max: float | None = None,
         envs_per_batch: int = 0,
+        finished: dict[int, float] | None = None,
     ):
         super().__init__()
+        self.finished = dict(finished or {})  # item -> return of the episodes a stopped evaluation finished
         self.policy, self.make_env = policy, make_env
         self.scales, self.episodes, self.seed, self.envs_per_batch = (list(scales), episodes, seed, envs_per_batch)
         self.reported_scale = reported_scale
@@ -69,9 +113,9 @@ class EvaluationModule(L.LightningModule):
         self.returns: dict[float, np.ndarray] = {}
 
     def test_dataloader(self) -> DataLoader:
-        return episode_loader(len(self.scales), self.episodes, self.envs_per_batch)
+        return episode_loader(len(self.scales), self.episodes, self.envs_per_batch, skip=self.finished)
 
-    def test_step(self, batch: Tensor, batch_idx: int) -> None:
+    def test_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         item, scale_idx, episode = batch[:, 0], batch[:, 1], batch[:, 2]
         scales = torch.tensor(self.scales, dtype=torch.float32)[scale_idx.cpu()]
         envs = make_vector_env(self.make_env, len(batch))
@@ -81,11 +125,14 @@ class EvaluationModule(L.LightningModule):
             )
         finally:
             envs.close()
-        self.outputs.append(torch.stack([item.double().cpu(), torch.as_tensor(returns)], dim=1))
+        done = torch.stack([item.double().cpu(), torch.as_tensor(returns)], dim=1)
+        self.outputs.append(done)
+        return done
 
     def on_test_epoch_end(self) -> None:
         gathered = self.all_gather(torch.cat(self.outputs).to(self.device)).reshape(-1, 2).cpu().numpy()
-        by_item = dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))  # padded duplicates collapse
+        by_item = {**self.finished, **dict(zip(gathered[:, 0].astype(int).tolist(), gathered[:, 1].tolist()))}
+        # (padded duplicates of the distributed sampler collapse)
         self.returns = {
             scale: np.asarray([by_item[i * self.episodes + e] for e in range(self.episodes)])
             for i, scale in enumerate(self.scales)

@@ -19,6 +19,7 @@ from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import check_command, run
 from cep_lightning.run.plan import current_results
 from cep_lightning.stages.critic import CriticModule
+from cep_lightning.stages.evaluate import EpisodeWriter
 from tests.helpers import TINY, train
 
 
@@ -161,3 +162,20 @@ def test_under_bf16_mixed_the_critic_target_equals_the_fp32_target() -> None:
         y16, q16 = critic.target(batch)
     assert y16.dtype == torch.float32 and q32.abs().max() > 100
     torch.testing.assert_close(y16, y32, rtol=1e-6, atol=1e-5)
+
+
+def test_a_stopped_evaluation_resumes_with_the_episodes_it_finished(copied_run: Path) -> None:
+    """An evaluation stopped after its first batch (its record pending, its finished episodes in
+    eval/episodes-0.jsonl, the last line cut by the kill) runs only the other episodes on resume and reports the
+    stored ones as they are."""
+    run_dir, episodes = RunDir(copied_run), copied_run / "eval" / "episodes-0.jsonl"
+    record = run_dir.record("eval")
+    (copied_run / "eval" / "record.json").unlink()
+    run_dir.start("eval", record["settings"], record["inputs"])
+    episodes.write_text('{"item": 0, "return": 12345.0}\n{"item": 1, "ret')
+    run(load_command([f"run.dir={copied_run}"]))
+    scale_0 = json.loads(run_dir.results.read_text())["scales"]["0"]
+    assert run_dir.record("eval") is not None and scale_0["episodes"] == 2
+    rerun = EpisodeWriter.finished_episodes(copied_run / "eval")  # item 1 evaluated again, with the other items
+    assert sorted(rerun) == [0, 1, 2, 3] and rerun[0] == 12345.0
+    assert scale_0["mean_return"] == pytest.approx((12345.0 + rerun[1]) / 2)  # item 0's stored return, kept
