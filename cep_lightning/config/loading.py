@@ -14,7 +14,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from cep_lightning.config.schema import Config, setting_for
+from cep_lightning.config.schema import STAGES, Config, setting_for
 from cep_lightning.config.smoke import apply_smoke
 from cep_lightning.config.validate import check_config
 from cep_lightning.errors import ConfigError
@@ -57,8 +57,10 @@ def load_config(argv: list[str], saved: DictConfig | None = None) -> DictConfig:
     cli = parse_overrides(argv)
     if saved is None:
         cfg = _merge(preset(_check_task(cli.get("task", Config.task))), cli, "the command line")
-    else:
-        cfg = _merge(_merge(OmegaConf.structured(Config), saved, "the run's config.yaml"), cli, "the command line")
+    else:  # the Trainer options are the preset's and this command's, never an earlier command's
+        known = saved.get("task") in available_tasks()
+        base = preset(saved.task) if known else OmegaConf.structured(Config)  # a preset kept elsewhere: defaults
+        cfg = _merge(_merge(base, saved, "the run's config.yaml"), cli, "the command line")
     if cfg.smoke:
         apply_smoke(cfg)
     check_config(cfg, cli)
@@ -151,8 +153,11 @@ def _suggest(word: str, options: list[str]) -> str:
 
 
 def run_settings_yaml(cfg: DictConfig) -> str:
-    """The run's settings as config.yaml keeps them (without the keys of one command, such as ``stage``)."""
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    for key in COMMAND_KEYS:
-        settings.pop(key)  # type: ignore[union-attr]
+    """The run's settings as config.yaml keeps them: without the keys of one command (``stage``) and without the
+    Trainer options (``trainer``, ``<stage>.trainer``: how one command ran, e.g. on 2 GPUs, not what the run is)."""
+    settings: dict = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    for key in (*COMMAND_KEYS, "trainer"):
+        settings.pop(key)
+    for stage in STAGES:
+        settings[stage].pop("trainer")
     return OmegaConf.to_yaml(settings)

@@ -16,7 +16,7 @@ from cep_lightning.data.sources import load_source
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.run.directory import RunDir
 from cep_lightning.run.locate import load_command
-from cep_lightning.run.pipeline import check_command, run
+from cep_lightning.run.pipeline import check_command, prepare_run_dir, run
 from cep_lightning.run.plan import current_results
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.evaluate import EpisodeWriter
@@ -179,3 +179,14 @@ def test_a_stopped_evaluation_resumes_with_the_episodes_it_finished(copied_run: 
     rerun = EpisodeWriter.finished_episodes(copied_run / "eval")  # item 1 evaluated again, with the other items
     assert sorted(rerun) == [0, 1, 2, 3] and rerun[0] == 12345.0
     assert scale_0["mean_return"] == pytest.approx((12345.0 + rerun[1]) / 2)  # item 0's stored return, kept
+
+
+def test_trainer_options_of_one_command_do_not_stick_to_the_run(copied_run: Path) -> None:
+    """A command's Trainer options (here the gradient clipping of one stage and a device count) are not kept in
+    config.yaml: a later plain command on the run uses the preset's options again."""
+    cfg = load_command([f"run.dir={copied_run}", "trainer.devices=2", "critic.trainer.gradient_clip_val=0.5"])
+    prepare_run_dir(cfg, RunDir(copied_run))
+    saved = (copied_run / "config.yaml").read_text()
+    assert "gradient_clip_val" not in saved and "devices" not in saved
+    later = load_command([f"run.dir={copied_run}"])
+    assert later.trainer.devices == 1 and "gradient_clip_val" not in later.critic.trainer
