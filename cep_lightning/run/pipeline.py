@@ -4,6 +4,7 @@ redone or skipped), and each stage's run into the run directory."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import time
@@ -337,6 +338,8 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
     for step in command.plan.to_run:
         stage, trainer = step.stage, command.trainers[step.stage]
         if is_rank_zero():
+            if step.action != "resume":
+                keep_earlier_logs(run.stage_dir(stage))
             run.start(stage, wanted[stage], input_ids(run, stage))  # type: ignore[arg-type]
         rank_zero_info(f"[cep_lightning] {stage}: {step.action} ({run.path})")
         L.seed_everything(cfg.seed + STAGES.index(stage), workers=True, verbose=False)  # a stage alone = in a run
@@ -359,6 +362,16 @@ def _run_plan(cfg: DictConfig, command: Command) -> None:
             run.finish(stage, seconds)
             record_timing(run, stage, seconds)
         trainer.strategy.barrier()  # every process sees the stage's outputs and record before the next stage reads them
+
+
+def keep_earlier_logs(stage_dir: Path) -> None:
+    """A stage that starts afresh writes new curves: the logs of its earlier attempt move to ``logs-<k>`` (and
+    ``csv-<k>``), a version of their own, instead of mixing with the new ones."""
+    for name in ("logs", "csv"):
+        logs = stage_dir / name
+        if logs.is_dir():
+            k = 1 + sum(1 for _ in stage_dir.glob(f"{name}-*"))
+            os.replace(logs, stage_dir / f"{name}-{k}")
 
 
 def _check_complete(cfg: DictConfig, stage: str, trainer: L.Trainer, run: RunDir, num_states: int) -> None:

@@ -20,7 +20,7 @@ from cep_lightning.run.pipeline import check_command, prepare_run_dir, run
 from cep_lightning.run.plan import current_results
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.evaluate import EpisodeWriter
-from tests.helpers import TINY, train
+from tests.helpers import TINY, scalars, train
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, str]]:
@@ -190,3 +190,13 @@ def test_trainer_options_of_one_command_do_not_stick_to_the_run(copied_run: Path
     assert "gradient_clip_val" not in saved and "devices" not in saved
     later = load_command([f"run.dir={copied_run}"])
     assert later.trainer.devices == 1 and "gradient_clip_val" not in later.critic.trainer
+
+
+def test_a_redone_stage_writes_its_curves_beside_the_earlier_ones(copied_run: Path) -> None:
+    """Redoing the critic moves its earlier TensorBoard logs to critic/logs-1; critic/logs holds only the new
+    attempt's curve (one loss point per logging step, not two)."""
+    before = scalars(copied_run / "critic" / "logs", "critic/q_loss")
+    run(load_command([f"run.dir={copied_run}", "stage=critic", "critic.lr=0.001", "trainer.log_every_n_steps=10"]))
+    assert scalars(copied_run / "critic" / "logs-1", "critic/q_loss") == before
+    after = scalars(copied_run / "critic" / "logs", "critic/q_loss")
+    assert [step for step, _ in after] == [step for step, _ in before]
