@@ -228,3 +228,9 @@ def test_steps_mode_agrees_on_a_tiny_problem(tmp_path: Path) -> None:
     for stage in ("behaviour step", "support sampling", "critic step", "energy step", "guided actions"):
         assert stage in done.stdout
     assert done.stdout.strip().endswith("agree")
+    strict = subprocess.run(
+        [*command, "--tolerance", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert (
+        strict.returncode == 1 and "DIFFERS" in strict.stdout
+    )  # the behaviour step agrees to ~1e-7, not exactly

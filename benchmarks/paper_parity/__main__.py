@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import torch
@@ -59,7 +60,7 @@ def print_stage(result: StageResult, tolerance: float) -> bool:
     t = result.seconds
     print(
         f"{result.name:<26} {result.difference:>10.2e} {t['paper']:>8.1f} {t['ours']:>8.1f}  "
-        f"{'ok' if ok else 'DIFFERS'}  ({result.worst})"
+        f"{'ok' if ok else 'DIFFERS'}  ({result.worst or 'bit for bit'})"
     )
     for name, value in result.invariant.items():
         print(f"    {name}: {value:.2e}, not compared (the loss does not depend on it)")
@@ -87,6 +88,8 @@ def print_rewards(check: RewardScaleCheck, tolerance: float) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
+    # the paper's marginal_prob_std calls torch.tensor(t) on a tensor, which warns at every call
+    warnings.filterwarnings("ignore", message="To copy construct from a tensor")
     cfg = load_config([f"task={args.task}"])
     paper = import_paper(args.paper, lambda name: OldGymEnv(EnvMaker.from_config(cfg)(), args.data))
     data = paper.dataset.D4RL_dataset(paper_args(args))

@@ -68,16 +68,17 @@ class Problem:
 
 @dataclass
 class StageResult:
+    """One stage's comparison. ``difference``: the largest per-tensor relative weight difference, or for the sampling
+    stages max |a_ours - a_paper| / max |a_paper|; ``worst``: the tensor (or "actions") where it is largest;
+    ``losses``: (step, paper's, ours); ``seconds``: each code's wall time; ``invariant``: the difference of the
+    tensors the loss does not depend on, left out of ``difference``."""
+
     name: str
-    difference: (
-        float  # largest relative weight difference, or for sampling max|a_ours - a_paper| / max|a_paper|
-    )
-    worst: str  # the tensor (or "actions") where it is largest
-    losses: list[tuple[int, float, float]] = field(default_factory=list)  # (step, paper, ours)
-    seconds: dict[str, float] = field(default_factory=dict)  # "paper", "ours": wall time of the stage
-    invariant: dict[str, float] = field(
-        default_factory=dict
-    )  # tensors the loss does not depend on: their difference
+    difference: float
+    worst: str
+    losses: list[tuple[int, float, float]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    invariant: dict[str, float] = field(default_factory=dict)
 
 
 class Clock:
@@ -123,7 +124,7 @@ def compare(
             where = f"{label}.{name}"
             if where in invariant:
                 result.invariant[where] = value
-            elif value >= result.difference:
+            elif value > result.difference:
                 result.difference, result.worst = value, where
     return result
 
@@ -208,7 +209,7 @@ def critic_steps(paper: types.SimpleNamespace, problem: Problem, ours: CriticMod
         }
         with clock("ours"):
             ours_loss = lightning_step(ours, ours_opt, ours_batch, k)
-        result.losses.append((k, float(sum(mse) / len(mse)), ours_loss))
+        result.losses.append((k, (sum(mse) / len(mse)).item(), ours_loss))
     result.seconds = clock.seconds
     return compare(
         result, [(ours.q, critic.q0, "twin_q", "q"), (ours.q_target, critic.q0_target, "twin_q", "q_target")]
