@@ -37,6 +37,7 @@ from cep_lightning.bench import synthetic_transitions, training_step_fn
 from cep_lightning.data.support_values import support_values
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
+from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.support import SupportSampler
@@ -131,7 +132,8 @@ def main() -> None:
         critic.update_q0(paper_batch)
         critic.update_qt(paper_batch)
 
-    critic_module, energy_module = CriticModule(S, A), EnergyModule(S, A)
+    critic_module = CriticModule(S, A)
+    energy_module = EnergyModule(S, A, candidates=ScoredSupport(critic_module.q_target))
     q_cached = torch.as_tensor(
         support_values(critic_module.q_target, data.observations[:b], fake[:b].numpy())
     )
