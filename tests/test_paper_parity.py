@@ -3,6 +3,7 @@ named by CEP_PAPER_SRC) the steps mode on a tiny problem."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,7 +17,13 @@ import torch
 from torch import nn
 
 from benchmarks.paper_parity import weights
-from benchmarks.paper_parity.shims import OldGymEnv, get_dataset, qlearning_dataset
+from benchmarks.paper_parity.shims import (
+    OldGymEnv,
+    get_dataset,
+    import_paper,
+    missing_library_stand_ins,
+    qlearning_dataset,
+)
 from cep_lightning.data.hdf5 import load_d4rl_hdf5, write_d4rl_hdf5
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.maths.nets import EnergyNet, ScoreNet, TwinQ
@@ -234,3 +241,23 @@ def test_steps_mode_agrees_on_a_tiny_problem(tmp_path: Path) -> None:
     assert (
         strict.returncode == 1 and "DIFFERS" in strict.stdout
     )  # the behaviour step agrees to ~1e-7, not exactly
+
+
+def test_stand_ins_for_absent_libraries_answer_find_spec_and_refuse_use() -> None:
+    modules = missing_library_stand_ins()
+    for name, module in modules.items():
+        assert module.__spec__ is not None and module.__spec__.name == name
+    if "sklearn.utils" in modules:
+        with pytest.raises(ImportError, match="2-D toys"):
+            modules["sklearn.utils"].shuffle([1, 2])
+    if "scipy.special" in modules:
+        np.testing.assert_allclose(
+            modules["scipy.special"].softmax(np.array([0.0, np.log(3.0)])), [0.25, 0.75]
+        )
+    assert importlib.util.find_spec("h5py") is not None  # installed libraries are left alone
+    assert "h5py" not in modules
+
+
+def test_import_paper_refuses_a_directory_without_the_papers_code(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--paper must be a checkout"):
+        import_paper(tmp_path)
