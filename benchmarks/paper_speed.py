@@ -15,8 +15,8 @@ Each pair is timed in alternation (paper, ours, paper, ours, ...) and the median
 see the same machine load. Support per transition: the paper samples s and s' separately (2M actions per
 transition); cep_lightning samples each distinct state once, (N + K) / N × M actions per transition, where
 K counts the next states that are not the next row's state (from --data, else one per 1000 transitions).
-The paper's model module imports scipy for an unused softmax (without scipy a numpy stand-in is used), and its
-schedule's default device is "cuda" (set to "cpu" here); nothing else of the paper's code is changed.
+The paper's code is imported by ``benchmarks.paper_parity.shims.import_paper`` (stand-ins for the packages it imports
+that are not installed; its schedule's default device "cuda" set to "cpu"); nothing else of it is changed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
 import time
 import types
 from pathlib import Path
@@ -33,47 +32,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from benchmarks.paper_parity.shims import import_paper
 from cep_lightning.bench import synthetic_transitions, training_step_fn
 from cep_lightning.data.support_values import support_values
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
+from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.support import SupportSampler
 
 S, A, M = 11, 3, 16
-
-
-def import_paper(root: Path) -> types.ModuleType:
-    """The paper's ``diffusion_SDE`` package from a clone of its repository."""
-    code = root / "Offline_RL_2D"
-    if not (code / "diffusion_SDE" / "model.py").is_file():
-        sys.exit(
-            f"error: {code}/diffusion_SDE/model.py not found; clone the paper's code first (see this file's docstring)."
-        )
-    try:
-        import scipy.special  # noqa: F401
-    except ImportError:  # model.py imports scipy.special.softmax but never calls it on these paths
-        special = types.ModuleType("scipy.special")
-        special.softmax = lambda x, axis=None: (
-            np.exp(x - np.max(x, axis=axis, keepdims=True))
-            / np.sum(  # type: ignore[attr-defined]
-                np.exp(x - np.max(x, axis=axis, keepdims=True)), axis=axis, keepdims=True
-            )
-        )
-        scipy = types.ModuleType("scipy")
-        scipy.special = special  # type: ignore[attr-defined]
-        sys.modules.update({"scipy": scipy, "scipy.special": special})
-    sys.path.insert(0, str(code))
-    import diffusion_SDE.loss as loss
-    import diffusion_SDE.model as model
-    import diffusion_SDE.schedule as schedule
-
-    schedule.marginal_prob_std.__defaults__ = (
-        "cpu",
-    )  # its default device is "cuda"; the only change to run it on a CPU
-    model.loss_fn, model.schedule_module = loss.loss_fn, schedule  # type: ignore[attr-defined]
-    return model
 
 
 def alternate(fns: dict[str, Callable[[], object]], warmup: int, repeats: int) -> dict[str, float]:
@@ -117,8 +86,8 @@ def main() -> None:
     torch.manual_seed(0)
     paper = import_paper(args.paper)
     paper_args = types.SimpleNamespace(device="cpu", alpha=3.0, q_alpha=1.0, method="CEP")
-    std_fn = functools.partial(paper.schedule_module.marginal_prob_std, device="cpu")
-    score = paper.ScoreNet(input_dim=S + A, output_dim=A, marginal_prob_std=std_fn, args=paper_args)
+    std_fn = functools.partial(paper.schedule.marginal_prob_std, device="cpu")
+    score = paper.model.ScoreNet(input_dim=S + A, output_dim=A, marginal_prob_std=std_fn, args=paper_args)
     critic = score.q[0]
 
     data = synthetic_transitions(4096, S, A)
@@ -134,7 +103,7 @@ def main() -> None:
 
     def paper_behavior() -> None:
         score.condition = s
-        loss = paper.loss_fn(score, a, std_fn)
+        loss = paper.loss.loss_fn(score, a, std_fn)
         paper_opt.zero_grad()
         loss.backward()
         paper_opt.step()
@@ -159,7 +128,8 @@ def main() -> None:
         critic.update_q0(paper_batch)
         critic.update_qt(paper_batch)
 
-    critic_module, energy_module = CriticModule(S, A), EnergyModule(S, A)
+    critic_module = CriticModule(S, A)
+    energy_module = EnergyModule(S, A, candidates=ScoredSupport(critic_module.q_target))
     q_cached = torch.as_tensor(support_values(critic_module.q_target, data.observations[:b], fake[:b].numpy()))
     critic_step = training_step_fn(
         critic_module,

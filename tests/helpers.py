@@ -277,3 +277,21 @@ def train(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
+
+
+def episodes_table(lengths: list[int], ends: list[str], state_dim: int = 11, action_dim: int = 3) -> Transitions:
+    """Episodes of the given lengths, each ending in "terminal", "timeout" or "cut" (neither flag)."""
+    rng = np.random.default_rng(0)
+    n = sum(lengths)
+    terminals, timeouts = np.zeros(n, bool), np.zeros(n, bool)
+    for end, last in zip(ends, np.cumsum(lengths) - 1):
+        terminals[last], timeouts[last] = end == "terminal", end == "timeout"
+    states = rng.normal(size=(n, state_dim)).astype(np.float32)
+    return Transitions(
+        observations=states,
+        actions=rng.uniform(-1, 1, (n, action_dim)).astype(np.float32),
+        rewards=rng.normal(size=n).astype(np.float32),
+        next_observations=np.roll(states, -1, axis=0),
+        terminals=terminals,
+        timeouts=timeouts,
+    )

@@ -49,6 +49,12 @@ class DataConfig:
     reward_transform: str = setting(
         "locomotion", "locomotion: r·1000/(max return − min return); antmaze: r − 1", ("locomotion", "antmaze", "none")
     )
+    reward_scale: str = setting(
+        "episodes",
+        "the returns of locomotion's max − min: episodes (true episodes, time-out rows included); paper (the paper's "
+        "return_range: time-out rows dropped, an episode every 1000 rows, the trailing part dropped)",
+        ("episodes", "paper"),
+    )
     observation_keys: Optional[list[str]] = setting(
         None, "Dict observations (data set and env): these keys concatenated, in order"
     )

@@ -128,7 +128,7 @@ class QGPODataModule(L.LightningDataModule):
             data = load_source(self.cfg, self.goal)
             data = data.head(self.cfg.max_transitions) if self.cfg.max_transitions else data
             self.transitions = check_finite(data, describe_source(self.cfg), self.cfg.drop_nonfinite)
-            self.rewards = transform_rewards(self.transitions, self.cfg.reward_transform)
+            self.rewards = transform_rewards(self.transitions, self.cfg.reward_transform, self.cfg.reward_scale)
             self.fingerprint = self.transitions.fingerprint()
             self.states, self.next_index = state_table(self.transitions)
 

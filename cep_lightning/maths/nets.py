@@ -9,6 +9,13 @@ import torch
 from torch import Tensor, nn
 
 
+class SiLU(nn.Module):
+    """x · sigmoid(x), computed as the paper's networks compute it (``nn.SiLU`` rounds differently)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(x)
+
+
 class FourierTime(nn.Module):
     """Gaussian Fourier features [sin 2πWt, cos 2πWt] with fixed W ~ N(0, scale²), then Linear(dim, dim)."""
 
@@ -18,7 +25,7 @@ class FourierTime(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, t: Tensor) -> Tensor:  # t: [B] -> [B, dim]
-        angles = 2 * math.pi * t[..., None].float() * self.freqs
+        angles = t[..., None].float() * self.freqs * 2 * math.pi  # the paper's order of products: the same rounding
         return self.proj(torch.cat([angles.sin(), angles.cos()], dim=-1))
 
 
@@ -27,9 +34,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, cond_dim: int):
         super().__init__()
-        self.dense1 = nn.Sequential(nn.Linear(in_dim, out_dim), nn.SiLU())
-        self.cond = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, out_dim))
-        self.dense2 = nn.Sequential(nn.Linear(out_dim, out_dim), nn.SiLU())
+        self.dense1 = nn.Sequential(nn.Linear(in_dim, out_dim), SiLU())
+        self.cond = nn.Sequential(SiLU(), nn.Linear(cond_dim, out_dim))
+        self.dense2 = nn.Sequential(nn.Linear(out_dim, out_dim), SiLU())
         self.skip = nn.Linear(in_dim, out_dim) if in_dim != out_dim else nn.Identity()
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
@@ -56,9 +63,9 @@ class ScoreNet(nn.Module):
         super().__init__()
         w1, w2, w3 = widths
         self.time = FourierTime(time_dim)
-        self.state = nn.Sequential(nn.Linear(state_dim, 32), nn.SiLU()) if state_dim > 0 else None
+        self.state = nn.Sequential(nn.Linear(state_dim, 32), SiLU()) if state_dim > 0 else None
         self.cond = nn.Sequential(
-            nn.Linear(time_dim + (32 if state_dim > 0 else 0), cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim)
+            nn.Linear(time_dim + (32 if state_dim > 0 else 0), cond_dim), SiLU(), nn.Linear(cond_dim, cond_dim)
         )
         self.d1 = ResBlock(action_dim, w1, cond_dim)
         self.d2 = ResBlock(w1, w2, cond_dim)
@@ -118,7 +125,7 @@ class EnergyNet(nn.Module):
     ):
         super().__init__()
         self.time = FourierTime(time_dim, time_scale)
-        self.net = mlp(action_dim + time_dim + state_dim, hidden, depth, activation=nn.SiLU)
+        self.net = mlp(action_dim + time_dim + state_dim, hidden, depth, activation=SiLU)
 
     def forward(self, a_t: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:  # [..., A], [...], [..., S] -> [...]
         parts = [a_t, self.time(t)] + ([s] if s is not None else [])

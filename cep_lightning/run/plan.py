@@ -40,6 +40,8 @@ def stage_settings(cfg: DictConfig, stage: str, data_fingerprint: str) -> dict[s
     settings["data"] = data_fingerprint
     if stage == "critic":
         settings["data.reward_transform"] = cfg.data.reward_transform
+        if cfg.data.reward_transform == "locomotion" and cfg.data.reward_scale != "episodes":
+            settings["data.reward_scale"] = cfg.data.reward_scale  # recorded where it changes the rewards
     if stage == "eval":
         settings["data.observation_keys"] = OmegaConf.to_container(cfg.data, resolve=True)["observation_keys"]
     if cfg.callbacks.ema.enabled and stage in cfg.callbacks.ema.stages:

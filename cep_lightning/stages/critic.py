@@ -69,11 +69,14 @@ class CriticModule(L.LightningModule):
         """The Adam step, then Polyak averaging: theta_target <- tau theta + (1 - tau) theta_target.
 
         Both happen inside the step, so a checkpoint written at the end of a batch holds a target network
-        that is in step with the critic (a resumed run continues exactly)."""
+        that is in step with the critic (a resumed run continues exactly). The average is computed as the paper's
+        ``update_target`` computes it, tau·θ + (1 - tau)·θ_target, not as ``lerp_`` (θ_target + tau (θ - θ_target)):
+        the two round differently, and over 200 steps Q-learning grows that rounding to 4e-4 relative."""
         super().optimizer_step(*args, **kwargs)
+        tau = self.hparams.tau
         with torch.no_grad():
             for target, online in zip(self.q_target.parameters(), self.q.parameters()):
-                target.lerp_(online, self.hparams.tau)
+                target.copy_(tau * online + (1 - tau) * target)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.q.parameters(), lr=self.hparams.lr)
