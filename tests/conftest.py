@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from tests.helpers import FIXTURE_EXTRAS, TINY
+from tests.helpers import FIXTURE_EXTRAS, ROOT, TINY
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +37,18 @@ def copied_run(tmp_path: Path, finished_run: Path) -> Path:
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     return run_dir
+
+
+SCRIPTS = ROOT / "scripts"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[None]:
+    """A one-node SLURM on this machine (scripts/slurm_up.sh); the test skips with the script's one-line reason
+    where it cannot start. Daemons started here are stopped after the session (scripts/slurm_down.sh)."""
+    up = subprocess.run([SCRIPTS / "slurm_up.sh"], capture_output=True, text=True)
+    if up.returncode != 0:
+        pytest.skip((up.stderr.strip().splitlines() or ["scripts/slurm_up.sh failed"])[-1])
+    yield
+    if "already up" not in up.stdout:
+        subprocess.run([SCRIPTS / "slurm_down.sh"], capture_output=True)

@@ -30,20 +30,25 @@ class CheckpointOnSigterm(Callback):
 class StopAtBatchEnd(Callback):
     """``SIGTERMException`` at the end of any batch once ``request.signum`` is set (the command's SIGTERM or SIGINT,
     noted by its handler, ``run.interrupts.StopRequest``): Lightning's own stop, also for SIGINT (which Lightning
-    would turn into an exit mid-step) and for the prediction loop (which Lightning does not check)."""
+    would turn into an exit mid-step) and for the prediction loop (which Lightning does not check). Under DDP
+    every process stops at the same batch once any has the signal (srun and torchrun signal each process on its
+    own, a batch apart at worst), so that all of them save the same step."""
 
     def __init__(self, request: Any):
         self.request = request
 
-    def _check(self) -> None:
-        if self.request.signum is not None:
+    def _check(self, trainer: L.Trainer) -> None:
+        stop = self.request.signum is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
             raise SIGTERMException
 
-    def on_train_batch_end(self, *args: Any) -> None:
-        self._check()
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._check(trainer)
 
-    def on_predict_batch_end(self, *args: Any) -> None:
-        self._check()
+    def on_predict_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._check(trainer)
 
-    def on_test_batch_end(self, *args: Any) -> None:
-        self._check()
+    def on_test_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._check(trainer)

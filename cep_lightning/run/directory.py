@@ -55,11 +55,6 @@ def atomic_write(path: Path, text: str) -> None:
         ) from None
 
 
-def is_rank_zero() -> bool:
-    """True in the process that writes shared files (the only process without DDP)."""
-    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
-
-
 @dataclass(frozen=True)
 class RunDir:
     """One run directory; every path and record of the layout above goes through it."""

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from cep_lightning.config.loading import load_config, parse_overrides
 from cep_lightning.errors import ConfigError, MissingStageError
 from cep_lightning.run.directory import RunDir, latest_run
+from cep_lightning.run.processes import launch_name
 
 
 def load_command(argv: list[str]) -> DictConfig:
@@ -52,7 +53,8 @@ def _drop_stored_callbacks(saved: DictConfig, path: Path) -> None:
 
 def locate_run(cfg: DictConfig) -> RunDir:
     """run.dir if given; else <root>/<task>/<name>; a single stage without either: the task's latest run
-    (the latest with a finished stage); a new run: <root>/<task>/<time stamp>."""
+    (the latest with a finished stage); a new run: <root>/<task>/<launch name>, the name every process of the
+    launch agrees on (``run.processes.launch_name``: the SLURM job, torchrun's run id), else <time stamp>."""
     task_dir = Path(cfg.run.root) / cfg.task
     if cfg.run.name is not None and (Path(cfg.run.name).name != cfg.run.name or cfg.run.name in ("", ".", "..")):
         raise ConfigError(
@@ -63,7 +65,7 @@ def locate_run(cfg: DictConfig) -> RunDir:
     if path is not None:
         return RunDir(path)
     if cfg.stage == "all":
-        return RunDir(task_dir / time.strftime("%Y%m%d-%H%M%S"))
+        return RunDir(task_dir / (launch_name() or time.strftime("%Y%m%d-%H%M%S")))
     latest = latest_run(task_dir)
     if latest is None:
         raise MissingStageError(

@@ -32,10 +32,11 @@ from cep_lightning.envs.evaluation import EnvMaker, normalized_score
 from cep_lightning.errors import CepError, ConfigError, StorageError
 from cep_lightning.maths.guidance import GuidedPolicy
 from cep_lightning.run.checkpoint_io import AtomicCheckpointIO, intact, set_aside
-from cep_lightning.run.directory import RunDir, atomic_write, is_rank_zero
+from cep_lightning.run.directory import RunDir, atomic_write
 from cep_lightning.run.interrupts import StageInterrupted, StopRequest
 from cep_lightning.run.loggers import make_loggers
 from cep_lightning.run.plan import Plan, current_results, input_ids, make_plan, stage_settings
+from cep_lightning.run.processes import is_rank_zero, join_started_processes
 from cep_lightning.run.summary import describe_start
 from cep_lightning.run.sweep_plot import log_sweep
 from cep_lightning.run.timings import record_timing
@@ -320,6 +321,7 @@ def run(cfg: DictConfig) -> Path:
     checks; a command with nothing to do writes nothing.
     """
     command = check_command(cfg)
+    join_started_processes(command.trainers[STAGES[0]])  # every process has read the run before any writes
     if is_rank_zero():
         print(describe_start(cfg, command.data, command.plan, command.trainers), flush=True)
         print(command.plan.describe(command.run), flush=True)
