@@ -65,7 +65,7 @@ def locate_run(cfg: DictConfig) -> RunDir:
     if path is not None:
         return RunDir(path)
     if cfg.stage == "all":
-        return RunDir(task_dir / (launch_name() or time.strftime("%Y%m%d-%H%M%S")))
+        return RunDir(task_dir / (launch_name() or unused_name(task_dir, time.strftime("%Y%m%d-%H%M%S"))))
     latest = latest_run(task_dir)
     if latest is None:
         raise MissingStageError(
@@ -73,6 +73,15 @@ def locate_run(cfg: DictConfig) -> RunDir:
             f"none with a finished stage. Run the whole pipeline first (stage=all), or name the run with run.dir=..."
         )
     return latest
+
+
+def unused_name(task_dir: Path, stamp: str) -> str:
+    """``stamp``, or ``stamp-2``, ``stamp-3``, ... when runs of the same second exist already."""
+    name, k = stamp, 1
+    while (task_dir / name).exists():
+        k += 1
+        name = f"{stamp}-{k}"
+    return name
 
 
 def load_run_config(run_dir: str | Path) -> DictConfig:

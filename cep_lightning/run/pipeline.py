@@ -3,6 +3,7 @@ redone or skipped), and each stage's run into the run directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from cep_lightning.maths.guidance import GuidedPolicy
 from cep_lightning.run.checkpoint_io import AtomicCheckpointIO, intact, set_aside
 from cep_lightning.run.directory import RunDir, atomic_write
 from cep_lightning.run.interrupts import StageInterrupted, StopRequest
+from cep_lightning.run.lock import holding
 from cep_lightning.run.loggers import make_loggers
 from cep_lightning.run.plan import Plan, current_results, input_ids, make_plan, stage_settings
 from cep_lightning.run.processes import is_rank_zero, join_started_processes
@@ -328,7 +330,8 @@ def run(cfg: DictConfig) -> Path:
     if command.plan.to_run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
         prepare_run_dir(cfg, command.run)
-        with STOP.installed():
+        lock = holding(command.run) if is_rank_zero() else contextlib.nullcontext()
+        with lock, STOP.installed():
             _run_plan(cfg, command)
     if is_rank_zero():
         _print_outcome(command.run, command.plan)

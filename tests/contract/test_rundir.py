@@ -15,7 +15,7 @@ from cep_lightning.data.hdf5 import write_d4rl_hdf5
 from cep_lightning.data.sources import load_source
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.run.directory import RunDir
-from cep_lightning.run.locate import load_command
+from cep_lightning.run.locate import load_command, unused_name
 from cep_lightning.run.pipeline import check_command, prepare_run_dir, run
 from cep_lightning.run.plan import current_results
 from cep_lightning.stages.critic import CriticModule
@@ -200,3 +200,10 @@ def test_a_redone_stage_writes_its_curves_beside_the_earlier_ones(copied_run: Pa
     assert scalars(copied_run / "critic" / "logs-1", "critic/q_loss") == before
     after = scalars(copied_run / "critic" / "logs", "critic/q_loss")
     assert [step for step, _ in after] == [step for step, _ in before]
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path: Path) -> None:
+    (tmp_path / "20261201-120000").mkdir()
+    (tmp_path / "20261201-120000-2").mkdir()
+    assert unused_name(tmp_path, "20261201-120000") == "20261201-120000-3"
+    assert unused_name(tmp_path, "20261201-120001") == "20261201-120001"
