@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import time
@@ -30,7 +31,7 @@ from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import ensure_support_values
 from cep_lightning.data.validate import check_against_env
 from cep_lightning.envs.evaluation import EnvMaker, normalized_score
-from cep_lightning.errors import CepError, ConfigError, StorageError
+from cep_lightning.errors import CepError, ConfigError, DataError, StorageError
 from cep_lightning.maths.guidance import GuidedPolicy
 from cep_lightning.run.checkpoint_io import AtomicCheckpointIO, intact, set_aside
 from cep_lightning.run.directory import RunDir, atomic_write
@@ -140,7 +141,14 @@ def fit_stage(
             set_aside(last)
     if fresh and ckpt_dir.exists() and is_rank_zero():
         shutil.rmtree(ckpt_dir)
-    trainer.fit(module, datamodule=data, ckpt_path=last if not fresh and last.is_file() else None)
+    resume = last if not fresh and last.is_file() else None
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)  # a resume point runs no code
+    except pickle.UnpicklingError as exc:
+        raise DataError(
+            f"{resume} holds objects other than tensors and plain values, so it was not written by cep_lightning and "
+            f"is not loaded ({str(exc).splitlines()[0]}). Delete it to train the stage afresh."
+        ) from None
     trainer.save_checkpoint(run.model(name))  # atomic (AtomicCheckpointIO), by process 0
     return trainer
 

@@ -13,8 +13,10 @@ import yaml
 
 from cep_lightning.errors import DataError, MissingStageError
 from cep_lightning.policy import QGPOPolicy
+from cep_lightning.run.directory import RunDir
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
+from tests.helpers import TINY
 
 
 class Payload:
@@ -71,3 +73,20 @@ def test_a_policy_is_loaded_only_from_models_that_chain(copied_run: Path) -> Non
         QGPOPolicy.from_run(copied_run)
     cloning = QGPOPolicy.from_run(copied_run, behavior_cloning=True)
     assert cloning.energy is None and cloning.guidance_scale == 0.0
+
+
+def test_a_crafted_resume_checkpoint_runs_no_code(tmp_path: Path, minari_store: str) -> None:
+    """A pending stage whose last.ckpt carries a payload: the resume refuses the file and the payload never runs."""
+    run_dir, marker = tmp_path / "run", tmp_path / "marker"
+    args = [*TINY, "stage=behavior", f"run.dir={run_dir}"]
+    run(load_command(args))
+    stage, last = RunDir(run_dir), RunDir(run_dir).last_checkpoint("behavior")
+    record = stage.record("behavior")
+    (run_dir / "behavior" / "record.json").unlink()
+    stage.start("behavior", record["settings"], record["inputs"])  # interrupted with the same settings: a resume
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["extra"] = Payload(marker)
+    torch.save(checkpoint, last)
+    with pytest.raises(DataError, match="not written by cep_lightning and is not loaded"):
+        run(load_command(args))
+    assert not marker.exists()
