@@ -16,7 +16,7 @@ from cep_lightning.callbacks.monitoring import monitors
 from cep_lightning.callbacks.periodic_eval import PeriodicEvaluation
 from cep_lightning.callbacks.progress import progress_bar
 from cep_lightning.callbacks.rng_state import RNGStateCheckpoint
-from cep_lightning.callbacks.signals import CheckpointOnSigterm, StopAtBatchEnd
+from cep_lightning.callbacks.signals import CheckpointOnSigterm, SaveLogsWithCheckpoints, StopAtBatchEnd
 from cep_lightning.config.schema import TRAINING_STAGES
 from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.errors import ConfigError
@@ -74,6 +74,7 @@ def stage_callbacks(
             ),
             CheckpointOnSigterm(checkpoint_dir / "last.ckpt"),
             RNGStateCheckpoint(),
+            SaveLogsWithCheckpoints(),
         ]
     if stage in c.ema.stages and c.ema.enabled:
         result.append(EMAWeightAveraging(decay=c.ema.decay))

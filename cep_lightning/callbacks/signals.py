@@ -52,3 +52,13 @@ class StopAtBatchEnd(Callback):
 
     def on_test_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._check(trainer)
+
+
+class SaveLogsWithCheckpoints(Callback):
+    """Every logger writes out what it holds whenever a checkpoint is saved (the CSV logger keeps up to
+    ``flush_logs_every_n_steps`` rows in memory): a stage killed later resumes from that checkpoint with its
+    curves complete up to it, not with the rows since the last flush lost."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, *args: Any) -> None:
+        for logger in trainer.loggers:
+            logger.save()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -47,7 +48,7 @@ def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, fi
     before = {
         p: p.stat().st_mtime_ns for p in [run_dir / "behavior" / "model.ckpt", run_dir / "support" / "actions.npy"]
     }
-    cmd = command(run_dir, "critic.steps=400", "checkpoint.every_n_steps=25")
+    cmd = command(run_dir, "critic.steps=400", "checkpoint.every_n_steps=25", "logger=[tensorboard,csv]")
     last = run_dir / "critic" / "checkpoints" / "last.ckpt"
     kill_when(
         cmd, lambda: last.is_file() and torch.load(last, weights_only=True, map_location="cpu")["global_step"] >= 50
@@ -58,6 +59,9 @@ def test_sigkill_in_critic_stage_resumes_from_last_checkpoint(tmp_path: Path, fi
     assert "Restoring states from the checkpoint" in output and str(last) in output
     assert torch.load(run_dir / "critic" / "model.ckpt", weights_only=True, map_location="cpu")["global_step"] == 400
     assert killed_at < 400
+    with open(run_dir / "critic" / "csv" / "metrics.csv") as f:  # the curve has no gap where the kill was
+        steps = {int(r["step"]) for r in csv.DictReader(f) if r.get("critic/q_loss")}
+    assert steps == set(range(9, 400, 10)), sorted(set(range(9, 400, 10)) - steps)
     assert before == {p: p.stat().st_mtime_ns for p in before}  # earlier stages were not rerun
     assert (run_dir / "results.json").is_file()
 
