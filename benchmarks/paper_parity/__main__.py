@@ -1,10 +1,16 @@
-"""python -m benchmarks.paper_parity --paper <checkout> --data <D4RL HDF5> [--mode steps] [--steps 200]
+"""python -m benchmarks.paper_parity --paper <checkout> --data <D4RL HDF5> [--mode steps|scores] [--steps 200]
 
 Steps mode prints, per stage, the largest relative weight difference after N steps (per tensor
 ||w_ours - w_paper|| / ||w_paper||; for the sampling stages max |a_ours - a_paper| / max |a_paper|), both codes'
 wall time, and the loss of each every 20th step; then the reward scale each code's data loading gives. It exits
 with 1 when a stage differs by more than --tolerance, or when the reward scale does unless the difference is
 the named deliberate deviation ``data.reward_scale=episodes`` (and ``paper`` agrees).
+
+Scores mode (``benchmarks.paper_parity.scores``) trains both codes end to end at one budget (--behavior-steps,
+--critic-steps, --energy-steps, default --steps; --behavior-batch, --batch, --M, --solver-steps,
+--max-transitions) for seeds 0 .. --seeds - 1, evaluates both by the same protocol (--episodes, --scales) and
+prints per scale each code's normalized score mean ± std and ours - paper with a 95 % bootstrap interval, and
+each stage's wall time. Results per (code, seed) go to --out; a killed comparison continues where it stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.paper_parity.rewards import RewardScaleCheck, reward_scale_check
+from benchmarks.paper_parity.scores import Budget, run_scores
 from benchmarks.paper_parity.shims import OldGymEnv, import_paper
 from benchmarks.paper_parity.steps import Problem, StageResult, run_steps
 from cep_lightning.config.loading import load_config
@@ -29,8 +36,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paper", type=Path, required=True, help="checkout of the paper's code (holds Offline_RL_2D)")
     parser.add_argument("--data", type=Path, required=True, help="D4RL-format HDF5 file")
     parser.add_argument("--task", default="hopper-medium-replay-v2", help="our preset of the data set (its env)")
-    parser.add_argument("--mode", choices=("steps",), default="steps")
+    parser.add_argument("--mode", choices=("steps", "scores"), default="steps")
     parser.add_argument("--steps", type=int, default=200, help="steps of each training stage")
+    parser.add_argument("--behavior-steps", type=int, help="scores: behaviour steps (default --steps)")
+    parser.add_argument("--critic-steps", type=int, help="scores: critic steps (default --steps)")
+    parser.add_argument("--energy-steps", type=int, help="scores: energy steps (default --steps)")
+    parser.add_argument("--solver-steps", type=int, default=15, help="scores: DPM-Solver steps (support, actions)")
+    parser.add_argument("--max-transitions", type=int, help="scores: only the first N transitions (both codes)")
+    parser.add_argument("--seeds", type=int, default=1, help="scores: seeds 0 .. K-1 of each code")
+    parser.add_argument("--episodes", type=int, default=10, help="scores: episodes per scale (the same seeds)")
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])
+    parser.add_argument("--out", type=Path, help="scores: the directory of the results per (code, seed)")
     parser.add_argument("--behavior-batch", type=int, default=1024, help="behaviour batch (the paper's: 4096)")
     parser.add_argument("--batch", type=int, default=256, help="critic and energy batch (the paper's)")
     parser.add_argument("--M", type=int, default=16, help="support actions per state")
@@ -43,6 +59,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--data {args.data}: no such file")
     if min(args.steps, args.behavior_batch, args.batch, args.M, args.sample_states) < 1:
         parser.error("--steps, --behavior-batch, --batch, --M and --sample-states must be at least 1")
+    for name in ("behavior_steps", "critic_steps", "energy_steps"):
+        if getattr(args, name) is None:
+            setattr(args, name, args.steps)
+    counts = (args.behavior_steps, args.critic_steps, args.energy_steps, args.solver_steps, args.seeds, args.episodes)
+    if min(counts) < 1 or (args.max_transitions is not None and args.max_transitions < 1):
+        parser.error("the step counts, --solver-steps, --seeds, --episodes and --max-transitions must be at least 1")
+    if args.mode == "scores" and args.out is None:
+        parser.error("--mode scores needs --out (where the results per code and seed are kept)")
     return args
 
 
@@ -80,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="To copy construct from a tensor")
     cfg = load_config([f"task={args.task}"])
     paper = import_paper(args.paper, lambda name: OldGymEnv(EnvMaker.from_config(cfg)(), args.data))
+    if args.mode == "scores":
+        print(run_scores(paper, scores_budget(args), args.seeds, args.out))
+        return 0
     data = paper.dataset.D4RL_dataset(paper_args(args))
     problem = Problem(
         data,
@@ -103,6 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     ok &= print_rewards(reward_scale_check(paper, args.data), args.tolerance)
     print("agree" if ok else "DISAGREE")
     return 0 if ok else 1
+
+
+def scores_budget(args: argparse.Namespace) -> Budget:
+    return Budget(
+        task=args.task,
+        data=str(args.data.resolve()),
+        behavior_steps=args.behavior_steps,
+        critic_steps=args.critic_steps,
+        energy_steps=args.energy_steps,
+        behavior_batch=args.behavior_batch,
+        batch=args.batch,
+        M=args.M,
+        solver_steps=args.solver_steps,
+        max_transitions=args.max_transitions,
+        episodes=args.episodes,
+        scales=tuple(args.scales),
+    )
 
 
 def paper_args(args: argparse.Namespace) -> types.SimpleNamespace:
