@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation
+from cep_lightning.data.toy_datasets import TOYS
 from cep_lightning.errors import ConfigError
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
@@ -18,21 +18,6 @@ def test_exact_masses_of_the_paper() -> None:
     moons = TOYS["moons"].exact_class_masses(10.0)
     assert moons[1] == pytest.approx(np.exp(10) / (1 + np.exp(10)))
     np.testing.assert_allclose(TOYS["rings"].exact_class_masses(0.0), 0.25)
-
-
-@pytest.mark.parametrize("name", ["8gaussians", "moons", "checkerboard", "rings", "2spirals"])
-def test_classes_recover_labels_and_resampling_hits_exact_masses(name: str) -> None:
-    toy = TOYS[name]
-    rng = np.random.default_rng(0)
-    x, e = toy.generate(40_000, rng)
-    classes = toy.classify(x)
-    assert np.mean(np.isclose(toy.class_labels[classes], e)) > 0.99
-    assert total_variation(class_frequencies(classes, len(toy.class_labels)), toy.class_masses) < 0.02
-    resampled = importance_resample(x, e, 10.0, 20_000, rng)
-    tv = total_variation(
-        class_frequencies(toy.classify(resampled), len(toy.class_labels)), toy.exact_class_masses(10.0)
-    )
-    assert tv < 0.03
 
 
 def test_seeds_aggregate_into_mean_std_and_per_seed() -> None:

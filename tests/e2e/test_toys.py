@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation
 from cep_lightning.run.locate import load_command
 from cep_lightning.toys.__main__ import main as toys_main
 from cep_lightning.toys.compare import compare
@@ -79,3 +80,18 @@ def test_seed_list_command_writes_seed_runs_summary_and_figure(
     assert capsys.readouterr().out.count("already done") == 2
     assert toys_main(["task=toy-moons", "seed=0,x"]) == 2
     assert toys_main(["task=toy-moons", f"run.dir={tmp_path / 'big'}", *tiny, "toy.M=256"]) == 2
+
+
+@pytest.mark.parametrize("name", ["8gaussians", "moons", "checkerboard", "rings", "2spirals"])
+def test_classes_recover_labels_and_resampling_hits_exact_masses(name: str) -> None:
+    toy = TOYS[name]
+    rng = np.random.default_rng(0)
+    x, e = toy.generate(40_000, rng)
+    classes = toy.classify(x)
+    assert np.mean(np.isclose(toy.class_labels[classes], e)) > 0.99
+    assert total_variation(class_frequencies(classes, len(toy.class_labels)), toy.class_masses) < 0.02
+    resampled = importance_resample(x, e, 10.0, 20_000, rng)
+    tv = total_variation(
+        class_frequencies(toy.classify(resampled), len(toy.class_labels)), toy.exact_class_masses(10.0)
+    )
+    assert tv < 0.03
