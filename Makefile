@@ -19,7 +19,7 @@ train: $(STAMP)
 	$(PY) train.py $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests/unit tests/contract $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 tests/unit tests/contract $(ARGS)  # two workers, one thread each
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
