@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cep_lightning.data.transitions import Transitions
+from cep_lightning.errors import DataError
 
 PAPER_MAX_EPISODE_STEPS = 1000  # the paper's return_range(dataset, 1000)
 
@@ -51,6 +52,12 @@ def reward_scale(data: Transitions, returns: str = "episodes") -> float:
     """1000 / (max R - min R) over the returns R of ``episode_returns`` (returns="episodes") or of
     ``paper_episode_returns`` (returns="paper")."""
     values = paper_episode_returns(data) if returns == "paper" else episode_returns(data)
+    if len(values) == 0:
+        raise DataError(
+            "data.reward_scale=paper counts no episode in these transitions: the paper's return range sees only "
+            f"episodes that end in a terminal or run {PAPER_MAX_EPISODE_STEPS} rows, and this data set has none. "
+            "Use data.reward_scale=episodes (the true episodes' returns)."
+        )
     return 1000.0 / max(float(values.max() - values.min()), 1e-6)
 
 

@@ -11,6 +11,7 @@ from cep_lightning.config.loading import load_config
 from cep_lightning.data.hdf5 import load_d4rl_hdf5, write_d4rl_hdf5
 from cep_lightning.data.rewards import episode_returns, paper_episode_returns, reward_scale, transform_rewards
 from cep_lightning.data.transitions import Transitions
+from cep_lightning.errors import DataError
 from cep_lightning.run.plan import stage_settings
 
 
@@ -94,3 +95,9 @@ def test_critic_stage_records_the_paper_returns() -> None:
     assert "data.reward_scale" not in stage_settings(load_config([]), "critic", "data")
     paper = stage_settings(load_config(["task=hopper-medium-replay-v2"]), "critic", "data")
     assert paper["data.reward_scale"] == "paper"
+
+
+def test_paper_scale_without_a_countable_episode_is_a_clear_error() -> None:
+    data = table([1.0, 2.0, 3.0], terminal=[], timeout=[2])  # one short time-out episode
+    with pytest.raises(DataError, match="counts no episode.*data.reward_scale=episodes"):
+        reward_scale(data, "paper")
