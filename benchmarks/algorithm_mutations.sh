@@ -78,14 +78,16 @@ check "critic loss on one head only" $LOSSES \
   "0.5 * (F.mse_loss(q1.float(), target) + F.mse_loss(q2.float(), target))" \
   "F.mse_loss(q1.float(), target)"
 check "Polyak tau <-> 1 - tau" $CRITIC \
-  "target.lerp_(online, self.hparams.tau)" "target.lerp_(online, 1 - self.hparams.tau)"
-check "Polyak update skipped" $CRITIC "target.lerp_(online, self.hparams.tau)" "pass"
+  "target.copy_(tau * online + (1 - tau) * target)" "target.copy_((1 - tau) * online + tau * target)"
+check "Polyak update skipped" $CRITIC "target.copy_(tau * online + (1 - tau) * target)" "pass"
 check "Polyak update before the optimizer step" $CRITIC "        super().optimizer_step(*args, **kwargs)
+        tau = self.hparams.tau
         with torch.no_grad():
             for target, online in zip(self.q_target.parameters(), self.q.parameters()):
-                target.lerp_(online, self.hparams.tau)" "        with torch.no_grad():
+                target.copy_(tau * online + (1 - tau) * target)" "        tau = self.hparams.tau
+        with torch.no_grad():
             for target, online in zip(self.q_target.parameters(), self.q.parameters()):
-                target.lerp_(online, self.hparams.tau)
+                target.copy_(tau * online + (1 - tau) * target)
         super().optimizer_step(*args, **kwargs)"
 check "MSE onto Q instead of beta Q" $LOSSES "(f.float() - beta * q.float())" "(f.float() - q.float())"
 check "E-MSE baseline dropped" $LOSSES "beta * (q.float() - q_baseline.float())" "beta * q.float()"
