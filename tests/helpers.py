@@ -295,3 +295,12 @@ def episodes_table(lengths: list[int], ends: list[str], state_dim: int = 11, act
         terminals=terminals,
         timeouts=timeouts,
     )
+
+
+def make_pending(run_dir: Path, stage: str) -> None:
+    """Turn a finished stage back into one interrupted with the same settings (what a rerun resumes)."""
+    record = json.loads((run_dir / stage / "record.json").read_text())
+    (run_dir / stage / "record.json").unlink()
+    (run_dir / stage / "pending.json").write_text(
+        json.dumps({"settings": record["settings"], "inputs": record["inputs"]})
+    )

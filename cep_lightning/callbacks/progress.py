@@ -83,6 +83,7 @@ class LineProgress(ProgressBar):
         self.enabled = True
 
     def _begin(self, done: int, total: int, unit: str) -> None:
+        self.done_batches = 0
         self.start = self.last_time = time.time()
         self.first = self.last_done = done
         if self.enabled:
@@ -123,32 +124,19 @@ class LineProgress(ProgressBar):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin(0, sum(trainer.num_predict_batches), "batch")
 
-    def on_predict_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        total = sum(trainer.num_predict_batches)
-        self._report(trainer, batch_idx + 1, total, "batch", final=batch_idx + 1 == total)
+    def on_predict_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
+        self._batch_done(trainer, sum(trainer.num_predict_batches))
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._begin(0, sum(trainer.num_test_batches), "batch")
 
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        total = sum(trainer.num_test_batches)
-        self._report(trainer, batch_idx + 1, total, "batch", final=batch_idx + 1 == total)
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any, **kwargs: Any) -> None:
+        self._batch_done(trainer, sum(trainer.num_test_batches))
+
+    def _batch_done(self, trainer: L.Trainer, total: int) -> None:
+        """A prediction or test batch ended: batches done so far, out of ``total``."""
+        self.done_batches += 1
+        self._report(trainer, self.done_batches, total, "batch", final=self.done_batches == total)
 
 
 def progress_bar(cfg: DictConfig, name: str, enabled: bool) -> list[ProgressBar]:

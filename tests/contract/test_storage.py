@@ -17,7 +17,7 @@ from cep_lightning.run.checkpoint_io import AtomicCheckpointIO, intact
 from cep_lightning.run.directory import RunDir
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
-from tests.helpers import TINY
+from tests.helpers import TINY, make_pending
 
 
 @pytest.fixture
@@ -55,14 +55,12 @@ def test_a_truncated_resume_checkpoint_is_set_aside_and_the_stage_restarts(
     run_dir = tmp_path / "run"
     args = [*TINY, "stage=behavior", f"run.dir={run_dir}"]
     run(load_command(args))
-    stage, last = RunDir(run_dir), RunDir(run_dir).last_checkpoint("behavior")
-    record = stage.record("behavior")
-    (run_dir / "behavior" / "record.json").unlink()
-    stage.start("behavior", record["settings"], record["inputs"])  # interrupted with the same settings: a resume
+    last = RunDir(run_dir).last_checkpoint("behavior")
+    make_pending(run_dir, "behavior")  # interrupted with the same settings: a resume
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     run(load_command(args))
     assert "is truncated or corrupt: set aside as last.ckpt.damaged" in capsys.readouterr().out
-    assert stage.record("behavior") is not None and (run_dir / "behavior" / "last.ckpt.damaged").is_file()
+    assert RunDir(run_dir).record("behavior") is not None and (run_dir / "behavior" / "last.ckpt.damaged").is_file()
 
 
 def test_a_read_only_run_root_is_one_line(tmp_path: Path, minari_store: str) -> None:

@@ -16,7 +16,7 @@ from cep_lightning.policy import QGPOPolicy
 from cep_lightning.run.directory import RunDir
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
-from tests.helpers import TINY
+from tests.helpers import TINY, make_pending
 
 
 class Payload:
@@ -80,10 +80,8 @@ def test_a_crafted_resume_checkpoint_runs_no_code(tmp_path: Path, minari_store: 
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
     args = [*TINY, "stage=behavior", f"run.dir={run_dir}"]
     run(load_command(args))
-    stage, last = RunDir(run_dir), RunDir(run_dir).last_checkpoint("behavior")
-    record = stage.record("behavior")
-    (run_dir / "behavior" / "record.json").unlink()
-    stage.start("behavior", record["settings"], record["inputs"])  # interrupted with the same settings: a resume
+    last = RunDir(run_dir).last_checkpoint("behavior")
+    make_pending(run_dir, "behavior")  # interrupted with the same settings: a resume
     checkpoint = torch.load(last, weights_only=True)
     checkpoint["extra"] = Payload(marker)
     torch.save(checkpoint, last)
