@@ -7,10 +7,11 @@ with 1 when a stage differs by more than --tolerance, or when the reward scale d
 the named deliberate deviation ``data.reward_scale=episodes`` (and ``paper`` agrees).
 
 Scores mode (``benchmarks.paper_parity.scores``) trains both codes end to end at one budget (--behavior-steps,
---critic-steps, --energy-steps, default --steps; --behavior-batch, --batch, --M, --solver-steps,
---max-transitions) for seeds 0 .. --seeds - 1, evaluates both by the same protocol (--episodes, --scales) and
-prints per scale each code's normalized score mean ± std and ours - paper with a 95 % bootstrap interval, and
-each stage's wall time. Results per (code, seed) go to --out; a killed comparison continues where it stopped.
+--critic-steps, --energy-steps, default --steps; --behavior-batch, --batch, --M, --solver-steps, the first
+--max-transitions or the last --last-transitions rows) for seeds 0 .. --seeds - 1, evaluates both by the same
+protocol (--episodes, --scales) and prints per scale each code's normalized score mean ± std and ours - paper
+with a 95 % bootstrap interval, and each stage's wall time. Results per (code, seed) go to --out; a killed
+comparison continues where it stopped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from benchmarks.paper_parity.rewards import RewardScaleCheck, reward_scale_check
 from benchmarks.paper_parity.scores import Budget, run_scores
 from benchmarks.paper_parity.shims import OldGymEnv, import_paper
+from benchmarks.paper_parity.slices import tail_file
 from benchmarks.paper_parity.steps import Problem, StageResult, run_steps
 from cep_lightning.config.loading import load_config
 from cep_lightning.envs.evaluation import EnvMaker
@@ -43,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--energy-steps", type=int, help="scores: energy steps (default --steps)")
     parser.add_argument("--solver-steps", type=int, default=15, help="scores: DPM-Solver steps (support, actions)")
     parser.add_argument("--max-transitions", type=int, help="scores: only the first N transitions (both codes)")
+    parser.add_argument(
+        "--last-transitions", type=int, help="scores: only the last N rows of --data (a copy in --out, both codes)"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="scores: seeds 0 .. K-1 of each code")
     parser.add_argument("--episodes", type=int, default=10, help="scores: episodes per scale (the same seeds)")
     parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])
@@ -67,6 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("the step counts, --solver-steps, --seeds, --episodes and --max-transitions must be at least 1")
     if args.mode == "scores" and args.out is None:
         parser.error("--mode scores needs --out (where the results per code and seed are kept)")
+    if args.last_transitions is not None:
+        if args.mode != "scores" or args.max_transitions is not None:
+            parser.error("--last-transitions is a scores option and replaces --max-transitions")
+        try:
+            args.data = tail_file(args.data, args.last_transitions, args.out)
+        except ValueError as error:
+            parser.error(str(error))
     return args
 
 

@@ -96,3 +96,27 @@ def test_our_command_line_is_a_valid_config_of_the_budget(tmp_path: Path) -> Non
     assert (cfg.support.M, cfg.support.solver_steps, cfg.eval.solver_steps) == (4, 5, 5)
     assert (cfg.data.max_transitions, cfg.eval.episodes, list(cfg.eval.scales)) == (500, 2, [0.0, 3.0])
     assert cfg.eval.reported_scale == 3.0 and cfg.eval.env_id == "Hopper-v5"
+
+
+def test_tail_file_keeps_the_last_rows_of_every_row_array_and_the_rest_as_it_is(tmp_path: Path) -> None:
+    import h5py
+
+    from benchmarks.paper_parity.slices import tail_file
+
+    source = tmp_path / "data.hdf5"
+    with h5py.File(source, "w") as f:
+        f.attrs["env"] = "Hopper-v5"
+        f["observations"] = np.arange(20.0).reshape(10, 2)
+        f["rewards"] = np.arange(10.0)
+        f["infos/goal"] = np.arange(30.0).reshape(10, 3)
+        f["metadata"] = np.arange(4)  # not one entry per row: copied whole
+    tail = tail_file(source, 3, tmp_path / "out")
+    with h5py.File(tail, "r") as g:
+        assert g.attrs["env"] == "Hopper-v5"
+        np.testing.assert_array_equal(g["observations"][()], [[14, 15], [16, 17], [18, 19]])
+        np.testing.assert_array_equal(g["rewards"][()], [7, 8, 9])
+        np.testing.assert_array_equal(g["infos/goal"][:, 0], [21, 24, 27])
+        np.testing.assert_array_equal(g["metadata"][()], np.arange(4))
+    assert tail_file(source, 3, tmp_path / "out") == tail  # reused, not rewritten
+    with pytest.raises(ValueError, match="has 10 rows"):
+        tail_file(source, 11, tmp_path / "out")
