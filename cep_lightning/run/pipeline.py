@@ -36,7 +36,7 @@ from cep_lightning.maths.guidance import GuidedPolicy
 from cep_lightning.run.checkpoint_io import AtomicCheckpointIO, intact, set_aside
 from cep_lightning.run.directory import RunDir, atomic_write
 from cep_lightning.run.interrupts import StageInterrupted, StopRequest
-from cep_lightning.run.lock import holding
+from cep_lightning.run.lock import RunInUse, holding
 from cep_lightning.run.loggers import make_loggers
 from cep_lightning.run.plan import Plan, current_results, input_ids, make_plan, stage_settings
 from cep_lightning.run.processes import is_rank_zero, join_started_processes
@@ -60,12 +60,16 @@ class StageIncomplete(CepError):
 STOP = StopRequest()  # the command's SIGTERM/SIGINT, seen by every stage's StopAtBatchEnd callback
 
 
-def prepare_run_dir(cfg: DictConfig, run: RunDir) -> None:
-    """Create the run directory and keep the run's settings in config.yaml (rewritten only when they change)."""
+def make_run_dir(run: RunDir) -> None:
     try:
         run.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"Cannot create the run directory {run.path}: {exc.strerror or exc}.") from None
+
+
+def prepare_run_dir(cfg: DictConfig, run: RunDir) -> None:
+    """Create the run directory and keep the run's settings in config.yaml (rewritten only when they change)."""
+    make_run_dir(run)
     text = run_settings_yaml(cfg)
     if is_rank_zero() and (not run.config.is_file() or run.config.read_text() != text):
         atomic_write(run.config, text)
@@ -337,13 +341,26 @@ def run(cfg: DictConfig) -> Path:
         print(command.plan.describe(command.run), flush=True)
     if command.plan.to_run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(cfg.tf32)
-        prepare_run_dir(cfg, command.run)
+        make_run_dir(command.run)
         lock = holding(command.run) if is_rank_zero() else contextlib.nullcontext()
         with lock, STOP.installed():
+            if is_rank_zero():
+                _check_unchanged(cfg, command)
+            prepare_run_dir(cfg, command.run)
             _run_plan(cfg, command)
     if is_rank_zero():
         _print_outcome(command.run, command.plan)
     return command.run.path
+
+
+def _check_unchanged(cfg: DictConfig, command: Command) -> None:
+    """Under the lock, before anything is written: the records still give the plan this command printed (another
+    command may have finished or started a stage between the planning and the lock)."""
+    if make_plan(command.run, cfg.stage, command.wanted) != command.plan:
+        raise RunInUse(
+            f"{command.run.path} was changed by another command while this one was starting (its records no longer "
+            f"give the plan printed above). Nothing was written; run the command again to see the new plan."
+        )
 
 
 def _run_plan(cfg: DictConfig, command: Command) -> None:

@@ -207,3 +207,32 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path: Pat
     (tmp_path / "20261201-120000-2").mkdir()
     assert unused_name(tmp_path, "20261201-120000") == "20261201-120000-3"
     assert unused_name(tmp_path, "20261201-120001") == "20261201-120001"
+
+
+def test_a_run_changed_between_the_planning_and_the_lock_is_refused_before_any_write(
+    copied_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another command removes the evaluation's record after this one planned its redo and before this one holds
+    the lock: this one stops in one line under the lock, and config.yaml (which its eval.episodes=3 would change)
+    and every other file are as the other command left them."""
+    import contextlib
+
+    from cep_lightning.run import pipeline
+    from cep_lightning.run.lock import RunInUse
+
+    real_holding = pipeline.holding
+
+    @contextlib.contextmanager
+    def late_lock(run_dir: RunDir):
+        (copied_run / "eval" / "record.json").unlink()  # what the other command did in the window
+        with real_holding(run_dir):
+            yield
+
+    monkeypatch.setattr(pipeline, "holding", late_lock)
+    cfg = load_command([f"run.dir={copied_run}", "stage=eval", "eval.episodes=3"])
+    before = {k: v for k, v in snapshot(copied_run).items() if k != "eval/record.json"}
+    with pytest.raises(RunInUse, match="changed by another command while this one was starting"):
+        run(cfg)
+    assert {k: v for k, v in snapshot(copied_run).items() if k != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"
+    }

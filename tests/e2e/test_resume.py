@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -12,9 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from tests.helpers import ROOT, TINY
+from cep_lightning.run.directory import RunDir
+from cep_lightning.stages.evaluate import EpisodeWriter
+from tests.helpers import FIXTURE_EXTRAS, ROOT, TINY
 
 
 def command(run_dir: Path, *extra: str) -> list[str]:
@@ -93,3 +97,39 @@ def test_sigkill_in_support_stage_keeps_written_states(tmp_path: Path, finished_
     np.testing.assert_array_equal(
         np.load(run_dir / "support" / "actions.npy"), np.load(finished_run / "support" / "actions.npy")
     )
+
+
+def test_sigterm_in_evaluation_stops_after_its_batch_and_the_resume_keeps_the_finished_episodes(
+    tmp_path: Path, finished_run: Path
+) -> None:
+    """A real SIGTERM while the evaluation steps its episodes one batch at a time: the command exits with 143
+    after at most the batch it was in, the finished episodes stay in eval/episodes-0.jsonl and the record stays
+    pending; the rerun evaluates only the other episodes and reports the stored ones as they were."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    cmd = command(run_dir, *FIXTURE_EXTRAS, "stage=eval", "eval.episodes=4", "eval.envs_per_batch=1")
+    episodes = run_dir / "eval" / "episodes-0.jsonl"
+    episodes.unlink()  # the finished evaluation's (the redo clears it too)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (episodes.is_file() and episodes.read_text().count("\n") >= 2):
+        assert proc.poll() is None, "the evaluation finished before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    at_signal = len(EpisodeWriter.finished_episodes(run_dir / "eval"))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    stored = EpisodeWriter.finished_episodes(run_dir / "eval")
+    scales = len(json.loads((finished_run / "results.json").read_text())["scales"])
+    assert at_signal <= len(stored) <= at_signal + 1 < 4 * scales  # within the batch it was in
+    assert RunDir(run_dir).record("eval") is None and (run_dir / "eval" / "pending.json").is_file()
+
+    finish(cmd)
+    after = EpisodeWriter.finished_episodes(run_dir / "eval")
+    assert sorted(after) == list(range(4 * scales))
+    assert {k: after[k] for k in stored} == stored  # not evaluated again
+    results = json.loads((run_dir / "results.json").read_text())["scales"]
+    first_scale = next(iter(results))
+    assert results[first_scale]["episodes"] == 4
+    assert results[first_scale]["mean_return"] == pytest.approx(np.mean([after[k] for k in range(4)]))
