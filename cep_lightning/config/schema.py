@@ -43,8 +43,9 @@ class DataConfig:
     )
     frame: str = setting(
         "env",
-        "the frame of the file's (x, y) (source=hdf5): env (the evaluation env's); d4rl-antmaze (D4RL's AntMaze frame, "
-        "moved to the evaluation maze's, whose eval.env_kwargs.maze_map is then D4RL's map with its rows reversed)",
+        "the frame of the file's (x, y) (source=hdf5): env (the evaluation env's own); d4rl-antmaze (D4RL's AntMaze "
+        "frame: eval.env_kwargs.maze_map, D4RL's map as D4RL writes it, is laid out with its rows reversed, and the "
+        "(x, y) are moved into that maze's frame)",
         ("env", "d4rl-antmaze"),
     )
     minari_id: Optional[str] = setting(None, "Minari data set id (source=minari)")
