@@ -147,9 +147,7 @@ def test_a_missing_file_says_where_to_fetch_it(tmp_path: Path) -> None:
 def test_download_fetches_a_missing_file_from_its_url(tmp_path: Path) -> None:
     source = d4rl_antmaze_file(tmp_path / "mirror" / "umaze.hdf5", "umaze")
     target = tmp_path / "data" / "umaze.hdf5"
-    data, _ = loaded(
-        "antmaze-umaze-v2", f"data.path={target}", f"data.url={source.as_uri()}", "data.download=true"
-    )
+    data, _ = loaded("antmaze-umaze-v2", f"data.path={target}", f"data.url={source.as_uri()}", "data.download=true")
     assert target.read_bytes() == source.read_bytes() and len(data.transitions) > 0
     assert not target.with_name("umaze.hdf5.part").exists()
 
