@@ -10,9 +10,10 @@ from cep_lightning.errors import DataError
 
 
 def ensure_file(path: str | os.PathLike, url: str | None, download: bool) -> Path:
-    """``path``, fetched from ``url`` first when it is missing and ``download`` (written to ``<path>.part``, then
-    renamed, so an interrupted download leaves no truncated file at ``path``). Without a ``url`` there is nothing to
-    fetch: ``path`` as it is (its reader reports a missing file)."""
+    """``path``, fetched from ``url`` first when it is missing and ``download`` (written to ``<path>.<pid>.part``,
+    then renamed: an interrupted download leaves no truncated file at ``path``, and processes that fetch it at once
+    do not write into one file). Without a ``url`` there is nothing to fetch: ``path`` as it is (its reader reports a
+    missing file)."""
     path = Path(path)
     if path.is_file() or url is None:
         return path
@@ -22,7 +23,7 @@ def ensure_file(path: str | os.PathLike, url: str | None, download: bool) -> Pat
             f"with `wget -O {path} {url}`; or pass a copy you have with data.path=/path/to/file.hdf5."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")
     try:
         urllib.request.urlretrieve(url, part)
     except (OSError, ValueError) as exc:  # no network, unknown host, HTTP error, a malformed address
