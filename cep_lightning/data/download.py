@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.request
 from pathlib import Path
 
 from cep_lightning.errors import DataError
+
+TIMEOUT_S = 60  # a connection that sends nothing for this long fails (no total limit: the files are large)
+CHUNK = 1 << 20
 
 
 def ensure_file(path: str | os.PathLike, url: str | None, download: bool) -> Path:
@@ -25,8 +29,9 @@ def ensure_file(path: str | os.PathLike, url: str | None, download: bool) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f"{path.name}.{os.getpid()}.part")
     try:
-        urllib.request.urlretrieve(url, part)
-    except (OSError, ValueError) as exc:  # no network, unknown host, HTTP error, a malformed address
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(part, "wb") as out:
+            shutil.copyfileobj(response, out, CHUNK)
+    except (OSError, ValueError) as exc:  # no network, unknown host, HTTP error, time-out, a malformed address
         part.unlink(missing_ok=True)
         raise DataError(
             f"Could not download {url} to '{path}' ({type(exc).__name__}: {exc}). Fetch it by hand "

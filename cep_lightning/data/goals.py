@@ -14,8 +14,9 @@ D4RL_GOAL_RADIUS = 0.5  # D4RL's AntMaze success radius (gymnasium-robotics uses
 @dataclass(frozen=True)
 class MazeGoal:
     """The evaluation goal of a maze task: the centre ``xy`` of cell ``goal_cell`` of the env's maze map,
-    reached when the agent's (x, y) lies within ``radius`` of it; with the maze's geometry that data sets in another
-    frame are moved by (``data.d4rl_antmaze``)."""
+    reached when the agent's (x, y) lies within ``radius`` of it. It carries the maze's geometry too (the start
+    cell's centre, the cell size, the extent), by which data in D4RL's frame are moved into the maze's
+    (``data.d4rl_antmaze``)."""
 
     env_id: str
     goal_cell: tuple[int, int]
