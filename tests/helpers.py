@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import gymnasium as gym
+import h5py
 import lightning as L
 import minari
 import numpy as np
@@ -248,9 +249,91 @@ LOCOMOTION_TASKS = [f"{env}-{data}-v2" for env in LOCOMOTION for data in ("mediu
 ANTMAZE_TASKS = [f"antmaze-{maze}-v2" for maze in COLLECTION_ENVS]
 
 
-def antmaze_source(task: str) -> str:
-    """``data.minari_id=`` a small local data set made the way Minari's D4RL/antmaze/<maze>-v1 of ``task`` was."""
-    return f"data.minari_id={antmaze_dataset(f'test/{task[:-3]}-v0', task[8:-3])}"
+def antmaze_source(task: str) -> list[str]:
+    """``data.source=minari data.minari_id=`` a small local data set made the way Minari's D4RL/antmaze/<maze>-v1 of
+    ``task`` was."""
+    return ["data.source=minari", f"data.minari_id={antmaze_dataset(f'test/{task[:-3]}-v0', task[8:-3])}"]
+
+
+# Small files in the layout and frame of D4RL's AntMaze v2 HDF5 files (observations qpos[:15] ++ qvel[:14], rewards,
+# terminals, timeouts, infos/goal), with the torso at known places. The maps and the frame are D4RL's own, copied
+# from d4rl/locomotion/maze_env.py, not from the presets: cell (i, j) is centred at (j·s - j_r·s, i·s - i_r·s), s = 4,
+# (i_r, j_r) the start cell r (the origin), rows along +y.
+
+D4RL_MAPS = {
+    "umaze": [[1, 1, 1, 1, 1], [1, R, 0, 0, 1], [1, 1, 1, 0, 1], [1, G, 0, 0, 1], [1, 1, 1, 1, 1]],  # U_MAZE_TEST
+    "medium": [  # BIG_MAZE_TEST
+        [1, 1, 1, 1, 1, 1, 1, 1],
+        [1, R, 0, 1, 1, 0, 0, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1],
+        [1, 1, 0, 0, 0, 1, 1, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1],
+        [1, 0, 1, 0, 0, 1, 0, 1],
+        [1, 0, 0, 0, 1, 0, G, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1],
+    ],
+    "large": [  # HARDEST_MAZE_TEST
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        [1, R, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+        [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+        [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
+        [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1],
+        [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1],
+        [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1],
+        [1, 0, 0, 1, 0, 0, 0, 1, 0, G, 0, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    ],
+}
+D4RL_SCALING = 4.0
+D4RL_OFFSET = np.array([0.25, -0.5])  # where in each visited cell the torso is, from the cell's centre
+D4RL_TARGET_OFFSET = np.array([0.6, 0.9])  # D4RL's target goal: the goal cell's centre + U[0, 1.5) in x and y
+
+
+def d4rl_cells(maze: str, kind: object) -> list[tuple[int, int]]:
+    """The (row, column) cells of D4RL's map of ``maze`` (umaze, medium, large) marked ``kind`` (0, 1, R, G)."""
+    return [(i, j) for i, row in enumerate(D4RL_MAPS[maze]) for j, v in enumerate(row) if v == kind]
+
+
+def d4rl_xy(maze: str, cell: tuple[int, int]) -> np.ndarray:
+    """D4RL's ``_rowcol_to_xy``: the centre of ``cell`` in D4RL's frame, (j·s - j_r·s, i·s - i_r·s)."""
+    (i_r, j_r), (i, j) = d4rl_cells(maze, R)[0], cell
+    return np.array([j * D4RL_SCALING - j_r * D4RL_SCALING, i * D4RL_SCALING - i_r * D4RL_SCALING])
+
+
+def d4rl_visits(maze: str) -> list[tuple[int, int]]:
+    """The cells an episode of ``d4rl_antmaze_file`` visits: the start cell, every free cell in row-major order, the
+    goal cell."""
+    return d4rl_cells(maze, R) + d4rl_cells(maze, 0) + d4rl_cells(maze, G)
+
+
+def d4rl_antmaze_file(path: Path, maze: str, episodes: int = 2, seed: int = 0, next_observations: bool = False) -> Path:
+    """A D4RL AntMaze v2 file of ``episodes`` episodes in D4RL's frame. Each visits ``d4rl_visits(maze)`` (the torso
+    at each cell's centre + ``D4RL_OFFSET``), then stays 3 rows at D4RL's target goal (the goal cell's centre +
+    ``D4RL_TARGET_OFFSET``) + (0.1·k, 0); the rest of the observation (qpos[2:15] ++ qvel[:14]) and the actions are
+    random. As D4RL's ``relabel_antmaze_rewards.py``: r_i = terminal_i = 1{||observations[i + 1, :2] - target|| <=
+    0.5}, 0 for the last row; a time-out ends each episode; ``infos/goal`` is the target."""
+    rng = np.random.default_rng(seed)
+    target = d4rl_xy(maze, d4rl_cells(maze, G)[0]) + D4RL_TARGET_OFFSET
+    places = [d4rl_xy(maze, cell) + D4RL_OFFSET for cell in d4rl_visits(maze)]
+    places += [target + [0.1 * k, 0.0] for k in range(3)]
+    xy = np.concatenate([np.array(places)] * episodes)
+    n = len(xy)
+    observations = np.concatenate([xy, rng.normal(size=(n, 27))], axis=1)
+    reached = np.linalg.norm(observations[1:, :2] - target, axis=1) <= 0.5
+    rewards = np.append(reached, False).astype(np.float32)
+    timeouts = np.zeros(n, dtype=bool)
+    timeouts[len(places) - 1 :: len(places)] = True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f["observations"] = observations
+        f["actions"] = rng.uniform(-1, 1, size=(n, 8)).astype(np.float32)
+        f["rewards"] = rewards
+        f["terminals"] = rewards.astype(bool)
+        f["timeouts"] = timeouts
+        f["infos/goal"] = np.tile(target, (n, 1))
+        if next_observations:
+            f["next_observations"] = np.concatenate([observations[1:], observations[-1:]])
+    return path
 
 
 def fake_run(path: Path, task: str, seed: int, reported: float, sweep: dict[str, float], seconds: float) -> None:

@@ -38,8 +38,18 @@ class RunConfig:
 class DataConfig:
     source: str = setting("builtin", "where the transitions come from", ("builtin", "hdf5", "minari", "toy"))
     path: Optional[str] = setting(None, "D4RL-format HDF5 file (source=hdf5)")
+    url: Optional[str] = setting(
+        None, "where a missing data.path is fetched from with data.download=true (source=hdf5)"
+    )
+    frame: str = setting(
+        "env",
+        "the frame of the file's (x, y) (source=hdf5): env (the evaluation env's own); d4rl-antmaze (D4RL's AntMaze "
+        "frame: eval.env_kwargs.maze_map, D4RL's map as D4RL writes it, is laid out with its rows reversed, and the "
+        "(x, y) are moved into that maze's frame)",
+        ("env", "d4rl-antmaze"),
+    )
     minari_id: Optional[str] = setting(None, "Minari data set id (source=minari)")
-    download: bool = setting(False, "let Minari download a missing data set")
+    download: bool = setting(False, "fetch a missing data set (Minari: from its hub; source=hdf5: from data.url)")
     builtin_episodes: int = setting(200, "episodes of the built-in Pendulum data set (source=builtin)")
     toy: Optional[str] = setting(
         None, "the 2-D toy (source=toy): 8gaussians, moons, checkerboard, rings, swissroll, 2spirals"

@@ -39,7 +39,14 @@ SHORTENING = (
     "limit_predict_batches",
     "overfit_batches",
 )  # a stage cut short would be recorded as finished
-SOURCE_KEYS = {"path": "hdf5", "minari_id": "minari", "toy": "toy", "builtin_episodes": "builtin"}
+SOURCE_KEYS = {
+    "path": "hdf5",
+    "url": "hdf5",
+    "frame": "hdf5",
+    "minari_id": "minari",
+    "toy": "toy",
+    "builtin_episodes": "builtin",
+}
 OWNED_IN_EVAL = {"inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"}
 
 

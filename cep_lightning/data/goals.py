@@ -14,12 +14,17 @@ D4RL_GOAL_RADIUS = 0.5  # D4RL's AntMaze success radius (gymnasium-robotics uses
 @dataclass(frozen=True)
 class MazeGoal:
     """The evaluation goal of a maze task: the centre ``xy`` of cell ``goal_cell`` of the env's maze map,
-    reached when the agent's (x, y) lies within ``radius`` of it."""
+    reached when the agent's (x, y) lies within ``radius`` of it. It carries the maze's geometry too (the start
+    cell's centre, the cell size, the extent), by which data in D4RL's frame are moved into the maze's
+    (``data.d4rl_antmaze``)."""
 
     env_id: str
     goal_cell: tuple[int, int]
     start_cell: tuple[int, int] | None  # the map's single ``r`` cell (None: random start cells)
     xy: tuple[float, float]
+    start_xy: tuple[float, float] | None  # the centre of ``start_cell``
+    cell_size: float  # a cell's side (gymnasium-robotics' maze_size_scaling)
+    half_size: tuple[float, float]  # the maze spans [-w, w] x [-l, l]: (w, l) = (x_map_center, y_map_center)
     radius: float = D4RL_GOAL_RADIUS
 
     def reached(self, achieved: np.ndarray) -> np.ndarray:

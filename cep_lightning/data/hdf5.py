@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import h5py
 import numpy as np
@@ -21,6 +22,13 @@ def load_d4rl_hdf5(path: str | os.PathLike) -> Transitions:
     s'_i = s_i when it is a terminal (the target ignores s' there) and is dropped when it ends in a
     time-out or at the end of the file, where s' is unknown (as D4RL's ``qlearning_dataset`` does).
     """
+    return transitions_from_arrays(read_d4rl_arrays(path), str(path))
+
+
+def read_d4rl_arrays(
+    path: str | os.PathLike, optional: Sequence[str] = ("next_observations",)
+) -> dict[str, np.ndarray]:
+    """The arrays ``REQUIRED_KEYS`` and those of ``optional`` the file has (HDF5 paths such as ``infos/goal``)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(
@@ -35,13 +43,13 @@ def load_d4rl_hdf5(path: str | os.PathLike) -> Transitions:
                     f"'{path}' is missing the key(s) {missing}; a D4RL-format file needs {list(REQUIRED_KEYS)} "
                     f"(and optionally 'next_observations'). Keys found: {sorted(f.keys())}."
                 )
-            arrays = {k: f[k][()] for k in (*REQUIRED_KEYS, "next_observations") if k in f}
+            return {k: f[k][()] for k in (*REQUIRED_KEYS, *optional) if k in f}
     except OSError as exc:
         raise DataError(f"'{path}' is not a readable HDF5 file ({exc}). Re-download it or check the path.") from exc
-    return _transitions_from_arrays(arrays, str(path))
 
 
-def _transitions_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Transitions:
+def transitions_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Transitions:
+    """``Transitions`` from the arrays of a D4RL-format file (``load_d4rl_hdf5`` says how s' is found)."""
     n = len(arrays["observations"])
     lengths = {k: len(v) for k, v in arrays.items()}
     if any(length != n for length in lengths.values()):

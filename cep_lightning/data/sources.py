@@ -6,6 +6,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from cep_lightning.data.builtin import BUILTIN_DATASET_ID, ensure_builtin_dataset
+from cep_lightning.data.d4rl_antmaze import load_d4rl_antmaze, uses_d4rl_antmaze_frame
+from cep_lightning.data.download import ensure_file
 from cep_lightning.data.goals import MazeGoal
 from cep_lightning.data.hdf5 import load_d4rl_hdf5
 from cep_lightning.data.minari_source import load_minari_transitions
@@ -24,9 +26,12 @@ def builtin_dataset_id(num_episodes: int) -> str:
 
 
 def prepare_source(cfg: DictConfig) -> None:
-    """Create the built-in data set in the local Minari store if it is not there yet (once per machine)."""
+    """Once per machine: create the built-in data set in the local Minari store, or fetch a missing HDF5 file from
+    ``data.url`` (with ``data.download=true``), if it is not there yet."""
     if cfg.source == "builtin":
         ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes)
+    if cfg.source == "hdf5" and cfg.path:
+        ensure_file(cfg.path, cfg.url, cfg.download)
 
 
 def describe_source(cfg: DictConfig) -> str:
@@ -40,7 +45,8 @@ def describe_source(cfg: DictConfig) -> str:
 
 
 def load_source(cfg: DictConfig, goal: MazeGoal | None = None) -> Transitions:
-    """The raw transitions that ``data.source`` names (goal-conditioned Minari data relabelled to ``goal``)."""
+    """The raw transitions that ``data.source`` names (goal-conditioned Minari data relabelled to ``goal``; an HDF5
+    file in D4RL's AntMaze frame moved into the frame of ``goal``'s maze)."""
     if cfg.source == "builtin":
         return load_minari_transitions(
             ensure_builtin_dataset(builtin_dataset_id(cfg.builtin_episodes), num_episodes=cfg.builtin_episodes)
@@ -52,7 +58,8 @@ def load_source(cfg: DictConfig, goal: MazeGoal | None = None) -> Transitions:
             raise DataError(
                 "data.source=hdf5 needs the file: pass data.path=/path/to/<dataset>.hdf5 (a D4RL-format file)."
             )
-        return load_d4rl_hdf5(cfg.path)
+        path = ensure_file(cfg.path, cfg.url, cfg.download)
+        return load_d4rl_antmaze(path, goal) if uses_d4rl_antmaze_frame(cfg) else load_d4rl_hdf5(path)
     if not cfg.minari_id:
         raise DataError("data.source=minari needs a dataset id: pass data.minari_id=<namespace/env/name-vN>.")
     return load_minari_transitions(

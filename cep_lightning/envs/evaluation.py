@@ -14,10 +14,11 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.data.d4rl_antmaze import D4RL_ANTMAZE_FRAME, uses_d4rl_antmaze_frame
 from cep_lightning.data.goals import MazeGoal
 from cep_lightning.data.minari_source import minari_eval_env_spec
 from cep_lightning.data.observations import flat_space, flatten_observation
-from cep_lightning.envs.mazes import ReachGoal, is_maze, maze_goal
+from cep_lightning.envs.mazes import ReachGoal, d4rl_layout, is_maze, maze_goal
 from cep_lightning.errors import ConfigError
 
 ActFn = Callable[[np.ndarray], np.ndarray]
@@ -64,12 +65,25 @@ def eval_env_of(cfg: DictConfig) -> str | EnvSpec:
     return minari_eval_env_spec(cfg.data.minari_id, download=cfg.data.download)
 
 
+def d4rl_maze_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``eval.env_kwargs`` for data in D4RL's AntMaze frame: its ``maze_map`` is D4RL's map as D4RL writes it, laid
+    out with its rows reversed (``envs.mazes.d4rl_layout``) so that the evaluation maze is D4RL's, not its mirror."""
+    if "maze_map" not in kwargs:
+        raise ConfigError(
+            f"data.frame={D4RL_ANTMAZE_FRAME} moves the data into the evaluation maze, which must be D4RL's: give its "
+            f"map as D4RL writes it, with the start cell r and the goal cell g (eval.env_kwargs.maze_map=[[1,1,...],"
+            f"...]; the AntMaze presets do), or read the file in its own frame with data.frame=env."
+        )
+    return {**kwargs, "maze_map": d4rl_layout(kwargs["maze_map"])}
+
+
 @dataclass(frozen=True)
 class EnvMaker:
     """Makes the evaluation environment: gym.make(env, **kwargs) for a registered id or a full spec (one taken from a
     data set), Dict observations flattened by ``observation_keys`` (the same mapping the data set's observations went
     through; None: left as they are). A maze (gymnasium-robotics) is wrapped in ``ReachGoal``: D4RL's success at its
-    ``goal``, the same ``MazeGoal`` the data set is relabelled to."""
+    ``goal``, the same ``MazeGoal`` the data set is relabelled to or moved into the frame of. For data in D4RL's
+    AntMaze frame the maze map is laid out as D4RL's maze (``d4rl_maze_kwargs``)."""
 
     env: str | EnvSpec
     kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -78,8 +92,10 @@ class EnvMaker:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "EnvMaker":
         keys = cfg.data.observation_keys
-        kwargs = OmegaConf.to_container(cfg.eval.env_kwargs, resolve=True)
-        return cls(eval_env_of(cfg), kwargs, tuple(keys) if keys else None)  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = OmegaConf.to_container(cfg.eval.env_kwargs, resolve=True)  # type: ignore[assignment]
+        if uses_d4rl_antmaze_frame(cfg.data):
+            kwargs = d4rl_maze_kwargs(kwargs)
+        return cls(eval_env_of(cfg), kwargs, tuple(keys) if keys else None)
 
     @property
     def env_id(self) -> str:

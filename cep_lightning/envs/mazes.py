@@ -42,8 +42,30 @@ def maze_goal(env: gym.Env) -> MazeGoal:
             f"Take the evaluation environment from the data set (eval.env_id=null) or give a maze map with one 'g' "
             f"(eval.env_kwargs.maze_map)."
         )
-    x, y = maze.cell_rowcol_to_xy(np.array(goals[0]))
-    return MazeGoal(env_id, goals[0], starts[0] if len(starts) == 1 else None, (float(x), float(y)))
+    start = starts[0] if len(starts) == 1 else None
+    return MazeGoal(
+        env_id,
+        goals[0],
+        start,
+        _centre(maze, goals[0]),
+        None if start is None else _centre(maze, start),
+        float(maze.maze_size_scaling),
+        (float(maze.x_map_center), float(maze.y_map_center)),
+    )
+
+
+def _centre(maze: Any, cell: tuple[int, int]) -> tuple[float, float]:
+    """(x, y) of the centre of ``cell`` (row, column) in the maze's frame (gymnasium-robotics' cell_rowcol_to_xy)."""
+    x, y = maze.cell_rowcol_to_xy(np.array(cell))
+    return float(x), float(y)
+
+
+def d4rl_layout(maze_map: list[list[Any]]) -> list[list[Any]]:
+    """D4RL's maze map (rows as D4RL writes them) as gymnasium-robotics must be given it to build D4RL's maze itself:
+    rows reversed. D4RL lays row i at y = i·s (rows along +y), gymnasium-robotics at y = L·s/2 - (i + 0.5)·s (rows
+    along -y), so the map as written would come out mirrored; reversed, the two agree up to a translation
+    (``data.d4rl_antmaze``)."""
+    return [list(row) for row in reversed(maze_map)]
 
 
 class ReachGoal(gym.Wrapper):

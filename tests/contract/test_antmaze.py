@@ -1,6 +1,7 @@
-"""AntMaze presets learn the task they are evaluated on: the evaluation maze is the data set's own (D4RL's start and
-goal cells in the maze the data were collected in), the data set's rewards are relabelled to that maze's goal, and
-success is D4RL's (within 0.5 of the goal)."""
+"""AntMaze presets learn the task they are evaluated on: the evaluation maze has D4RL's start and goal cells in the maze
+the data were collected in, success is D4RL's (within 0.5 of the goal), and with Minari's re-collection
+(data.source=minari) the data set's rewards are relabelled to that maze's goal. D4RL's own files:
+tests/contract/test_d4rl_antmaze.py."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def walls(maze_map: list[list]) -> list[list[bool]]:
 def preset(name: str, *overrides: str):
     """The preset antmaze-<name>-v2 reading a small data set made the way Minari's D4RL/antmaze/<name>-v1 was."""
     dataset_id = antmaze_dataset(f"test/antmaze-{name}-v0", name)
-    return load_command([f"task=antmaze-{name}-v2", f"data.minari_id={dataset_id}", *overrides])
+    return load_command([f"task=antmaze-{name}-v2", "data.source=minari", f"data.minari_id={dataset_id}", *overrides])
 
 
 def test_rewards_are_relabelled_to_the_evaluation_goal(minari_store: str) -> None:
@@ -57,7 +58,7 @@ def test_rewards_are_relabelled_to_the_evaluation_goal(minari_store: str) -> Non
     assert expected.sum() >= 5 and (stored[~expected] == 1).sum() >= 5  # the data can tell the two rewards apart
     assert len(np.unique(np.round(own_goals, 3), axis=0)) > 10  # goals change between episodes
 
-    cfg = load_command(["task=antmaze-medium-play-v2", f"data.minari_id={dataset_id}"])
+    cfg = load_command(["task=antmaze-medium-play-v2", "data.source=minari", f"data.minari_id={dataset_id}"])
     data = QGPODataModule(cfg.data, goal=EnvMaker.from_config(cfg).goal)
     data.setup()
     np.testing.assert_array_equal(data.transitions.rewards, expected.astype(np.float32))
@@ -121,7 +122,7 @@ def test_success_is_d4rls_radius_and_ends_the_episode(minari_store: str) -> None
 
 
 def test_a_maze_without_a_single_goal_cell_is_an_error(minari_store: str) -> None:
-    cfg = preset("medium-play", "eval.env_id=AntMaze_Medium-v4")  # the registered map: no goal cell
+    cfg = preset("medium-play", "eval.env_kwargs.maze_map=[[1,1,1,1],[1,r,0,1],[1,1,1,1]]")  # no goal cell
     with pytest.raises(DataError, match="no single goal cell"):
         EnvMaker.from_config(cfg).goal
 

@@ -1,6 +1,5 @@
-"""The paper's 15 task presets: their settings, the AntMaze observation mapping, and a tiny end-to-end run of each
-on a small data set of the task's shapes, generated here by random rollouts in the task's own environment (AntMaze:
-made the way Minari's AntMaze sets were, tests/antmaze_data.py)."""
+"""The paper's 15 task presets: their settings and the AntMaze observation mapping (AntMaze's Minari option read from
+small data sets made the way Minari's AntMaze sets were, tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -13,23 +12,33 @@ from cep_lightning.data.observations import flatten_observation
 from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.report import PAPER_QGPO
 from cep_lightning.run.locate import load_command
-from tests.helpers import ANTMAZE_TASKS, COLLECTION_ENVS, LOCOMOTION, LOCOMOTION_TASKS, antmaze_source
+from tests.helpers import ANTMAZE_TASKS, LOCOMOTION, LOCOMOTION_TASKS, antmaze_source
 
 ANTMAZE_KEYS = ["achieved_goal", "observation"]
+D4RL_URL = "http://rail.eecs.berkeley.edu/datasets/offline_rl/ant_maze_v2/"
+D4RL_FILES = {  # D4RL's d4rl/locomotion/__init__.py: each task's dataset_url
+    "antmaze-umaze-v2": "Ant_maze_u-maze_noisy_multistart_False_multigoal_False_sparse_fixed.hdf5",
+    "antmaze-umaze-diverse-v2": "Ant_maze_u-maze_noisy_multistart_True_multigoal_True_sparse_fixed.hdf5",
+    "antmaze-medium-play-v2": "Ant_maze_big-maze_noisy_multistart_True_multigoal_False_sparse_fixed.hdf5",
+    "antmaze-medium-diverse-v2": "Ant_maze_big-maze_noisy_multistart_True_multigoal_True_sparse_fixed.hdf5",
+    "antmaze-large-play-v2": "Ant_maze_hardest-maze_noisy_multistart_True_multigoal_False_sparse_fixed.hdf5",
+    "antmaze-large-diverse-v2": "Ant_maze_hardest-maze_noisy_multistart_True_multigoal_True_sparse_fixed.hdf5",
+}
+EVAL_ENVS = {"umaze": "AntMaze_UMaze-v4", "medium": "AntMaze_Medium-v4", "large": "AntMaze_Large-v4"}
 
 
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
-def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
+def test_preset_has_the_papers_settings(task: str) -> None:
     cfg = load_command([f"task={task}"])
     antmaze = task.startswith("antmaze")
-    if antmaze:  # its evaluation env is the data set's: read from a local stand-in of the data set
-        assert (cfg.data.source, cfg.data.minari_id, list(cfg.data.observation_keys)) == (
-            "minari",
+    if antmaze:  # D4RL's file by default, Minari's re-collection by name
+        assert (cfg.data.source, cfg.data.frame, cfg.data.minari_id, list(cfg.data.observation_keys)) == (
+            "hdf5",
+            "d4rl-antmaze",
             f"D4RL/antmaze/{task[8:-3]}-v1",
             ANTMAZE_KEYS,
         )
-        assert cfg.eval.env_id is None
-        cfg = load_command([f"task={task}", antmaze_source(task)])
+        assert cfg.data.path == "data/d4rl/" + D4RL_FILES[task] and cfg.data.url == D4RL_URL + D4RL_FILES[task]
     assert (cfg.behavior.steps, cfg.behavior.batch_size, cfg.behavior.lr, list(cfg.behavior.widths)) == (
         600_000,
         4096,
@@ -54,10 +63,8 @@ def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
     assert task in PAPER_QGPO
     env = EnvMaker.from_config(cfg)()
     if antmaze:
-        assert env.spec.id == COLLECTION_ENVS[task[8:-3]] and (cfg.eval.ref_min_return, cfg.eval.ref_max_return) == (
-            0.0,
-            1.0,
-        )
+        assert env.spec.id == EVAL_ENVS[task[8:-3].split("-")[0]]
+        assert (cfg.eval.ref_min_return, cfg.eval.ref_max_return) == (0.0, 1.0)
         assert env.observation_space.shape == (29,) and env.action_space.shape == (8,)
     else:
         name = task.split("-")[0]
@@ -72,11 +79,11 @@ def test_preset_has_the_papers_settings(task: str, minari_store: str) -> None:
 
 
 @pytest.mark.parametrize("maze", ["umaze", "medium-play", "large-play"])
-def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str, minari_store: str) -> None:
+def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str) -> None:
     """D4RL's AntMaze observation is qpos ++ qvel (29): the mapped gymnasium-robotics observation must be exactly that,
     after reset and after steps (tests/test_antmaze.py checks the maze, its start, goal and success)."""
     task = f"antmaze-{maze}-v2"
-    env = EnvMaker.from_config(load_command([f"task={task}", antmaze_source(task)]))()
+    env = EnvMaker.from_config(load_command([f"task={task}"]))()
     obs, _ = env.reset(seed=1)
     ant = env.unwrapped
     for _ in range(3):
@@ -87,7 +94,7 @@ def test_antmaze_observation_mapping_rebuilds_d4rl_layout(maze: str, minari_stor
 
 def test_antmaze_dataset_and_environment_map_alike(minari_store: str) -> None:
     """A Minari AntMaze data set (Dict observations) and the evaluation env flatten the same way."""
-    cfg = load_command(["task=antmaze-umaze-v2", antmaze_source("antmaze-umaze-v2")])
+    cfg = load_command(["task=antmaze-umaze-v2", *antmaze_source("antmaze-umaze-v2")])
     make_env = EnvMaker.from_config(cfg)
     data = load_minari_transitions(cfg.data.minari_id, observation_keys=ANTMAZE_KEYS, goal=make_env.goal)
     first = next(minari.load_dataset(cfg.data.minari_id).iterate_episodes())

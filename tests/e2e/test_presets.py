@@ -1,6 +1,6 @@
-"""The paper's 15 task presets: their settings, the AntMaze observation mapping, and a tiny end-to-end run of each
-on a small data set of the task's shapes, generated here by random rollouts in the task's own environment (AntMaze:
-made the way Minari's AntMaze sets were, tests/antmaze_data.py)."""
+"""The paper's 15 task presets: a tiny end-to-end run of each on a small data set of the task's shapes (locomotion:
+random rollouts in the task's own environment; AntMaze: a small file in the layout and frame of D4RL's AntMaze files,
+tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cep_lightning.data.transitions import Transitions
 from cep_lightning.envs.evaluation import EnvMaker
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
-from tests.helpers import ANTMAZE_TASKS, LOCOMOTION_TASKS, antmaze_source
+from tests.helpers import ANTMAZE_TASKS, LOCOMOTION_TASKS, d4rl_antmaze_file
 
 TINY_RUN = [
     "behavior.steps=8",
@@ -87,7 +87,7 @@ def locomotion_hdf5(env_id: str, path: Path) -> Path:
 def test_preset_runs_every_stage_on_a_small_file_of_its_shapes(task: str, tmp_path: Path, minari_store: str) -> None:
     preset = load_command([f"task={task}"])
     if task.startswith("antmaze"):
-        source = [antmaze_source(task)]
+        source = [f"data.path={d4rl_antmaze_file(tmp_path / 'd4rl.hdf5', task[8:-3].split('-')[0])}"]
     else:
         source = [f"data.path={locomotion_hdf5(preset.eval.env_id, tmp_path / 'data.hdf5')}"]
     scale = preset.eval.reported_scale
