@@ -7,6 +7,7 @@ import functools
 import io
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
@@ -77,25 +78,48 @@ def d4rl_maze_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "maze_map": d4rl_layout(kwargs["maze_map"])}
 
 
+D4RL_ANT_XML = Path(__file__).parent / "assets" / "d4rl_ant.xml"
+
+
+def d4rl_ant(env_id: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The AntMaze environment ``env_id`` names (``AntMaze_<maze>-v<k>``) with D4RL's ant, the one that made D4RL's
+    AntMaze data: ``AntMaze_<maze>-v5`` (the first version that takes an ``xml_file``) with ``assets/d4rl_ant.xml``
+    (RK4 at 0.02 s: 0.1 s a step; motors of gear 1, ctrlrange ±30) and D4RL's 29-number state (no contact forces).
+    gymnasium-robotics' own ant steps 0.05 s and turns an action of ±1 into a torque of ±150. The actions of D4RL's
+    data lie in [-1, 1] and D4RL's ``NormalizedBoxEnv`` maps them onto ±30: ``EnvMaker.unit_actions`` does the same
+    (gymnasium's ``RescaleAction``)."""
+    maze, sep, _ = env_id.rpartition("-v")
+    if not (sep and maze.startswith("AntMaze_")):
+        raise ConfigError(
+            f"data.frame={D4RL_ANTMAZE_FRAME} evaluates in an AntMaze with D4RL's ant, and eval.env_id={env_id!r} is "
+            f"not an AntMaze_<maze>-v<k> id; name the maze (e.g. AntMaze_UMaze-v4) or use data.frame=env."
+        )
+    return f"{maze}-v5", {**kwargs, "xml_file": str(D4RL_ANT_XML), "include_cfrc_ext_in_observation": False}
+
+
 @dataclass(frozen=True)
 class EnvMaker:
     """Makes the evaluation environment: gym.make(env, **kwargs) for a registered id or a full spec (one taken from a
     data set), Dict observations flattened by ``observation_keys`` (the same mapping the data set's observations went
     through; None: left as they are). A maze (gymnasium-robotics) is wrapped in ``ReachGoal``: D4RL's success at its
     ``goal``, the same ``MazeGoal`` the data set is relabelled to or moved into the frame of. For data in D4RL's
-    AntMaze frame the maze map is laid out as D4RL's maze (``d4rl_maze_kwargs``)."""
+    AntMaze frame the maze map is laid out as D4RL's maze (``d4rl_maze_kwargs``) and the ant is D4RL's (``d4rl_ant``).
+    ``unit_actions``: the policy's actions in [-1, 1] are mapped linearly onto the environment's action range."""
 
     env: str | EnvSpec
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     observation_keys: tuple[str, ...] | None = None
+    unit_actions: bool = False
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "EnvMaker":
-        keys = cfg.data.observation_keys
+        keys = tuple(cfg.data.observation_keys) if cfg.data.observation_keys else None
         kwargs: dict[str, Any] = OmegaConf.to_container(cfg.eval.env_kwargs, resolve=True)  # type: ignore[assignment]
+        env = eval_env_of(cfg)
         if uses_d4rl_antmaze_frame(cfg.data):
-            kwargs = d4rl_maze_kwargs(kwargs)
-        return cls(eval_env_of(cfg), kwargs, tuple(keys) if keys else None)
+            env, kwargs = d4rl_ant(env if isinstance(env, str) else env.id, d4rl_maze_kwargs(kwargs))
+            return cls(env, kwargs, keys, unit_actions=True)
+        return cls(env, kwargs, keys)
 
     @property
     def env_id(self) -> str:
@@ -127,6 +151,9 @@ class EnvMaker:
 
     def __call__(self) -> gym.Env:
         env = self._make()
+        if self.unit_actions:
+            one = np.ones(env.action_space.shape, dtype=env.action_space.dtype)
+            env = gym.wrappers.RescaleAction(env, -one, one)
         if is_maze(env):
             env = ReachGoal(env, self.goal)  # type: ignore[arg-type]  # the goal the data set is relabelled to
         dict_observations = isinstance(env.observation_space, gym.spaces.Dict)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import h5py
+import mujoco
 import numpy as np
 import pytest
 
@@ -107,7 +108,7 @@ def test_minari_data_keep_the_maze_as_written() -> None:
 
 def test_a_file_of_another_maze_is_refused(tmp_path: Path) -> None:
     path = d4rl_antmaze_file(tmp_path / "large.hdf5", "large")
-    with pytest.raises(DataError, match="outside the evaluation maze AntMaze_UMaze-v4.*another maze"):
+    with pytest.raises(DataError, match="outside the evaluation maze AntMaze_UMaze-v5.*another maze"):
         loaded("antmaze-umaze-v2", f"data.path={path}")
 
 
@@ -159,3 +160,25 @@ def test_a_failed_download_says_what_and_how(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=expected):
         loaded("antmaze-umaze-v2", f"data.path={target}", f"data.url={url}", "data.download=true")
     assert not target.exists() and list(target.parent.glob("*.part")) == []
+
+
+@pytest.mark.parametrize("task", ["antmaze-umaze-v2", "antmaze-large-diverse-v2"])
+def test_the_evaluation_ant_is_d4rls(task: str) -> None:
+    """D4RL's ant steps 0.1 s (RK4 at 0.02 s, frame skip 5) and turns an action of 1 into a torque of 30 (its
+    NormalizedBoxEnv onto ctrlrange ±30, gear 1); gymnasium-robotics' own steps 0.05 s with a torque of 150."""
+    env = EnvMaker.from_config(load_command([f"task={task}"]))()
+    try:
+        env.reset(seed=0)
+        ant = env.unwrapped.ant_env
+        env.step(np.array([1.0, -1.0, 0.5, 0, 0, 0, 0, 0], dtype=np.float32))
+        assert ant.model.opt.timestep * ant.frame_skip == pytest.approx(0.1)
+        assert mujoco.mjtIntegrator(ant.model.opt.integrator).name == "mjINT_RK4"
+        np.testing.assert_allclose(ant.data.ctrl[:3] * ant.model.actuator_gear[:3, 0], [30.0, -30.0, 15.0])
+        assert env.observation_space.shape == (29,)
+    finally:
+        env.close()
+
+
+def test_minari_data_keep_gymnasium_robotics_ant() -> None:
+    make_env = EnvMaker.from_config(load_command(["task=antmaze-umaze-v2", "data.source=minari"]))
+    assert make_env.env_id == "AntMaze_UMaze-v4" and not make_env.unit_actions

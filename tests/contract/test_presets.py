@@ -24,7 +24,7 @@ D4RL_FILES = {  # D4RL's d4rl/locomotion/__init__.py: each task's dataset_url
     "antmaze-large-play-v2": "Ant_maze_hardest-maze_noisy_multistart_True_multigoal_False_sparse_fixed.hdf5",
     "antmaze-large-diverse-v2": "Ant_maze_hardest-maze_noisy_multistart_True_multigoal_True_sparse_fixed.hdf5",
 }
-EVAL_ENVS = {"umaze": "AntMaze_UMaze-v4", "medium": "AntMaze_Medium-v4", "large": "AntMaze_Large-v4"}
+EVAL_ENVS = {"umaze": "AntMaze_UMaze-v5", "medium": "AntMaze_Medium-v5", "large": "AntMaze_Large-v5"}  # D4RL's ant
 
 
 @pytest.mark.parametrize("task", LOCOMOTION_TASKS + ANTMAZE_TASKS)
