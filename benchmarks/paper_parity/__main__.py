@@ -49,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--last-transitions", type=int, help="scores: only the last N rows of --data (a copy in --out, both codes)"
     )
     parser.add_argument("--seeds", type=int, default=1, help="scores: seeds 0 .. K-1 of each code")
+    parser.add_argument(
+        "--codes",
+        nargs="+",
+        choices=("paper", "ours"),
+        default=["paper", "ours"],
+        help="scores: train only these codes' pending seeds (two processes on one --out, one per code, in parallel)",
+    )
     parser.add_argument("--episodes", type=int, default=10, help="scores: episodes per scale (the same seeds)")
     parser.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0])
     parser.add_argument("--out", type=Path, help="scores: the directory of the results per (code, seed)")
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config([f"task={args.task}"])
     paper = import_paper(args.paper, lambda name: OldGymEnv(EnvMaker.from_config(cfg)(), args.data))
     if args.mode == "scores":
-        print(run_scores(paper, scores_budget(args), args.seeds, args.out))
+        print(run_scores(paper, scores_budget(args), args.seeds, args.out, args.codes))
         return 0
     data = paper.dataset.D4RL_dataset(paper_args(args))
     problem = Problem(

@@ -99,12 +99,15 @@ def run_comparison(
     seeds: int,
     runners: dict[str, Callable[[int], dict[str, Any]]],
     say: Callable[[str], None] = print,
+    codes: Iterable[str] = CODES,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every (code, seed) not already stored is run by ``runners[code](seed)`` and stored; returns code -> the
-    results of seeds 0 .. seeds-1."""
+    """Every (code, seed) of ``codes`` not already stored is run by ``runners[code](seed)`` and stored; returns
+    code -> the results of seeds 0 .. seeds-1 (a RuntimeError naming what is missing: another process of
+    ``--codes`` may still be running it)."""
     for code, seed in store.pending(seeds):
-        say(f"[scores] {code}, seed {seed}: training and evaluating")
-        store.save(code, seed, runners[code](seed))
+        if code in codes:
+            say(f"[scores] {code}, seed {seed}: training and evaluating")
+            store.save(code, seed, runners[code](seed))
     for code in CODES:
         done = [seed for seed in range(seeds) if store.load(code, seed) is not None]
         if len(done) < seeds:
@@ -331,12 +334,14 @@ def run_paper(paper: types.SimpleNamespace, budget: Budget, seed: int, beta: flo
     return {"scores": scores, "returns": returns, "seconds": timer.seconds, "transitions": len(data.states)}
 
 
-def run_scores(paper: types.SimpleNamespace, budget: Budget, seeds: int, out: Path) -> str:
-    """Every pending (code, seed), then the table."""
+def run_scores(
+    paper: types.SimpleNamespace, budget: Budget, seeds: int, out: Path, codes: Iterable[str] = CODES
+) -> str:
+    """Every pending (code, seed) of ``codes``, then the table."""
     cfg = load_config([f"task={budget.task}"])
     store = ResultStore(out, budget.as_dict())
     runners = {
         "paper": lambda seed: run_paper(paper, budget, seed, cfg.energy.beta, cfg.critic.beta_q),
         "ours": lambda seed: run_ours(budget, seed, out),
     }
-    return score_table(run_comparison(store, seeds, runners), budget.scales)
+    return score_table(run_comparison(store, seeds, runners, codes=codes), budget.scales)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.paper_parity.scores import (
+    CODES,
     Budget,
     ResultStore,
     bootstrap_interval,
@@ -120,3 +121,14 @@ def test_tail_file_keeps_the_last_rows_of_every_row_array_and_the_rest_as_it_is(
     assert tail_file(source, 3, tmp_path / "out") == tail  # reused, not rewritten
     with pytest.raises(ValueError, match="has 10 rows"):
         tail_file(source, 11, tmp_path / "out")
+
+
+def test_codes_runs_only_that_codes_seeds_and_names_what_another_process_still_owes(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, BUDGET)
+    calls: list[tuple[str, int]] = []
+    runners = {c: lambda seed, c=c: calls.append((c, seed)) or fake_result({"0": 1.0, "3": 2.0}) for c in CODES}
+    with pytest.raises(RuntimeError, match=r"paper: seeds \[0, 1\] have no result"):
+        run_comparison(store, 2, runners, say=lambda line: None, codes=["ours"])
+    assert calls == [("ours", 0), ("ours", 1)]
+    results = run_comparison(store, 2, runners, say=lambda line: None, codes=["paper"])
+    assert calls[2:] == [("paper", 0), ("paper", 1)] and len(results["ours"]) == 2
