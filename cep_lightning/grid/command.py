@@ -78,7 +78,9 @@ def launch(options: GridOptions, runs: list[GridRun]) -> None:
     if todo:
         submitted = submit_slurm(options, todo)
         arrays = sorted({job.job_id.split("_")[0] for job in submitted.values()})
-        say(f"submitted job array {', '.join(arrays)} ({len(todo)} runs); logs in {options.directory / 'logs'}")
+        say(
+            f"submitted job array {', '.join(arrays)} ({len(todo)} run{'s' * (len(todo) != 1)}); logs in {options.directory / 'logs'}"
+        )
     if options.wait:
         wait_for_slurm(options, runs)
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,20 @@ class GridJob(Checkpointable):
         return codes
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
-        """Before the time limit: stop the runs at the end of a batch (their resume points saved), then requeue."""
+        """Before the time limit: stop the runs at the end of a batch (their resume points saved), then requeue.
+        It runs in submitit's signal handler, while ``__call__`` waits for the runs: it watches them end without
+        reaping them (``waitid`` with WNOWAIT), which is left to ``__call__``'s wait."""
         for process in self._processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self._processes:
-            process.wait()
+            process.send_signal(signal.SIGTERM)
+        while any(_running(process) for process in self._processes):
+            time.sleep(0.2)
         return super().checkpoint(*args, **kwargs)
+
+
+def _running(process: subprocess.Popen) -> bool:
+    if process.returncode is not None:
+        return False
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:  # reaped meanwhile
+        return False

@@ -66,14 +66,21 @@ def _detail(grid: Path, run: GridRun, job: Submitted | None, state: str, exit_st
         return f"job {job.job_id}, exit status {exit_status}: {last_line(log) or '(empty log)'}  [{log}]"
     if state == RUNNING:
         return f"job {job.job_id} ({job.launcher}), log {log}"
-    why = "stopped by a signal" if exit_status is not None else "ended before the run finished"
-    return f"job {job.job_id} {why}; rerun the grid command to resume it  [{log}]"
+    if exit_status == 0:
+        why = "finished the run with other settings than these; rerun the grid command to redo what they change"
+    else:
+        why = "ended before the run finished" + (" (stopped by a signal)" if exit_status is not None else "")
+        why += "; rerun the grid command to resume it"
+    return f"job {job.job_id} {why}  [{log}]"
 
 
 def describe(grid: Path, statuses: list[RunStatus]) -> str:
     """The counts per state, then one line per run."""
     counts = Counter(s.state for s in statuses)
     width = max(len(s.run.name) for s in statuses)
-    lines = [f"[cep_lightning.grid] {grid}: {len(statuses)} runs: " + ", ".join(f"{counts[k]} {k}" for k in STATES)]
+    lines = [
+        f"[cep_lightning.grid] {grid}: {len(statuses)} run{'s' * (len(statuses) != 1)}: "
+        + ", ".join(f"{counts[k]} {k}" for k in STATES)
+    ]
     lines += [f"  {s.run.name:<{width}}  {s.state:<13} {s.detail}".rstrip() for s in statuses]
     return "\n".join(lines)
