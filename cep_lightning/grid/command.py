@@ -79,7 +79,8 @@ def launch(options: GridOptions, runs: list[GridRun]) -> None:
         submitted = submit_slurm(options, todo)
         arrays = sorted({job.job_id.split("_")[0] for job in submitted.values()})
         say(
-            f"submitted job array {', '.join(arrays)} ({len(todo)} run{'s' * (len(todo) != 1)}); logs in {options.directory / 'logs'}"
+            f"submitted job array {', '.join(arrays)} ({len(todo)} run{'s' * (len(todo) != 1)}); "
+            f"logs in {options.directory / 'logs'}"
         )
     if options.wait:
         wait_for_slurm(options, runs)
