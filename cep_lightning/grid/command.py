@@ -28,7 +28,7 @@ grid options:
   grid.wait=true|false        wait for the SLURM jobs, then show the status (default: true)
   slurm.KEY=VALUE             submitit's SlurmExecutor parameters: slurm.partition=..., slurm.time=MINUTES
                               (default 1440), slurm.gpus_per_node=G, slurm.cpus_per_task=C, slurm.mem=...,
-                              slurm.additional_parameters={account:ABC,qos:high} (any other sbatch option)
+                              slurm.additional_parameters.OPTION=VALUE (any other sbatch option)
   status                      only show each run: done, running, failed (its log's last line), stale, not submitted
 
 example:

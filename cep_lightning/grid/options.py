@@ -117,15 +117,15 @@ def _boolean(key: str, value: str) -> bool:
 
 def _slurm(items: list[str]) -> dict[str, Any]:
     """``slurm.KEY=VALUE`` as submitit's SlurmExecutor parameters (sbatch's options, ``time`` in minutes,
-    ``additional_parameters={KEY:VALUE,...}`` for any other sbatch option); submitit checks the names."""
+    ``additional_parameters.OPTION=VALUE`` for any other sbatch option); submitit checks the names."""
     params: dict[str, Any] = OmegaConf.to_container(OmegaConf.from_dotlist(items))  # type: ignore[assignment]
     minutes = params.get("time", DEFAULT_SLURM_MINUTES)
     if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 1:
         raise GridError(f"slurm.time={minutes} must be a positive number of minutes (e.g. slurm.time=1440).")
     extra = params.get("additional_parameters", {})
-    if not isinstance(extra, dict):
+    if not isinstance(extra, dict) or None in extra.values():
         raise GridError(
-            f"slurm.additional_parameters={extra} must be a mapping of sbatch options, "
-            "e.g. slurm.additional_parameters={account:ABC,qos:high}."
+            f"slurm.additional_parameters={extra} is not a mapping of sbatch options to values: give each as "
+            "slurm.additional_parameters.OPTION=VALUE (e.g. slurm.additional_parameters.qos=high)."
         )
     return {**params, "time": minutes}
