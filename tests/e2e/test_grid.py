@@ -53,12 +53,14 @@ def training(directory: Path, seed: int) -> bool:
 
 def rerun_redoes_only_seed1(directory: Path, kept: dict[int, dict], *args: str) -> str:
     """The same grid again: only seed 1 runs, seeds 0 and 2 are left as they were, and the report lists all."""
-    old_job = read_jobs(directory)["pendulum-mixed/seed1"].job_id
+    before = read_jobs(directory)
     out = finish(grid(*args), 0)
     assert "1 of 3 runs to launch (2 done, 0 running)" in out, out
     assert "3 runs: 3 done, 0 running, 0 failed, 0 stale, 0 not submitted" in out, out
     assert SEEDS_LINE in out and SEEDS_LINE in (directory / "report.md").read_text()
-    assert read_jobs(directory)["pendulum-mixed/seed1"].job_id != old_job
+    after = read_jobs(directory)
+    assert after["pendulum-mixed/seed1"] != before["pendulum-mixed/seed1"]
+    assert [after[f"pendulum-mixed/seed{k}"] for k in kept] == [before[f"pendulum-mixed/seed{k}"] for k in kept]
     for seed, before in kept.items():
         assert files(directory / "pendulum-mixed" / f"seed{seed}") == before, seed
     return out
