@@ -4,12 +4,12 @@ a time on this machine (``LocalExecutor``), each GPU shared by ``runs_per_gpu`` 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from typing import Callable
 
 import submitit
 import torch
+from submitit.core.utils import FailedJobError, FailedSubmissionError
 
 from cep_lightning.errors import GridError
 from cep_lightning.grid.job import GridJob
@@ -42,10 +42,8 @@ def submit_slurm(options: GridOptions, runs: list[GridRun]) -> dict[str, Submitt
     groups = [runs[k : k + size] for k in range(0, len(runs), size)]
     try:
         jobs = executor.submit_array([_job(group, options) for group in groups])
-    except (subprocess.CalledProcessError, submitit.core.utils.FailedSubmissionError, OSError) as exc:
-        output = getattr(exc, "output", b"") or b""
-        message = (output.decode(errors="replace") if isinstance(output, bytes) else str(output)).strip()
-        raise GridError(f"sbatch refused the grid's job array: {message or exc}") from None
+    except (FailedJobError, FailedSubmissionError, OSError) as exc:  # sbatch's refusal, or no sbatch
+        raise GridError(f"sbatch refused the grid's job array: {' '.join(str(exc).split())}") from None
     submitted = {run.name: Submitted("slurm", job.job_id) for group, job in zip(groups, jobs) for run in group}
     record_jobs(options.directory, submitted)
     return submitted
