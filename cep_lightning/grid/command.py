@@ -87,17 +87,20 @@ def launch(options: GridOptions, runs: list[GridRun]) -> None:
 
 
 def wait_for_slurm(options: GridOptions, runs: list[GridRun]) -> None:
-    """Until no run's job is alive, a line whenever a run's state changes."""
+    """Until no run's job is alive, a line whenever a run's state changes; Ctrl-C stops the waiting only."""
     seen: dict[str, str] = {}
-    while True:
-        statuses = grid_status(options.directory, runs)
-        for s in statuses:
-            if seen.get(s.run.name) != s.state:
-                seen[s.run.name] = s.state
-                say(f"{s.run.name}: {s.state}")
-        if all(s.state != RUNNING for s in statuses):
-            return
-        time.sleep(WAIT_POLL_S)
+    try:
+        while True:
+            statuses = grid_status(options.directory, runs)
+            for s in statuses:
+                if seen.get(s.run.name) != s.state:
+                    seen[s.run.name] = s.state
+                    say(f"{s.run.name}: {s.state}")
+            if all(s.state != RUNNING for s in statuses):
+                return
+            time.sleep(WAIT_POLL_S)
+    except KeyboardInterrupt:
+        say("stopped waiting; the jobs go on in SLURM (this command with 'status' shows them)")
 
 
 def conclude(options: GridOptions, runs: list[GridRun]) -> int:
