@@ -38,7 +38,7 @@ def submit_slurm(options: GridOptions, runs: list[GridRun]) -> dict[str, Submitt
         executor.update_parameters(**params)
     except ValueError as exc:
         raise GridError(f"submitit refuses the slurm.* options: {' '.join(str(exc).split())}") from None
-    size = options.runs_per_gpu * max(1, int(options.slurm.get("gpus_per_node") or 0))
+    size = options.runs_per_gpu * max(1, options.slurm.get("gpus_per_node", 0))
     groups = [runs[k : k + size] for k in range(0, len(runs), size)]
     try:
         jobs = executor.submit_array([_job(group, options) for group in groups])

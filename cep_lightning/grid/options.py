@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from submitit import SlurmExecutor
 
 from cep_lightning.config.loading import available_tasks, parse_overrides
 from cep_lightning.errors import GridError
@@ -44,8 +45,8 @@ def parse_grid(argv: list[str]) -> GridOptions:
     pairs = [item.split("=", 1) for item in items]
     grid = {key: value for key, value in pairs if key in GRID_KEYS}
     slurm_items = [f"{key[len('slurm.') :]}={value}" for key, value in pairs if key.startswith("slurm.")]
-    overrides = tuple(item for item, (key, _) in zip(items, pairs) if key not in GRID_KEYS and key not in RUN_KEYS)
-    overrides = tuple(item for item in overrides if not item.startswith("slurm."))
+    ours = (*GRID_KEYS, *RUN_KEYS)
+    overrides = tuple(item for item, (key, _) in zip(items, pairs) if key not in ours and not key.startswith("slurm."))
     given = [key for key, _ in pairs if key in RUN_KEYS]
     if given:
         raise GridError(
@@ -119,6 +120,18 @@ def _slurm(items: list[str]) -> dict[str, Any]:
     """``slurm.KEY=VALUE`` as submitit's SlurmExecutor parameters (sbatch's options, ``time`` in minutes,
     ``additional_parameters.OPTION=VALUE`` for any other sbatch option); submitit checks the names."""
     params: dict[str, Any] = OmegaConf.to_container(OmegaConf.from_dotlist(items))  # type: ignore[assignment]
+    valid = sorted(SlurmExecutor._valid_parameters())
+    for key in params:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+            hint = f" Did you mean: {', '.join(f'slurm.{c}' for c in close)}?" if close else ""
+            raise GridError(
+                f"Unknown option slurm.{key} (submitit's SlurmExecutor has no '{key}').{hint} Any other sbatch "
+                "option: slurm.additional_parameters.OPTION=VALUE."
+            )
+    gpus = params.get("gpus_per_node", 0)
+    if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 0:
+        raise GridError(f"slurm.gpus_per_node={gpus} must be a number of GPUs (0, 1, 2, ...).")
     minutes = params.get("time", DEFAULT_SLURM_MINUTES)
     if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 1:
         raise GridError(f"slurm.time={minutes} must be a positive number of minutes (e.g. slurm.time=1440).")

@@ -96,6 +96,11 @@ def test_grid_defaults_local_one_run_per_gpu_under_run_root_and_a_day_on_slurm(t
             ["task=pendulum-mixed", "launcher=slurm", "slurm.additional_parameters={qos:high}"],
             "slurm.additional_parameters={'qos:high': None} is not a mapping of sbatch options to values",
         ),
+        (
+            ["task=pendulum-mixed", "launcher=slurm", "slurm.partitio=gpu"],
+            "Unknown option slurm.partitio (submitit's SlurmExecutor has no 'partitio'). Did you mean: slurm.partition",
+        ),
+        (["task=pendulum-mixed", "launcher=slurm", "slurm.gpus_per_node=a100"], "slurm.gpus_per_node=a100 must be"),
         (["task=pendulum-mixed", "grid.wait=maybe"], "grid.wait=maybe must be true or false."),
         (["task=pendulum-mixed", "critic"], "Argument 'critic' is not of the form key=value"),
         (["task=pendulum-mixed", "critic.stepz=3"], "Unknown config key 'critic.stepz'"),
