@@ -2,7 +2,7 @@
 
 Layers, each importing only those below it (checked by ``import-linter``, see ``pyproject.toml``)::
 
-    cli, toys, report, bench     entry points
+    cli, grid, toys, report, bench   entry points (grid: one run per task and seed, through submitit)
     policy                       QGPOPolicy: a finished run's guided policy
     run                          run directories, the plan, the pipeline (one Trainer per stage)
     callbacks                    every Lightning callback of the project, built from config

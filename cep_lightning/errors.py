@@ -19,3 +19,7 @@ class MissingStageError(CepError):
 
 class StorageError(CepError):
     """A file of the run directory cannot be written (a full disk, a read-only folder)."""
+
+
+class GridError(CepError):
+    """A grid command (``python -m cep_lightning.grid``) whose tasks, seeds or launcher options cannot run."""
