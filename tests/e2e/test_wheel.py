@@ -64,6 +64,7 @@ def test_wheel_holds_the_package_and_its_configs_only(wheel: Path) -> None:
     }  # no `callbacks`
     clone = wheel.parent.parent / "clone"  # the tree the wheel was built from (not this checkout's build/ etc.)
     modules = {str(p.relative_to(clone)) for p in (clone / "cep_lightning").rglob("*.py")}
+    modules |= {str(p.relative_to(clone)) for p in (clone / "cep_lightning").rglob("assets/*")}  # D4RL's ant
     assert modules <= set(names), sorted(modules - set(names))  # pyproject lists every package of the tree
     configs = {f"cep_lightning/conf/{p.relative_to(clone / 'conf')}" for p in (clone / "conf").rglob("*.yaml")}
     assert configs and configs <= set(names)
