@@ -67,12 +67,17 @@ def make_run_dir(run: RunDir) -> None:
         raise StorageError(f"Cannot create the run directory {run.path}: {exc.strerror or exc}.") from None
 
 
-def prepare_run_dir(cfg: DictConfig, run: RunDir) -> None:
-    """Create the run directory and keep the run's settings in config.yaml (rewritten only when they change)."""
-    make_run_dir(run)
+def keep_settings(cfg: DictConfig, run: RunDir) -> None:
+    """The run's settings in config.yaml (rewritten only when they change), by process 0."""
     text = run_settings_yaml(cfg)
     if is_rank_zero() and (not run.config.is_file() or run.config.read_text() != text):
         atomic_write(run.config, text)
+
+
+def prepare_run_dir(cfg: DictConfig, run: RunDir) -> None:
+    """Create the run directory and keep the run's settings in config.yaml."""
+    make_run_dir(run)
+    keep_settings(cfg, run)
 
 
 def stage_trainer(
@@ -346,7 +351,7 @@ def run(cfg: DictConfig) -> Path:
         with lock, STOP.installed():
             if is_rank_zero():
                 _check_unchanged(cfg, command)
-            prepare_run_dir(cfg, command.run)
+            keep_settings(cfg, command.run)
             _run_plan(cfg, command)
     if is_rank_zero():
         _print_outcome(command.run, command.plan)
