@@ -116,9 +116,8 @@ class EnvMaker:
         keys = tuple(cfg.data.observation_keys) if cfg.data.observation_keys else None
         kwargs: dict[str, Any] = OmegaConf.to_container(cfg.eval.env_kwargs, resolve=True)  # type: ignore[assignment]
         env = eval_env_of(cfg)
-        if uses_d4rl_antmaze_frame(cfg.data):
-            env, kwargs = d4rl_ant(env if isinstance(env, str) else env.id, d4rl_maze_kwargs(kwargs))
-            return cls(env, kwargs, keys, unit_actions=True)
+        if uses_d4rl_antmaze_frame(cfg.data):  # an HDF5 file: eval_env_of gave eval.env_id
+            return cls(*d4rl_ant(cfg.eval.env_id, d4rl_maze_kwargs(kwargs)), keys, unit_actions=True)
         return cls(env, kwargs, keys)
 
     @property
