@@ -141,9 +141,10 @@ class TrainerSettingsRecorder(L.Callback):
 #   D4RL's U_MAZE_EVAL, a maze with other walls than the one collected in (Minari issue #304), as in Minari's sets.
 
 R, G = "r", "g"
-EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS
-    "umaze": [[1, 1, 1, 1, 1], [1, 0, 0, R, 1], [1, 0, 1, 1, 1], [1, 0, 0, G, 1], [1, 1, 1, 1, 1]],
-    "medium": [
+# D4RL's AntMaze test maps, copied from d4rl/locomotion/maze_env.py (not from the presets).
+D4RL_MAPS = {
+    "umaze": [[1, 1, 1, 1, 1], [1, R, 0, 0, 1], [1, 1, 1, 0, 1], [1, G, 0, 0, 1], [1, 1, 1, 1, 1]],  # U_MAZE_TEST
+    "medium": [  # BIG_MAZE_TEST
         [1, 1, 1, 1, 1, 1, 1, 1],
         [1, R, 0, 1, 1, 0, 0, 1],
         [1, 0, 0, 1, 0, 0, 0, 1],
@@ -153,7 +154,7 @@ EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS
         [1, 0, 0, 0, 1, 0, G, 1],
         [1, 1, 1, 1, 1, 1, 1, 1],
     ],
-    "large": [
+    "large": [  # HARDEST_MAZE_TEST
         [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
         [1, R, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
         [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1],
@@ -164,6 +165,11 @@ EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS
         [1, 0, 0, 1, 0, 0, 0, 1, 0, G, 0, 1],
         [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
     ],
+}
+EVAL_MAPS = {  # the generation script's EVAL_ENV_MAPS: D4RL's test maps, with umaze's U_MAZE_EVAL
+    "umaze": [[1, 1, 1, 1, 1], [1, 0, 0, R, 1], [1, 0, 1, 1, 1], [1, 0, 0, G, 1], [1, 1, 1, 1, 1]],
+    "medium": D4RL_MAPS["medium"],
+    "large": D4RL_MAPS["large"],
 }
 UMAZE_COLLECTION_MAP = [
     [1, 1, 1, 1, 1],  # the script's map for umaze (not diverse)
@@ -256,34 +262,10 @@ def antmaze_source(task: str) -> list[str]:
 
 
 # Small files in the layout and frame of D4RL's AntMaze v2 HDF5 files (observations qpos[:15] ++ qvel[:14], rewards,
-# terminals, timeouts, infos/goal), with the torso at known places. The maps and the frame are D4RL's own, copied
-# from d4rl/locomotion/maze_env.py, not from the presets: cell (i, j) is centred at (j·s - j_r·s, i·s - i_r·s), s = 4,
-# (i_r, j_r) the start cell r (the origin), rows along +y.
+# terminals, timeouts, infos/goal), with the torso at known places. The maps (D4RL_MAPS, above) and the frame are
+# D4RL's own, from d4rl/locomotion/maze_env.py, not from the presets: cell (i, j) is centred at
+# (j·s - j_r·s, i·s - i_r·s), s = 4, (i_r, j_r) the start cell r (the origin), rows along +y.
 
-D4RL_MAPS = {
-    "umaze": [[1, 1, 1, 1, 1], [1, R, 0, 0, 1], [1, 1, 1, 0, 1], [1, G, 0, 0, 1], [1, 1, 1, 1, 1]],  # U_MAZE_TEST
-    "medium": [  # BIG_MAZE_TEST
-        [1, 1, 1, 1, 1, 1, 1, 1],
-        [1, R, 0, 1, 1, 0, 0, 1],
-        [1, 0, 0, 1, 0, 0, 0, 1],
-        [1, 1, 0, 0, 0, 1, 1, 1],
-        [1, 0, 0, 1, 0, 0, 0, 1],
-        [1, 0, 1, 0, 0, 1, 0, 1],
-        [1, 0, 0, 0, 1, 0, G, 1],
-        [1, 1, 1, 1, 1, 1, 1, 1],
-    ],
-    "large": [  # HARDEST_MAZE_TEST
-        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-        [1, R, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
-        [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1],
-        [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
-        [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1],
-        [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1],
-        [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1],
-        [1, 0, 0, 1, 0, 0, 0, 1, 0, G, 0, 1],
-        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-    ],
-}
 D4RL_SCALING = 4.0
 D4RL_OFFSET = np.array([0.25, -0.5])  # where in each visited cell the torso is, from the cell's centre
 D4RL_TARGET_OFFSET = np.array([0.6, 0.9])  # D4RL's target goal: the goal cell's centre + U[0, 1.5) in x and y
