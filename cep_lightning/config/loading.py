@@ -108,12 +108,17 @@ def available_bases() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "base").glob("*.yaml"))
 
 
+def task_hint(task: str) -> str:
+    """The suffix of an unknown-task message naming the presets closest to ``task`` ("" when none is close)."""
+    close = difflib.get_close_matches(str(task), available_tasks(), n=3, cutoff=0.3)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
 def _check_task(task: str) -> str:
     if task not in available_tasks():
-        close = difflib.get_close_matches(str(task), available_tasks(), n=3, cutoff=0.3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ConfigError(
-            f"Unknown task '{task}'. Valid tasks: {', '.join(available_tasks())}.{hint} (Presets live in conf/task/.)"
+            f"Unknown task '{task}'. Valid tasks: {', '.join(available_tasks())}.{task_hint(task)} "
+            "(Presets live in conf/task/.)"
         )
     return task
 

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from submitit import SlurmExecutor
 
-from cep_lightning.config.loading import available_tasks, parse_overrides
+from cep_lightning.config.loading import available_tasks, parse_overrides, task_hint
 from cep_lightning.errors import GridError
 
 LAUNCHERS = ("local", "slurm")
@@ -80,10 +80,8 @@ def _tasks(value: str) -> tuple[str, ...]:
     known = available_tasks()
     for task in tasks:
         if task not in known:
-            close = difflib.get_close_matches(task, known, n=3, cutoff=0.3)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise GridError(
-                f"task={task} has no preset (conf/task/{task}.yaml).{hint} Valid tasks: {', '.join(known)}."
+                f"task={task} has no preset (conf/task/{task}.yaml).{task_hint(task)} Valid tasks: {', '.join(known)}."
             )
         if task.startswith("toy-"):
             raise GridError(
