@@ -17,7 +17,9 @@ import h5py
 import lightning as L
 import minari
 import numpy as np
+import torch
 from minari.data_collector import EpisodeBuffer
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from cep_lightning.data.transitions import Transitions
 from cep_lightning.envs.evaluation import register_robotics_envs
@@ -369,3 +371,52 @@ def make_pending(run_dir: Path, stage: str) -> None:
     (run_dir / stage / "pending.json").write_text(
         json.dumps({"settings": record["settings"], "inputs": record["inputs"]})
     )
+
+
+class HostSyncCounter(L.Callback):
+    """Counts, over training batches ``start`` .. ``start + steps - 1`` (the whole of each: the step, the loop and
+    every callback), the operations that make the host wait for the device: ``aten._local_scalar_dense`` (what
+    ``.item()``, ``float(t)`` and ``bool(t)`` dispatch to) and copies from an accelerator to the CPU; writes
+    {stage: {"scalar_reads": n, "device_to_host": n, "steps": [first, last]}} into the JSON file ``path``."""
+
+    def __init__(self, path: str, start: int, steps: int):
+        self.path, self.start, self.steps = Path(path), start, steps
+        self.mode: _SyncCountingMode | None = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.start:
+            self.mode = _SyncCountingMode()
+            self.mode.__enter__()
+            self.first = trainer.global_step
+        elif trainer.global_step == self.start + self.steps and self.mode is not None:
+            self._finish(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.mode is not None:
+            self._finish(trainer)
+
+    def _finish(self, trainer: L.Trainer) -> None:
+        mode, self.mode = self.mode, None
+        mode.__exit__(None, None, None)
+        counts = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        stage = Path(trainer.default_root_dir).name
+        counts[stage] = {**mode.counts, "steps": [self.first, trainer.global_step - 1]}
+        self.path.write_text(json.dumps(counts))
+
+
+class _SyncCountingMode(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts = {"scalar_reads": 0, "device_to_host": 0}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.counts["scalar_reads"] += 1
+        elif func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default):
+            source = args[1] if func is torch.ops.aten.copy_.default else args[0]
+            target = args[0].device if func is torch.ops.aten.copy_.default else kwargs.get("device")
+            if isinstance(source, torch.Tensor) and source.device.type != "cpu" and target is not None:
+                if torch.device(target).type == "cpu":
+                    self.counts["device_to_host"] += 1
+        return func(*args, **kwargs)

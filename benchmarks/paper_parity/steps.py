@@ -291,12 +291,15 @@ def run_steps(paper: types.SimpleNamespace, problem: Problem) -> list[StageResul
     """Every stage in pipeline order; the sampling stages use the weights our training steps reached."""
     s_dim, a_dim = problem.dims
     torch.manual_seed(problem.seed)
-    behavior = BehaviorModule(s_dim, a_dim)
-    critic = CriticModule(s_dim, a_dim, beta_q=problem.beta_q)
+    # the paper's code runs torch's default Adam, on a CPU its per-tensor loop: the same here, for the same bits
+    behavior = BehaviorModule(s_dim, a_dim, adam="for-loop")
+    critic = CriticModule(s_dim, a_dim, beta_q=problem.beta_q, adam="for-loop")
     results = [behavior_steps(paper, problem, behavior), support_sampling(paper, problem, behavior)]
     results.append(critic_steps(paper, problem, critic))
     frozen_q = copy.deepcopy(critic.q_target)
-    energy = EnergyModule(s_dim, a_dim, candidates=ScoredSupport(copy.deepcopy(frozen_q)), beta=problem.beta)
+    energy = EnergyModule(
+        s_dim, a_dim, candidates=ScoredSupport(copy.deepcopy(frozen_q)), beta=problem.beta, adam="for-loop"
+    )
     results.append(energy_steps(paper, problem, energy, frozen_q))
     results.append(guided_actions(paper, problem, behavior, energy))
     return results

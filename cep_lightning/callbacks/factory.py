@@ -8,9 +8,10 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from cep_lightning.callbacks.ema import DeviceEMA
 from cep_lightning.callbacks.guards import NonFiniteLossGuard
 from cep_lightning.callbacks.monitoring import monitors
 from cep_lightning.callbacks.periodic_eval import PeriodicEvaluation
@@ -77,7 +78,7 @@ def stage_callbacks(
             SaveLogsWithCheckpoints(),
         ]
     if stage in c.ema.stages and c.ema.enabled:
-        result.append(EMAWeightAveraging(decay=c.ema.decay))
+        result.append(DeviceEMA(decay=c.ema.decay))
     if stage in ("critic", "energy") and c.periodic_eval.enabled:
         result.append(
             PeriodicEvaluation(

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ThroughputMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import grad_norm
+from lightning.pytorch.utilities import grad_norm, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.config.schema import TRAINING_STAGES
@@ -113,6 +113,23 @@ class GradientNorm(Callback):
                 pl_module.log(f"{self.name}/grad_norm", norms["grad_2.0_norm_total"])
 
 
+class LoggingStepThroughput(ThroughputMonitor):
+    """Lightning's ``ThroughputMonitor``, timing the training loop only at its first step and on the steps whose
+    metrics are written: its timing synchronizes a GPU (``torch.cuda.synchronize``), which would stall every step.
+    In between it only counts batches and samples; the rates are those of each whole logging interval."""
+
+    @rank_zero_only
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *args: Any
+    ) -> None:
+        if trainer.global_step == 1 or writes_logs_now(pl_module, done=True):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, *args)
+        else:
+            stage = trainer.state.stage
+            self._samples[stage] += self.batch_size_fn(batch)
+            self._batches[stage] += 1
+
+
 def batch_size(batch: Any) -> int:
     """Samples in a batch: states of a training or support batch, episodes of an evaluation batch."""
     return len(batch["s"]) if isinstance(batch, dict) else len(batch)
@@ -121,12 +138,13 @@ def batch_size(batch: Any) -> int:
 def monitors(cfg: DictConfig, stage: str, name: str, log_every_n_steps: int) -> list[Callback]:
     """The monitoring callbacks of one stage (``name``: its folder): hyperparameters, throughput, and for the
     training stages the learning rate and the gradient norm. Throughput is written every ``log_every_n_steps``
-    steps (support and evaluation: batches), averaged over as many (at least 2, at most 100), so that it is
-    written from the first logged step on; support and evaluation log every batch (``<stage>.trainer``'s default)."""
-    window = max(2, min(100, log_every_n_steps))
+    steps, the rate of the interval since the previous write (the first: since step 1), and for support and
+    evaluation every batch (``<stage>.trainer``'s default), averaged over as many (at least 2, at most 100), so that
+    it is written from the first logged step on."""
+    window = 2 if stage in TRAINING_STAGES else max(2, min(100, log_every_n_steps))
     result: list[Callback] = [
         RunHyperparameters(name, run_settings(cfg, stage)),
-        ThroughputMonitor(batch_size_fn=batch_size, window_size=window),
+        LoggingStepThroughput(batch_size_fn=batch_size, window_size=window),
     ]
     if stage in TRAINING_STAGES:
         result += [LearningRateMonitor(logging_interval="step"), GradientNorm(name)]

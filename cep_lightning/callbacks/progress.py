@@ -1,7 +1,7 @@
 """Progress output of every stage: a tqdm bar in a terminal, plain lines in logs (nohup, SLURM, CI).
 
 Lines are printed every ``progress.every_n_steps`` steps or ``progress.every_seconds`` seconds, whichever
-comes first, with the step, the progress-bar metrics (the loss), the rate and the time left::
+comes first (in the training stages at the first step after it that writes metrics, ``trainer.log_every_n_steps``), with the step, the progress-bar metrics (the loss), the rate and the time left::
 
     [behavior] step 1200/600000 (0.2%) | behavior/loss 0.0912 | 45.1 steps/s | elapsed 0:00:27 | left 3:41:12
 """
@@ -16,6 +16,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from omegaconf import DictConfig
+
+from cep_lightning.stages.log_steps import writes_logs_now
 
 
 def _clock(seconds: float) -> str:
@@ -60,8 +62,13 @@ class StageProgressBar(TQDMProgressBar):
         self.test_progress_bar.set_description(self.test_description)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """The metrics as of the last step that wrote them: reading them turns device values into numbers, which
+        waits for the device, so a training step in between shows the last ones read."""
+        if trainer.training and not writes_logs_now(pl_module, done=True) and hasattr(self, "_shown"):
+            return self._shown
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
+        self._shown = metrics
         return metrics
 
 
@@ -116,7 +123,8 @@ class LineProgress(ProgressBar):
         self._begin(trainer.global_step, trainer.max_steps, "step")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        self._report(trainer, trainer.global_step, trainer.max_steps, "step")
+        if writes_logs_now(pl_module, done=True):  # a line reads the metrics on the host: only where they are written
+            self._report(trainer, trainer.global_step, trainer.max_steps, "step")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._report(trainer, trainer.global_step, trainer.max_steps, "step", final=True)

@@ -16,7 +16,8 @@ from cep_lightning.stages.optimizers import adam
 
 class BehaviorModule(L.LightningModule):
     """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²
-    (``lr_decay``: the learning rate decays linearly to zero over the stage's steps)."""
+    (``lr_decay``: the learning rate decays linearly to zero over the stage's steps; ``adam``: its implementation,
+    ``stages/optimizers.py``)."""
 
     def __init__(
         self,
@@ -26,6 +27,7 @@ class BehaviorModule(L.LightningModule):
         widths: Sequence[int] = (512, 256, 128),
         cond_dim: int = 128,
         lr_decay: bool = False,
+        adam: str = "fused",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -41,4 +43,5 @@ class BehaviorModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        return adam(self, self.net.parameters(), self.hparams.lr, self.hparams.lr_decay)
+        hp = self.hparams
+        return adam(self, self.net.parameters(), hp.lr, hp.lr_decay, hp.adam)

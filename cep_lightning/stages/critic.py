@@ -13,11 +13,12 @@ from cep_lightning.maths.losses import q_target, softmax_value, twin_q_loss
 from cep_lightning.maths.nets import TwinQ
 from cep_lightning.maths.tensors import expand_states
 from cep_lightning.stages.log_steps import writes_logs_now
+from cep_lightning.stages.optimizers import adam
 
 
 class CriticModule(L.LightningModule):
     """Twin Q with a Polyak target: y = r + gamma (1 - d) Σ_j softmax_j(beta_Q q'_j) q'_j,
-    q'_j = min Q_target(s', a'_j)."""
+    q'_j = min Q_target(s', a'_j). ``adam``: the optimizer's implementation (``stages/optimizers.py``)."""
 
     def __init__(
         self,
@@ -29,6 +30,7 @@ class CriticModule(L.LightningModule):
         gamma: float = 0.99,
         tau: float = 0.005,
         beta_q: float = 1.0,
+        adam: str = "fused",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -79,4 +81,4 @@ class CriticModule(L.LightningModule):
                 target.copy_(tau * online + (1 - tau) * target)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.q.parameters(), lr=self.hparams.lr)
+        return adam(self, self.q.parameters(), self.hparams.lr, implementation=self.hparams.adam)

@@ -24,7 +24,8 @@ class EnergyModule(L.LightningModule):
     ``candidates`` gives the contrastive sets (``stages/candidates.py``: critic-scored support actions, or
     the toys' labelled groups); a module loaded only to sample (``QGPOPolicy``) needs none.
     ``loss="mse"|"emse"`` trains the regression baselines on the data actions instead (a t per sample).
-    ``lr_decay``: the learning rate decays linearly to zero over the stage's steps.
+    ``lr_decay``: the learning rate decays linearly to zero over the stage's steps; ``adam``: its implementation
+    (``stages/optimizers.py``).
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class EnergyModule(L.LightningModule):
         loss: str = "cep",
         time_scale: float = 30.0,
         lr_decay: bool = False,
+        adam: str = "fused",
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["candidates"])
@@ -75,4 +77,5 @@ class EnergyModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        return adam(self, self.energy.parameters(), self.hparams.lr, self.hparams.lr_decay)
+        hp = self.hparams
+        return adam(self, self.energy.parameters(), hp.lr, hp.lr_decay, hp.adam)

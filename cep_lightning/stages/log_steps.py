@@ -5,14 +5,17 @@ from __future__ import annotations
 import lightning as L
 
 
-def writes_logs_now(module: L.LightningModule) -> bool:
+def writes_logs_now(module: L.LightningModule, done: bool = False) -> bool:
     """True on the steps whose metrics Lightning writes to the logger (every ``trainer.log_every_n_steps``).
 
-    On a CPU ``self.log`` costs about 1.4 ms per metric and step whether or not the value is written (a
-    third of a small energy step), so the stages log only on these steps; the written curves are the same.
+    Inside a step (``done=False``) the step under way is ``global_step + 1``; after its optimizer step
+    (``on_train_batch_end``, ``done=True``) it is ``global_step``. On a CPU ``self.log`` costs about 1.4 ms per
+    metric and step whether or not the value is written (a third of a small energy step), and on any device
+    writing a value reads it on the host, so the stages and callbacks read and log only on these steps; the
+    written curves are the same.
     """
     try:
         every = module.trainer.log_every_n_steps
     except RuntimeError:  # not attached to a Trainer (a step called directly): no logger to write to
         return False
-    return (module.global_step + 1) % every == 0
+    return (module.global_step + (0 if done else 1)) % every == 0
