@@ -1,7 +1,8 @@
 """Progress output of every stage: a tqdm bar in a terminal, plain lines in logs (nohup, SLURM, CI).
 
 Lines are printed every ``progress.every_n_steps`` steps or ``progress.every_seconds`` seconds, whichever
-comes first (in the training stages at the first step after it that writes metrics, ``trainer.log_every_n_steps``), with the step, the progress-bar metrics (the loss), the rate and the time left::
+comes first (in the training stages at the first step after it that writes metrics, ``trainer.log_every_n_steps``),
+with the step, the progress-bar metrics (the loss), the rate and the time left::
 
     [behavior] step 1200/600000 (0.2%) | behavior/loss 0.0912 | 45.1 steps/s | elapsed 0:00:27 | left 3:41:12
 """
