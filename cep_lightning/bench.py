@@ -3,26 +3,34 @@
 For every combination of the chosen sizes, M, threads, precision, compile setting and device it prints one
 JSON line with
   behavior_ms, critic_ms, energy_ms    one training step (forward, backward, Adam; the critic's Polyak update;
-                                       the energy step as the pipeline runs it, with cached critic values)
+                                       the energy step as the pipeline runs it, with cached critic values);
+                                       compiled: the whole step as one graph (``compile=true``)
+  plain_loop_ms                        per stage: the same step as a plain PyTorch loop would run it (eager,
+                                       torch's default Adam), the reference for both
+  in_loop_ms, trainer_overhead_ms      per stage: a step inside ``Trainer.fit`` (support: a batch of
+                                       ``Trainer.predict``), and that minus the bare step
+  paper_budget_hours                   the paper's 600k behaviour + 500k critic + 1M energy steps at in_loop_ms
   support_actions_per_s                support sampling (``SupportSampler.predict_step``, seeded noise included)
   act_ms                               ``QGPOPolicy.act`` for 10 states, one guided action each
-  trainer_overhead_ms                  per stage: a step inside ``Trainer.fit`` minus the bare step
   gflop                                floating-point operations per step (torch's FlopCounterMode)
   gflops, fraction_of_fp32_peak, fraction_of_bf16_peak
                                        achieved rate, and its share of the measured matrix-product rate
   matmul_gflops                        the machine's measured fp32 and bf16 matrix-product rate (n = 1024)
 Synthetic data of the chosen sizes stands in for a data set: the cost of a step does not depend on the values.
+``--overhead`` measures the floor instead: every stage at tiny sizes, eager and compiled, then a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import itertools
 import json
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -39,9 +47,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.flop_counter import FlopCounterMode
 
-from cep_lightning.config.compiling import compile_networks
+from cep_lightning.config.compiling import compile_mode
 from cep_lightning.config.precision import resolve_precision
-from cep_lightning.config.schema import TRAINING_STAGES
+from cep_lightning.config.schema import COMPILE_MODES, TRAINING_STAGES
 from cep_lightning.data.datamodule import StateDataset, TransitionDataset
 from cep_lightning.data.support import SupportStore
 from cep_lightning.data.support_values import support_values
@@ -49,8 +57,10 @@ from cep_lightning.data.transitions import Transitions
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.candidates import ScoredSupport
+from cep_lightning.stages.compiled_step import CompiledStep
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
+from cep_lightning.stages.optimizers import adam_options
 from cep_lightning.stages.support import SupportSampler, SupportWriter
 
 
@@ -117,8 +127,9 @@ class Workload:
         store = SupportStore.create(support_dir, len(states), M, a_dim, next_index)
         store.actions[:] = np.random.default_rng(1).uniform(-1, 1, store.actions.shape)
         self.behavior = BehaviorModule(s_dim, a_dim, widths=args.behavior_widths).to(device)
-        self.critic = CriticModule(s_dim, a_dim).to(device)
-        self.energy = EnergyModule(s_dim, a_dim, ScoredSupport(self.critic.q_target)).to(device)
+        self.critic = CriticModule(s_dim, a_dim, hidden=args.critic_hidden).to(device)
+        frozen = copy.deepcopy(self.critic.q_target)
+        self.energy = EnergyModule(s_dim, a_dim, ScoredSupport(frozen), hidden=args.energy_hidden).to(device)
         store.q = support_values(self.critic.q_target, states, np.asarray(store.actions))
         self.store = store
         self.dataset = TransitionDataset(self.data, self.data.rewards, store)
@@ -141,18 +152,29 @@ class Workload:
         return self.args.behavior_batch if stage == "behavior" else self.args.batch
 
 
-def training_step_fn(module: L.LightningModule, batch: dict[str, Tensor], precision: str) -> Callable[[], None]:
-    """One optimisation step as Lightning's automatic optimisation runs it, without the loop."""
-    optimizer = module.configure_optimizers()
+PAPER_BUDGET = {"behavior": 600_000, "critic": 500_000, "energy": 1_000_000}  # the paper's steps per stage
+
+
+def training_step_fn(
+    module: L.LightningModule, batch: dict[str, Tensor], precision: str, plain: bool = False
+) -> Callable[[], None]:
+    """One optimisation step as Lightning's automatic optimisation runs it (the module's Adam), without the loop;
+    ``plain``: as a plain PyTorch loop would (torch's default Adam). After a compiled ``Trainer.fit`` the module's
+    compiled step itself (the same graph, no new compilation)."""
     device = next(module.parameters()).device
+    if module.compiled is not None and not plain:
+        return lambda: module.compiled(batch)
+    optimizer = module.configure_optimizers() if not plain else torch.optim.Adam(module.parameters(), lr=1e-4)
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    params = [p for group in optimizer.param_groups for p in group["params"]]
 
     def step() -> None:
         with autocast(device, precision):
-            loss = module.training_step(batch, 0)
+            loss = module.loss(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        module.on_train_batch_end(None, batch, 0)
+        module.after_update(params)
 
     return step
 
@@ -190,8 +212,11 @@ class StepClock(Callback):
         return float(np.median(gaps))
 
 
-def trainer_step_seconds(work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path) -> float:
-    """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval."""
+def trainer_step_seconds(
+    work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path
+) -> tuple[float, float]:
+    """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval, and the
+    seconds of its first step (which compiles, when compiled)."""
     clock = StepClock()
     steps = args.warmup + args.trainer_steps
     trainer = L.Trainer(
@@ -209,7 +234,7 @@ def trainer_step_seconds(work: Workload, stage: str, args: argparse.Namespace, p
         default_root_dir=root,
     )
     trainer.fit(work.module(stage), train_dataloaders=work.loader(work.batch_size(stage), steps))
-    return clock.per_step(skip=args.warmup)
+    return clock.per_step(skip=args.warmup), clock.starts[1] - clock.starts[0]
 
 
 class PredictClock(Callback):
@@ -252,14 +277,6 @@ def support_trainer_seconds(
     return float(np.median(np.diff(clock.marks)))
 
 
-def compile_modules(work: Workload) -> float:
-    """``nn.Module.compile`` (in place, weights unchanged) on every network; returns the seconds of the first calls."""
-    start = time.perf_counter()
-    for module in (work.behavior, work.critic, work.energy):
-        compile_networks(module)
-    return time.perf_counter() - start
-
-
 def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str) -> dict[str, Any]:
     torch.set_num_threads(threads)
     device = torch.device(device_name)
@@ -267,7 +284,6 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         work = Workload(args, device, Path(tmp) / "support")
-        compile_s = compile_modules(work) if compiled else 0.0
         result: dict[str, Any] = {
             "state_dim": args.state_dim,
             "action_dim": args.action_dim,
@@ -278,47 +294,59 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
             "device": device_name,
             "behavior_batch": args.behavior_batch,
             "behavior_widths": args.behavior_widths,
+            "critic_hidden": args.critic_hidden,
+            "energy_hidden": args.energy_hidden,
             "batch": args.batch,
             "support_states": args.support_states,
             "solver_steps": args.solver_steps,
         }
-        gflop, seconds = {}, {}
+        in_loop: dict[str, float] = {}
+        if compiled:  # the Trainer's run compiles each step once; the bare timing below reuses that graph
+            for stage in TRAINING_STAGES:
+                work.module(stage).compile_step(mode=compile_mode(args.compile_mode, device))
+            first: dict[str, float] = {}
+            for stage in TRAINING_STAGES:
+                in_loop[stage], first[stage] = trainer_step_seconds(work, stage, args, precision, Path(tmp))
+            result["first_step_s"] = first
+        gflop, seconds, plain = {}, {}, {}
         for stage in TRAINING_STAGES:
-            step = training_step_fn(work.module(stage), work.batch(work.batch_size(stage)), precision)
-            start = time.perf_counter()
-            step()  # the first call compiles when compiled
-            first = time.perf_counter() - start
+            module, batch = work.module(stage), work.batch(work.batch_size(stage))
+            if compiled and module.compiled is None:
+                module.compiled = CompiledStep(
+                    module, module.loss, torch.optim.Adam(module.parameters(), lr=1e-4, **adam_options("fused", device))
+                )
+            step = training_step_fn(module, batch, precision)
             seconds[stage] = time_call(step, device, args.warmup, args.repeats)
-            gflop[stage] = count_gflop(step) if not compiled else float("nan")
+            plain[stage] = time_call(training_step_fn(module, batch, precision, plain=True), device, 2, args.repeats)
+            gflop[stage] = count_gflop(training_step_fn(module, batch, precision, plain=True))
             result[f"{stage}_ms"] = 1e3 * seconds[stage]
-            if compiled:
-                result.setdefault("first_call_s", {})[stage] = first
+        result["plain_loop_ms"] = {stage: 1e3 * t for stage, t in plain.items()}
         sampler = SupportSampler(work.behavior.net, args.M, args.solver_steps, seed=0).to(device)
         rows = torch.arange(args.support_states)
         support_batch = {"index": rows, "s": work.states[rows].to(device)}
         with torch.no_grad(), autocast(device, precision):
             support_fn = lambda: sampler.predict_step(support_batch, 0)  # noqa: E731
-            support_s = time_call(support_fn, device, 1, max(1, args.repeats // 2))
-            gflop["support"] = count_gflop(support_fn) if not compiled else float("nan")
-        seconds["support"] = support_s
-        result["support_actions_per_s"] = args.support_states * args.M / support_s
+            seconds["support"] = time_call(support_fn, device, 1, max(1, args.repeats // 2))
+            gflop["support"] = count_gflop(support_fn)
+        result["support_actions_per_s"] = args.support_states * args.M / seconds["support"]
         policy = QGPOPolicy(work.behavior.net.eval(), work.energy.energy.eval(), solver_steps=args.solver_steps)
         obs = work.states[:10].numpy()
         with autocast(device, precision):
             act_fn = lambda: policy.act(obs, guidance_scale=3.0)  # noqa: E731
             seconds["act"] = time_call(act_fn, device, 2, args.repeats)
-            gflop["act"] = act_gflop(policy, obs, args.solver_steps) if not compiled else float("nan")
+            gflop["act"] = act_gflop(policy, obs, args.solver_steps)
         result["act_ms"] = 1e3 * seconds["act"]
         work.behavior.net.train()
         work.energy.energy.train()
         if args.trainer_steps > 0:
-            in_loop = {
-                stage: trainer_step_seconds(work, stage, args, precision, Path(tmp)) for stage in TRAINING_STAGES
-            }
+            if not compiled:
+                for stage in TRAINING_STAGES:
+                    in_loop[stage] = trainer_step_seconds(work, stage, args, precision, Path(tmp))[0]
             in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
+            result["in_loop_ms"] = {stage: 1e3 * t for stage, t in in_loop.items()}
             result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
-        if compiled:
-            result["compile_s"] = compile_s
+        per_step = {stage: in_loop.get(stage, seconds[stage]) for stage in TRAINING_STAGES}
+        result["paper_budget_hours"] = sum(PAPER_BUDGET[stage] * per_step[stage] for stage in TRAINING_STAGES) / 3600
     peaks = {
         kind: matmul_gflops(device, dtype, args.matmul_size)
         for kind, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
@@ -358,6 +386,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--behavior-batch", type=int, default=4096)
     parser.add_argument("--behavior-widths", type=int, nargs=3, default=[512, 256, 128])
     parser.add_argument("--batch", type=int, default=256, help="critic and energy batch")
+    parser.add_argument("--critic-hidden", type=int, default=256)
+    parser.add_argument("--energy-hidden", type=int, default=256)
+    parser.add_argument(
+        "--compile-mode", default="auto", choices=COMPILE_MODES, help="torch.compile mode (compile=true)"
+    )
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="the overhead floor: " + " ".join(OVERHEAD) + " (options given after it override), then a table",
+    )
     parser.add_argument("--support-states", type=int, default=256, help="states per support batch")
     parser.add_argument("--solver-steps", type=int, default=15)
     parser.add_argument("--transitions", type=int, default=4096, help="size of the synthetic data set")
@@ -368,7 +406,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--matmul-size", type=int, default=1024, help="n of the n × n × n products that measure the peak"
     )
+    argv = list(argv) if argv is not None else None
+    if argv is not None and "--overhead" in argv:
+        at = argv.index("--overhead")
+        argv = [*argv[:at], *OVERHEAD, *argv[at:]]
     return parser.parse_args(argv)
+
+
+# --overhead: every stage at tiny sizes, where a step is nearly all overhead (launches, autograd, optimizer loop)
+OVERHEAD = [
+    "--behavior-widths", "16", "16", "16", "--behavior-batch", "64", "--batch", "64", "--M", "4",
+    "--critic-hidden", "16", "--energy-hidden", "16", "--support-states", "16", "--transitions", "1024",
+    "--compile", "false", "true", "--warmup", "20", "--repeats", "300", "--trainer-steps", "300",
+]  # fmt: skip
+
+
+def overhead_table(lines: list[dict[str, Any]]) -> str:
+    """Per configuration and training stage: the bare step, in Trainer.fit, Lightning's share, a plain PyTorch loop,
+    and the paper's budget in hours at the in-loop time."""
+    rows = [
+        "| device | precision | compiled | stage | bare step ms | in Trainer.fit ms | Lightning adds ms "
+        "| plain PyTorch loop ms | bare / plain | paper budget h |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for line in lines:
+        for stage in TRAINING_STAGES:
+            bare, plain = line[f"{stage}_ms"], line["plain_loop_ms"][stage]
+            in_loop = line.get("in_loop_ms", {}).get(stage, float("nan"))
+            added = line.get("trainer_overhead_ms", {}).get(stage, float("nan"))
+            hours = PAPER_BUDGET[stage] * in_loop / 3.6e6
+            rows.append(
+                f"| {line['device']} | {line['precision']} | {line['compile']} | {stage} | {bare:.3g} | {in_loop:.3g} "
+                f"| {added:.2g} | {plain:.3g} | {bare / plain:.2f} | {hours:.3g} |"
+            )
+        rows.append(
+            f"| {line['device']} | {line['precision']} | {line['compile']} | all (paper budget) | | | | | "
+            f"| {line['paper_budget_hours']:.3g} |"
+        )
+    return "\n".join(rows)
 
 
 def configurations(args: argparse.Namespace) -> Iterator[tuple[int, str, bool, str]]:
@@ -381,9 +456,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    args = parse_args(argv)
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    lines = []
     for threads, precision, compiled, device in configurations(args):
-        print(json.dumps(rounded(measure(args, threads, precision, compiled, device))), flush=True)
+        lines.append(measure(args, threads, precision, compiled, device))
+        print(json.dumps(rounded(lines[-1])), flush=True)
+    if args.overhead:
+        print(overhead_table(lines))
 
 
 if __name__ == "__main__":

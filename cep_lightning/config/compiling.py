@@ -1,18 +1,18 @@
-"""``torch.compile`` of a stage's networks (``compile=true``), weights and checkpoints unchanged.
+"""``compile=true``: each training stage's whole step (loss, gradient, Adam update) as one compiled graph
+(``stages/compiled_step.py``); weights and checkpoints are the same as eager ones.
 
-On an AVX2-only CPU it does not pay: the energy step (batch 256, M 16) took 439 ms compiled against 444 ms eager,
-after 84 s of compilation (both under a load of about 8 on 2 cores; ``python -m cep_lightning.bench --compile
-true false``), so ``compile`` is off by default.
+Compiling costs time once per stage (on a 2-core CPU about a minute for each of the three stages), so it pays
+for long budgets; ``python -m cep_lightning.bench --overhead`` measures both sides.
 """
 
 from __future__ import annotations
 
-from torch import nn
+import torch
 
 
-def compile_networks(module: nn.Module, backend: str = "inductor") -> nn.Module:
-    """Compile every direct child network in place (``nn.Module.compile``: the state dict keeps its keys,
-    so checkpoints load with or without compilation); returns ``module``."""
-    for child in module.children():
-        child.compile(backend=backend)
-    return module
+def compile_mode(requested: str, device: torch.device) -> str | None:
+    """torch.compile's ``mode``: ``auto`` is ``reduce-overhead`` on CUDA (the step replayed as a CUDA graph: one
+    launch for the whole step) and inductor's default elsewhere."""
+    if requested == "auto":
+        return "reduce-overhead" if device.type == "cuda" else None
+    return None if requested == "default" else requested

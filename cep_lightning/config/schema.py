@@ -16,6 +16,7 @@ from typing import Any, Iterator, Optional
 STAGES = ("behavior", "support", "critic", "energy", "eval")  # in pipeline order
 TRAINING_STAGES = ("behavior", "critic", "energy")
 STAGE_CHOICES = (*STAGES, "all")
+COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune")  # config/compiling.py
 SAMPLER_CHOICES = ("dpm_solver++_2s", "dpm_solver_2m")  # cep_lightning.maths.diffusion.SAMPLERS
 
 
@@ -217,7 +218,10 @@ class Config:
     stage: str = setting("all", "one stage, or all (a finished, current stage is skipped)", STAGE_CHOICES)
     seed: int = setting(0, "random seed (seed=0,1,2: one run per seed)")
     smoke: bool = setting(False, "every stage on a small slice with short budgets: checks a set-up quickly")
-    compile: bool = setting(False, "torch.compile the training stages' networks")
+    compile: bool = setting(False, "each training stage's whole step (loss, gradient, Adam) as one torch.compile graph")
+    compile_mode: str = setting(
+        "auto", "torch.compile mode; auto: reduce-overhead (CUDA graphs) on CUDA, default elsewhere", COMPILE_MODES
+    )
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     behavior: BehaviorConfig = field(default_factory=BehaviorConfig)

@@ -70,6 +70,7 @@ def check_config(cfg: DictConfig, cli: DictConfig | None = None) -> None:
             f"the reported scale is fixed beforehand and must be evaluated (add it to eval.scales)."
         )
     _check_callback_specs(cfg)
+    _check_compiled_step(cfg)
     _check_loggers(list(cfg.logger))
     for key in cfg.trainer:
         _check_trainer_key("trainer", str(key), None)
@@ -179,3 +180,22 @@ def _check_trainer_key(group: str, key: str, stage: str | None) -> None:
             f"{group}.{key} is not an argument of lightning.Trainer.{hint} "
             f"(see https://lightning.ai/docs/pytorch/stable/common/trainer.html#trainer-class-api)"
         )
+
+
+def _check_compiled_step(cfg: DictConfig) -> None:
+    """The compiled step (``compile=true``) applies Adam itself: no gradient clipping, no loss scaling (16-mixed)."""
+    if not cfg.compile:
+        return
+    for stage in TRAINING_STAGES:
+        options = {**cfg.trainer, **cfg[stage].get("trainer", {})}
+        if options.get("gradient_clip_val"):
+            raise ConfigError(
+                f"compile=true compiles {stage}'s whole step, Adam included, so Lightning cannot clip its gradients "
+                f"(gradient_clip_val={options['gradient_clip_val']}); drop trainer.gradient_clip_val "
+                "or set compile=false."
+            )
+        if str(options.get("precision", "")).startswith("16"):
+            raise ConfigError(
+                f"compile=true does not scale the loss that precision={options['precision']} needs ({stage}); "
+                "use trainer.precision=bf16-mixed or 32-true, or compile=false."
+            )

@@ -22,7 +22,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from cep_lightning.callbacks.factory import stage_callbacks
-from cep_lightning.config.compiling import compile_networks
+from cep_lightning.config.compiling import compile_mode
 from cep_lightning.config.loading import run_settings_yaml
 from cep_lightning.config.schema import STAGES, TRAINING_STAGES
 from cep_lightning.config.trainer_options import quiet_lightning_banners, stage_options
@@ -142,7 +142,7 @@ def fit_stage(
     """``trainer.fit`` of ``module`` with periodic checkpoints into <run>/<name>/checkpoints/, then
     <name>/model.ckpt; resumes from its last.ckpt unless ``fresh``."""
     if cfg.compile:
-        compile_networks(module)
+        module.compile_step(mode=compile_mode(cfg.compile_mode, trainer.strategy.root_device))
     ckpt_dir, last = run.checkpoints(name), run.last_checkpoint(name)
     if not fresh and last.is_file() and not intact(last):  # every process sees the same file
         fresh = True

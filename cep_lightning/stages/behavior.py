@@ -10,11 +10,12 @@ from torch import Tensor
 
 from cep_lightning.maths.diffusion import eps_matching_loss, perturb, sample_train_times
 from cep_lightning.maths.nets import ScoreNet
+from cep_lightning.stages.compiled_step import CompilableStep
 from cep_lightning.stages.log_steps import writes_logs_now
 from cep_lightning.stages.optimizers import adam
 
 
-class BehaviorModule(L.LightningModule):
+class BehaviorModule(CompilableStep, L.LightningModule):
     """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²
     (``lr_decay``: the learning rate decays linearly to zero over the stage's steps; ``adam``: its implementation,
     ``stages/optimizers.py``)."""
@@ -33,12 +34,16 @@ class BehaviorModule(L.LightningModule):
         self.save_hyperparameters()
         self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
         a, s = batch["a"], batch["s"]
         t = sample_train_times(len(a), a.device)
         noise = torch.randn_like(a)
-        loss = eps_matching_loss(self.net(perturb(a, t, noise), t, s), noise)
-        if writes_logs_now(self):
+        return eps_matching_loss(self.net(perturb(a, t, noise), t, s), noise)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        logs = writes_logs_now(self)
+        loss = self.optimization_step(batch)
+        if logs:
             self.log("behavior/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 

@@ -12,11 +12,12 @@ from torch import Tensor
 from cep_lightning.maths.losses import q_target, softmax_value, twin_q_loss
 from cep_lightning.maths.nets import TwinQ
 from cep_lightning.maths.tensors import expand_states
+from cep_lightning.stages.compiled_step import CompilableStep
 from cep_lightning.stages.log_steps import writes_logs_now
 from cep_lightning.stages.optimizers import adam
 
 
-class CriticModule(L.LightningModule):
+class CriticModule(CompilableStep, L.LightningModule):
     """Twin Q with a Polyak target: y = r + gamma (1 - d) Σ_j softmax_j(beta_Q q'_j) q'_j,
     q'_j = min Q_target(s', a'_j). ``adam``: the optimizer's implementation (``stages/optimizers.py``)."""
 
@@ -50,20 +51,29 @@ class CriticModule(L.LightningModule):
             y = q_target(batch["r"].float(), batch["terminal"].float(), softmax_value(q_next, hp.beta_q), hp.gamma)
         return y, q_next
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        y, q_next = self.target(batch)
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        y, _ = self.target(batch)
         q1, q2 = self.q.both(batch["s"], batch["a"])
-        loss = twin_q_loss(q1, q2, y)
-        if writes_logs_now(self):
-            self.log_dict(
-                {
-                    "critic/q_mean": q1.mean(),
-                    "critic/q_std": q1.std(),
-                    "critic/target_mean": y.mean(),
-                    "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean(),
-                },
-                sync_dist=True,
-            )
+        return twin_q_loss(q1, q2, y)
+
+    @torch.no_grad()
+    def diagnostics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Q, its target and the spread of the next state's support values, before the step's update."""
+        y, q_next = self.target(batch)
+        q1 = self.q.both(batch["s"], batch["a"])[0]
+        return {
+            "critic/q_mean": q1.mean(),
+            "critic/q_std": q1.std(),
+            "critic/target_mean": y.mean(),
+            "critic/next_q_spread": (q_next.max(1).values - q_next.min(1).values).mean(),
+        }
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        logs = writes_logs_now(self)
+        if logs:
+            self.log_dict(self.diagnostics(batch), sync_dist=True)
+        loss = self.optimization_step(batch)
+        if logs:
             self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
@@ -75,10 +85,14 @@ class CriticModule(L.LightningModule):
         ``update_target`` computes it, tau·θ + (1 - tau)·θ_target, not as ``lerp_`` (θ_target + tau (θ - θ_target)):
         the two round differently, and over 200 steps Q-learning grows that rounding to 4e-4 relative."""
         super().optimizer_step(*args, **kwargs)
+        self.after_update(list(self.q.parameters()))
+
+    @torch.no_grad()
+    def after_update(self, online: list[Tensor]) -> None:
+        """theta_target <- tau theta + (1 - tau) theta_target, over ``online`` (the critic's parameters)."""
         tau = self.hparams.tau
-        with torch.no_grad():
-            for target, online in zip(self.q_target.parameters(), self.q.parameters()):
-                target.copy_(tau * online + (1 - tau) * target)
+        for target, theta in zip(self.q_target.parameters(), online):
+            target.copy_(tau * theta + (1 - tau) * target)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return adam(self, self.q.parameters(), self.hparams.lr, implementation=self.hparams.adam)

@@ -13,11 +13,12 @@ from cep_lightning.maths.losses import cep_labels, cep_loss, emse_energy_loss, l
 from cep_lightning.maths.nets import EnergyNet
 from cep_lightning.maths.tensors import expand_states
 from cep_lightning.stages.candidates import Candidates
+from cep_lightning.stages.compiled_step import CompilableStep
 from cep_lightning.stages.log_steps import writes_logs_now
 from cep_lightning.stages.optimizers import adam
 
 
-class EnergyModule(L.LightningModule):
+class EnergyModule(CompilableStep, L.LightningModule):
     """CEP: one t per state shared by its M candidate actions a_j, a_t^j = alpha_t a_j + sigma_t z_j,
     loss = -mean_s Σ_j softmax_j(beta Q(s, a_j)) log_softmax_j f_phi(a_t^j, t, s).
 
@@ -55,7 +56,7 @@ class EnergyModule(L.LightningModule):
             )
         self.candidates.to(self.device)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
         s, candidates, q = self.candidates.sets(batch)  # [B, S], [B, M, A], [B, M]
         beta, M = self.hparams.beta, candidates.shape[1]
         if self.hparams.loss == "cep":
@@ -71,9 +72,15 @@ class EnergyModule(L.LightningModule):
                 loss = mse_energy_loss(f, q_data, beta)
             else:
                 loss = emse_energy_loss(f, q_data, beta, self.candidates.baseline(q))
-        if writes_logs_now(self):
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        logs = writes_logs_now(self)
+        loss = self.optimization_step(batch)
+        if logs:
+            q = self.candidates.sets(batch)[2]
             self.log("energy/loss", loss, prog_bar=True, sync_dist=True)
-            self.log("energy/label_entropy", label_entropy(cep_labels(q, beta)), sync_dist=True)
+            self.log("energy/label_entropy", label_entropy(cep_labels(q, self.hparams.beta)), sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> Any:

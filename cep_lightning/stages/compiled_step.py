@@ -1,0 +1,152 @@
+"""A whole training step as one compiled graph (``compile=true``): the loss, its gradient and the Adam update.
+
+Eager, a step is one kernel launch per operation and one autograd-engine node per operation, then the
+optimizer's own pass over the tensors; for the small networks of QGPO that overhead, not the arithmetic, is
+most of a step. Here the step is one function,
+
+    (loss, g) = grad_and_value(θ ↦ L(θ; batch))(θ)            (torch.func: the backward pass is traced too)
+    θ ← Adam(θ, g; m, v, k)                                    (torch's own Adam arithmetic, on the optimizer's state)
+    after(θ)                                                   (the critic's Polyak update)
+
+traced once by ``torch.compile`` into one graph (inductor fuses its pointwise work; on CUDA,
+``mode="reduce-overhead"`` replays it as a CUDA graph). The Adam state is the ``torch.optim.Adam`` of the
+module's ``configure_optimizers``, so checkpoints, resume and learning-rate schedules are Lightning's, unchanged;
+Lightning still calls ``optimizer.step`` (which finds no ``.grad`` to apply) so that it counts the step.
+The step draws its random numbers inside the graph: compiled by inductor they differ from eager's draws (the same
+distribution); with ``backend="aot_eager"`` they are the same, and the compiled step equals the eager one
+(``tests/unit/test_compiled_step.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value
+from torch.optim.adam import adam as adam_update
+
+LossFn = Callable[[dict[str, Tensor]], Tensor]
+
+
+class _Loss(nn.Module):
+    """``loss(batch)`` as the forward of a module holding ``owner``, so ``functional_call`` can swap its weights."""
+
+    def __init__(self, owner: nn.Module, loss: LossFn):
+        super().__init__()
+        self.owner = owner
+        self.loss = loss
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.loss(batch)
+
+
+class CompiledStep:
+    """``step(batch) -> loss``: L, ∇L and the Adam update of ``optimizer`` (one param group, over parameters of
+    ``owner``) in one ``torch.compile``d call; ``after(params)`` runs inside it, after the update."""
+
+    def __init__(
+        self,
+        owner: nn.Module,
+        loss: LossFn,
+        optimizer: torch.optim.Adam,
+        after: Callable[[list[Tensor]], None] | None = None,
+        backend: str = "inductor",
+        mode: str | None = None,
+    ):
+        if len(optimizer.param_groups) != 1:
+            raise ValueError("CompiledStep takes an Adam with one parameter group.")
+        self.optimizer = optimizer
+        self.group = optimizer.param_groups[0]
+        names = {id(p): f"owner.{name}" for name, p in owner.named_parameters()}
+        self.params = list(self.group["params"])
+        self.names = [names[id(p)] for p in self.params]
+        self.module = _Loss(owner, loss)
+        self.after = after
+        self.lr = torch.tensor(float(self.group["lr"]), device=self.params[0].device)
+        self.compiled = torch.compile(self._step, backend=backend, mode=mode, fullgraph=True)
+
+    def _state(self) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """The optimizer's (m, v, k) per parameter, created as torch's fused Adam creates them (step counts on the
+        parameter's device) the first time; a checkpoint's, once Lightning has loaded it."""
+        for p in self.params:
+            if not self.optimizer.state[p]:
+                self.optimizer.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
+        states = [self.optimizer.state[p] for p in self.params]
+        return [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states]
+
+    def _step(
+        self,
+        batch: dict[str, Tensor],
+        params: list[Tensor],
+        exp_avgs: list[Tensor],
+        exp_avg_sqs: list[Tensor],
+        steps: list[Tensor],
+        lr: Tensor,
+    ) -> Tensor:
+        def loss_of(weights: list[Tensor]) -> Tensor:
+            return functional_call(self.module, dict(zip(self.names, weights)), (batch,), strict=False)
+
+        grads, loss = grad_and_value(loss_of)(params)
+        beta1, beta2 = self.group["betas"]
+        adam_update(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            foreach=False,
+            capturable=True,
+            amsgrad=False,
+            beta1=beta1,
+            beta2=beta2,
+            lr=lr,
+            weight_decay=self.group["weight_decay"],
+            eps=self.group["eps"],
+            maximize=False,
+        )
+        if self.after is not None:
+            self.after(params)
+        return loss.detach()
+
+    def __call__(self, batch: dict[str, Tensor]) -> Tensor:
+        self.lr.fill_(self.group["lr"])  # a schedule's rate, as a tensor: a new value is no new graph
+        params = [p.detach() for p in self.params]
+        return self.compiled(batch, params, *self._state(), self.lr)
+
+
+class CompilableStep:
+    """What a stage (a LightningModule with ``loss(batch)``, one Adam and optionally ``after_update()``) needs to
+    run its step either way: Lightning's automatic optimisation (the default), or after ``compile_step()`` the
+    ``CompiledStep`` under manual optimisation, which steps the learning-rate schedule itself."""
+
+    compiled: CompiledStep | None = None
+    compile_options: dict[str, str | None] | None = None
+
+    def compile_step(self, backend: str = "inductor", mode: str | None = None) -> None:
+        """Train with the whole step compiled (before ``Trainer.fit``); weights and checkpoints are unchanged."""
+        self.automatic_optimization = False
+        self.compile_options = {"backend": backend, "mode": mode}
+
+    def after_update(self, online: list[Tensor]) -> None:
+        """Runs after each Adam update, given the updated parameters (inside the compiled step when compiled)."""
+
+    def optimization_step(self, batch: dict[str, Tensor]) -> Tensor:
+        """The batch's loss; compiled, the update is done here too (otherwise Lightning does it after the step)."""
+        if self.automatic_optimization:
+            return self.loss(batch)
+        optimizer = self.optimizers()
+        if self.compiled is None:
+            self.compiled = CompiledStep(
+                self, self.loss, optimizer.optimizer, self.after_update, **self.compile_options
+            )
+        loss = optimizer.step(closure=lambda: self.compiled(batch))  # Lightning counts the step; Adam finds no .grad
+        schedule = self.lr_schedulers()
+        if schedule is not None:
+            schedule.step()
+        return loss
