@@ -73,6 +73,9 @@ class DataConfig:
         None, "only the first N transitions (the last episode cut there); null: all"
     )
     num_workers: int = setting(0, "DataLoader worker processes")
+    on_device: Optional[bool] = setting(
+        None, "gather training rows on the device from tables moved there once (null: on an accelerator, if they fit)"
+    )
 
 
 @dataclass

@@ -22,39 +22,65 @@ from cep_lightning.data.validate import check_finite
 
 class TransitionDataset(Dataset):
     """Rows of (s, a, r, s', terminal) and, when given, the M support actions of s and of s' (and the frozen
-    critic's values of those of s, once computed)."""
+    critic's values of those of s, once computed).
+
+    ``to(device)`` gives the same tables as tensors on a device and ``gather(tables, rows)`` a batch of them
+    there, so that a batch can be gathered where the step runs (``RowsOnly`` then serves the row numbers alone)."""
 
     def __init__(self, data: Transitions, rewards: np.ndarray, support: SupportStore | None = None):
-        self.s = torch.from_numpy(data.observations)
-        self.a = torch.from_numpy(data.actions)
-        self.r = torch.from_numpy(rewards)
-        self.s_next = torch.from_numpy(data.next_observations)
-        self.terminal = torch.from_numpy(data.terminals.astype(np.float32))
-        self.support = support
+        self.tables: dict[str, np.ndarray] = {
+            "s": data.observations,
+            "a": data.actions,
+            "r": rewards,
+            "s_next": data.next_observations,
+            "terminal": data.terminals.astype(np.float32),
+        }
+        if support is not None:  # memory maps: only the rows a batch reads are read from disk
+            self.tables["support"] = support.actions
+            self.tables["next_index"] = support.next_index
+            if support.q is not None:
+                self.tables["support_q"] = support.q
 
     def __len__(self) -> int:
-        return len(self.r)
+        return len(self.tables["r"])
+
+    def nbytes(self) -> int:
+        return sum(table.nbytes for table in self.tables.values())
+
+    def to(self, device: torch.device) -> dict[str, Tensor]:
+        """Every table, read whole, as a tensor on ``device``."""
+        return {k: torch.from_numpy(np.array(v)).to(device) for k, v in self.tables.items()}
+
+    @staticmethod
+    def gather(tables: dict[str, Any], rows: Any) -> dict[str, Any]:
+        """The batch of ``rows``: each table indexed by them; the support actions of s' through s' 's row."""
+        batch = {k: tables[k][rows] for k in ("s", "a", "r", "s_next", "terminal")}
+        if "support" in tables:
+            batch["support"] = tables["support"][rows]
+            batch["support_next"] = tables["support"][tables["next_index"][rows]]
+            if "support_q" in tables:
+                batch["support_q"] = tables["support_q"][rows]
+        return batch
 
     def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
         """A whole batch by fancy indexing (no per-sample collate)."""
-        idx = torch.as_tensor(indices)
-        batch = {
-            "s": self.s[idx],
-            "a": self.a[idx],
-            "r": self.r[idx],
-            "s_next": self.s_next[idx],
-            "terminal": self.terminal[idx],
-        }
-        if self.support is not None:
-            rows = idx.numpy()
-            batch["support"] = torch.from_numpy(self.support.actions[rows])
-            batch["support_next"] = torch.from_numpy(self.support.actions[self.support.next_index[rows]])
-            if self.support.q is not None:
-                batch["support_q"] = torch.from_numpy(self.support.q[rows])
-        return batch
+        return {k: torch.from_numpy(v) for k, v in self.gather(self.tables, np.asarray(indices)).items()}
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         return {k: v[0] for k, v in self.__getitems__([index]).items()}
+
+
+class RowsOnly(Dataset):
+    """The row numbers of a batch, for a data module that gathers the rows on the device."""
+
+    def __init__(self, num_rows: int):
+        self.num_rows = num_rows
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Tensor]:
+        return {"rows": torch.as_tensor(indices)}
 
 
 class StateDataset(Dataset):
@@ -93,6 +119,21 @@ class StepBatches(Sampler[list[int]]):
         for k in range(self.start, self.steps):
             generator.manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + k) % 2**63)
             yield torch.randint(self.num_rows, (self.batch_size,), generator=generator).tolist()
+
+
+DEVICE_SHARE = 0.5  # data.on_device=null: the tables may take at most this share of the device's free memory
+
+
+def gathers_on_device(setting: bool | None, device: torch.device, nbytes: int) -> bool:
+    """Whether the training tables go to ``device`` (``data.on_device``): ``true`` always, ``false`` never,
+    ``null`` on an accelerator when they take at most ``DEVICE_SHARE`` of its free memory (on a CPU the
+    data already is where the step runs, and the loader's workers can gather in parallel)."""
+    if setting is not None:
+        return setting
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_SHARE * free
 
 
 def _batch_as_is(batch: Any) -> Any:
@@ -154,10 +195,15 @@ class QGPODataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         support = SupportStore.open(self.support_dir) if self.support_dir is not None else None
-        dataset = TransitionDataset(self.transitions, self.rewards, support)
+        dataset: Dataset = TransitionDataset(self.transitions, self.rewards, support)
         trainer = self.trainer
         start, rank = (trainer.global_step, trainer.global_rank) if trainer is not None else (0, 0)
         batches = StepBatches(len(dataset), self.batch_size, self.steps, self.seed, rank, start)
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        self.device_tables = None
+        if gathers_on_device(self.cfg.on_device, device, dataset.nbytes()):
+            self.device_tables = dataset.to(device)  # once per stage: then only row numbers travel
+            dataset = RowsOnly(len(dataset))
         return DataLoader(
             dataset,
             batch_sampler=batches,
@@ -167,6 +213,13 @@ class QGPODataModule(L.LightningDataModule):
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A training batch of row numbers (``data.on_device``) becomes the batch of those rows, gathered on the
+        device from the tables moved there once: the same rows, drawn by the same ``StepBatches``, as on a CPU."""
+        if isinstance(batch, dict) and "rows" in batch and getattr(self, "device_tables", None) is not None:
+            return TransitionDataset.gather(self.device_tables, batch["rows"])
+        return batch
 
     def predict_dataloader(self) -> DataLoader:
         rows = np.arange(len(self.states)) if self.state_rows is None else self.state_rows
