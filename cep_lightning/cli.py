@@ -96,6 +96,9 @@ def quiet_lightning() -> None:
     ignore("ignore", r"GPU available but not used")
     # It is resumable: batch k of a stage is drawn from a generator seeded by its global step (StepBatches).
     ignore("ignore", r"You're resuming from a checkpoint that ended before the epoch ended")
+    # compile=true steps by manual optimisation: a checkpoint holds the weights after its step, as automatic
+    # optimisation's do (and as resuming needs).
+    ignore("ignore", r"Using ModelCheckpoint with manual optimization and every_n_train_steps")
     # torch < 2.6 (pyproject allows 2.4) warns on every torch.load: the checkpoints read are the run's own.
     ignore("ignore", r"You are using `torch.load` with `weights_only=False`", FutureWarning)
 
