@@ -1,0 +1,30 @@
+"""``compile=true`` through the command line, with inductor (the real compiler, C++ kernels): the critic stage,
+whose step draws no random numbers, trains the weights the eager stage trains, and its checkpoint holds the Adam
+state an eager one holds (so either resumes the other)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from cep_lightning.run.locate import load_command
+from cep_lightning.run.pipeline import run
+from tests.helpers import FIXTURE_EXTRAS, TINY
+
+
+def test_the_compiled_critic_stage_trains_the_eager_weights(tmp_path: Path, finished_run: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    shutil.rmtree(run_dir / "critic")
+    run(load_command([*TINY, *FIXTURE_EXTRAS, "stage=critic", "compile=true", f"run.dir={run_dir}"]))
+    eager = torch.load(finished_run / "critic" / "model.ckpt", weights_only=True, map_location="cpu")
+    compiled = torch.load(run_dir / "critic" / "model.ckpt", weights_only=True, map_location="cpu")
+    assert compiled["global_step"] == eager["global_step"] == 30
+    for key, want in eager["state_dict"].items():
+        torch.testing.assert_close(compiled["state_dict"][key], want, rtol=1e-3, atol=1e-4, msg=key)
+    (want_state,), (got_state,) = eager["optimizer_states"], compiled["optimizer_states"]
+    assert [float(s["step"]) for s in got_state["state"].values()] == [30.0] * len(want_state["state"])
+    for want, got in zip(want_state["state"].values(), got_state["state"].values()):
+        torch.testing.assert_close(got["exp_avg_sq"], want["exp_avg_sq"], rtol=1e-3, atol=1e-8)
