@@ -26,6 +26,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 from torch.optim.adam import adam as adam_update
 
+from cep_lightning.errors import ConfigError
+
 LossFn = Callable[[dict[str, Tensor]], Tensor]
 
 
@@ -140,6 +142,11 @@ class CompilableStep:
         """The batch's loss; compiled, the update is done here too (otherwise Lightning does it after the step)."""
         if self.automatic_optimization:
             return self.loss(batch)
+        if self.compiled is None and self.trainer.world_size > 1:  # DDP never sees its gradient: no all-reduce
+            raise ConfigError(
+                f"compile=true runs the whole step in one process, but this stage runs in {self.trainer.world_size}"
+                " (DDP): its gradients would not be averaged across them. Use compile=false with several devices."
+            )
         optimizer = self.optimizers()
         if self.compiled is None:
             self.compiled = CompiledStep(

@@ -84,3 +84,15 @@ def test_the_compiled_step_gives_the_eager_weights(stage: str) -> None:
     assert checked >= 4  # the weights moved (the critic's target too), so equal weights are not trivially equal
     if stage == "behavior":  # the schedule stepped: lr · (1 - 6/6)
         assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_the_compiled_step_refuses_ddp_whose_all_reduce_it_would_skip() -> None:
+    from types import SimpleNamespace
+
+    from cep_lightning.errors import ConfigError
+
+    module = modules()["behavior"]
+    module.compile_step(backend="aot_eager")
+    module._trainer = SimpleNamespace(world_size=2)
+    with pytest.raises(ConfigError, match=r"compile=true .* runs in 2 \(DDP\).* Use compile=false"):
+        module.optimization_step(batches()[0])
