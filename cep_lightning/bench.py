@@ -9,6 +9,8 @@ JSON line with
                                        torch's default Adam), the reference for both
   in_loop_ms, trainer_overhead_ms      per stage: a step inside ``Trainer.fit`` (support: a batch of
                                        ``Trainer.predict``), and that minus the bare step
+  loop_floor_ms                        a step of ``Trainer.fit`` that does nothing, on the behaviour batches: the
+                                       cost of Lightning's loop and the data path by themselves
   paper_budget_hours                   the paper's 600k behaviour + 500k critic + 1M energy steps at in_loop_ms
   support_actions_per_s                support sampling (``SupportSampler.predict_step``, seeded noise included)
   act_ms                               ``QGPOPolicy.act`` for 10 states, one guided action each
@@ -237,6 +239,43 @@ def trainer_step_seconds(
     return clock.per_step(skip=args.warmup), clock.starts[1] - clock.starts[0]
 
 
+class NoStep(L.LightningModule):
+    """A stage whose step does nothing but count (one optimizer step of one scalar, by manual optimisation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self.optimizers().step()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD([self.w], lr=0.0)
+
+
+def loop_floor_seconds(work: Workload, args: argparse.Namespace, root: Path) -> float:
+    """Median seconds per step of ``Trainer.fit`` around a step that does nothing, on the behaviour stage's
+    batches: what Lightning's loop and the data path cost by themselves."""
+    clock = StepClock()
+    steps = args.warmup + args.trainer_steps
+    trainer = L.Trainer(
+        accelerator=work.device.type,
+        devices=1,
+        max_steps=steps,
+        max_epochs=-1,
+        logger=TensorBoardLogger(save_dir=root, name="floor", version="logs", default_hp_metric=False),
+        callbacks=[clock],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=args.log_every_n_steps,
+        default_root_dir=root,
+    )
+    trainer.fit(NoStep(), train_dataloaders=work.loader(work.batch_size("behavior"), steps))
+    return clock.per_step(skip=args.warmup)
+
+
 class PredictClock(Callback):
     """Batch start times and the last batch's end (after the writer, which runs first) of ``Trainer.predict``."""
 
@@ -343,6 +382,7 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
                 for stage in TRAINING_STAGES:
                     in_loop[stage] = trainer_step_seconds(work, stage, args, precision, Path(tmp))[0]
             in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
+            result["loop_floor_ms"] = 1e3 * loop_floor_seconds(work, args, Path(tmp))
             result["in_loop_ms"] = {stage: 1e3 * t for stage, t in in_loop.items()}
             result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
         per_step = {stage: in_loop.get(stage, seconds[stage]) for stage in TRAINING_STAGES}
@@ -443,6 +483,11 @@ def overhead_table(lines: list[dict[str, Any]]) -> str:
             f"| {line['device']} | {line['precision']} | {line['compile']} | all (paper budget) | | | | | "
             f"| {line['paper_budget_hours']:.3g} |"
         )
+        if "loop_floor_ms" in line:
+            rows.append(
+                f"| {line['device']} | {line['precision']} | {line['compile']} | a step doing nothing | 0 "
+                f"| {line['loop_floor_ms']:.3g} | {line['loop_floor_ms']:.2g} | | | |"
+            )
     return "\n".join(rows)
 
 

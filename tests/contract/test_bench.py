@@ -68,3 +68,33 @@ def test_one_json_line_with_the_fields(capsys: pytest.CaptureFixture[str]) -> No
             )
         # the support batch: 8 states × 4 actions × 3 network evaluations, each at least the output layer's 2·16·2 flop
         assert line["gflop"]["support"] * 1e9 > 8 * 4 * 3 * 2 * (2 * 16) * 2
+
+
+def test_the_overhead_preset_is_tiny_eager_and_compiled_and_can_be_overridden() -> None:
+    args = parse_args(["--overhead", "--compile", "false"])
+    assert args.behavior_widths == [16, 16, 16] and args.behavior_batch == 64 and args.batch == 64
+    assert args.critic_hidden == args.energy_hidden == 16 and args.overhead
+    assert args.compile == ["false"]  # given after the preset: it wins
+    assert parse_args(["--overhead"]).compile == ["false", "true"]
+
+
+def test_the_overhead_table_projects_the_paper_budget_from_the_in_loop_times() -> None:
+    from cep_lightning.bench import overhead_table
+
+    line = {
+        "device": "cpu",
+        "precision": "32-true",
+        "compile": True,
+        "behavior_ms": 1.0,
+        "critic_ms": 0.5,
+        "energy_ms": 0.8,
+        "plain_loop_ms": {"behavior": 4.0, "critic": 2.0, "energy": 1.6},
+        "in_loop_ms": {"behavior": 2.0, "critic": 1.0, "energy": 1.8},
+        "trainer_overhead_ms": {"behavior": 1.0, "critic": 0.5, "energy": 1.0},
+        "paper_budget_hours": (600_000 * 2.0 + 500_000 * 1.0 + 1_000_000 * 1.8) / 3.6e6,
+        "loop_floor_ms": 0.7,
+    }
+    rows = overhead_table([line]).splitlines()
+    assert rows[2] == "| cpu | 32-true | True | behavior | 1 | 2 | 1 | 4 | 0.25 | 0.333 |"  # 600k × 2 ms = 1/3 h
+    assert rows[5].endswith("| 0.972 |") and "all (paper budget)" in rows[5]
+    assert "a step doing nothing" in rows[6] and "| 0.7 |" in rows[6]
