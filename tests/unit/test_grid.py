@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,11 @@ def grid_of_five(tmp_path: Path) -> tuple[GridOptions, list[GridRun]]:
     submit_fake(tmp_path, runs[1], DEAD_PID, 2, "[cep_lightning] plan ...\nerror: data.path=x.hdf5 does not exist.\n\n")
     submit_fake(tmp_path, runs[2], DEAD_PID, None, "[cep_lightning] behavior: run\n")
     controller = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(logs_folder(tmp_path))])
+    cmdline = Path(f"/proc/{controller.pid}/cmdline")
+    for _ in range(200):  # until the child has exec'd: before that its command line is still this process's
+        if str(logs_folder(tmp_path)).encode() in cmdline.read_bytes():
+            break
+        time.sleep(0.05)
     submit_fake(tmp_path, runs[3], str(controller.pid), None)
     yield options, runs
     controller.kill()
