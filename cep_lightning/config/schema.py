@@ -92,7 +92,10 @@ class BehaviorConfig:
 class SupportConfig:
     M: int = setting(16, "support actions per state, sampled from the behaviour model")
     solver_steps: int = setting(15, "DPM-Solver model evaluations per support action")
-    batch_size: int = setting(256, "states per prediction batch")
+    batch_size: Optional[int] = setting(
+        None,
+        "states per prediction batch (null: 256 on a CPU; on a GPU as many as fit in a quarter of its free memory)",
+    )
     trainer: dict[str, Any] = setting(
         {"log_every_n_steps": 1},
         "Trainer options for this stage only (over trainer.*); by default, metrics every batch",

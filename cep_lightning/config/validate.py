@@ -59,7 +59,7 @@ def check_config(cfg: DictConfig, cli: DictConfig | None = None) -> None:
             raise ConfigError(f"Config key '{key}' got {value!r}; valid values: {', '.join(valid)}.")
     for stage in STAGES:
         for key in ("steps", "batch_size", "M", "solver_steps", "episodes"):
-            if key in cfg[stage] and cfg[stage][key] <= 0:
+            if key in cfg[stage] and cfg[stage][key] is not None and cfg[stage][key] <= 0:
                 raise ConfigError(f"Config key '{stage}.{key}' must be positive, got {cfg[stage][key]}.")
     _check_ranges(cfg)
     if cli is not None:

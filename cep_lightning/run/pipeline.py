@@ -48,7 +48,7 @@ from cep_lightning.stages.candidates import ScoredSupport
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.evaluate import EpisodeWriter, EvaluationModule, summarize
-from cep_lightning.stages.support import StateTable, SupportSampler, SupportWriter
+from cep_lightning.stages.support import StateTable, SupportSampler, SupportWriter, support_batch_size
 
 __all__ = ["run", "check_command", "stage_trainer", "fit_stage", "train_once", "behavior_module", "prepare_run_dir"]
 
@@ -206,8 +206,12 @@ def run_support(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPOData
     if fresh and is_rank_zero():
         SupportStore.clear(directory)
     pending = np.arange(len(data.states)) if fresh else SupportStore.pending(directory, len(data.states))
+    device = trainer.strategy.root_device
+    if cfg.compile:  # the same samples (inference has no random draws of its own: the noise is seeded outside)
+        behavior.compile(mode=compile_mode(cfg.compile_mode, device))
     sampler = SupportSampler(behavior, c.M, c.solver_steps, cfg.seed)
-    trainer.predict(sampler, datamodule=data.use(c.batch_size, state_rows=pending), return_predictions=False)
+    batch = support_batch_size(c.batch_size, behavior, c.M, device)
+    trainer.predict(sampler, datamodule=data.use(batch, state_rows=pending), return_predictions=False)
 
 
 def run_critic(cfg: DictConfig, trainer: L.Trainer, run: RunDir, data: QGPODataModule, fresh: bool) -> None:

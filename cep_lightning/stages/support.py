@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torch import Tensor
+from torch import Tensor, nn
 
 from cep_lightning.data.support import SupportStore
 from cep_lightning.maths.diffusion import dpm_solver_2
@@ -34,6 +34,24 @@ def sample_support(net: ScoreNet, states: Tensor, noise: Tensor, solver_steps: i
     """
     s = states[:, None, :]
     return dpm_solver_2(lambda x, t: net(x, t[:, None], s), noise.to(states.device), solver_steps)
+
+
+CPU_BATCH = 256  # states per support batch on a CPU: a batch of 256 × M actions already keeps the cores busy
+DEVICE_SHARE = 0.25  # of a GPU's free memory, for one support batch's activations
+
+
+def support_batch_size(requested: int | None, net: nn.Module, M: int, device: torch.device) -> int:
+    """States per support batch: ``requested``, else ``CPU_BATCH`` on a CPU, and on a GPU the most that fit in
+    ``DEVICE_SHARE`` of its free memory, counting for each state M actions × every layer's output at once
+    (fp32) × 3 (the solver's x, its model output and one intermediate), in multiples of ``CPU_BATCH``. The
+    samples do not depend on it (each state's noise is seeded by its index)."""
+    if requested is not None:
+        return requested
+    if device.type != "cuda":
+        return CPU_BATCH
+    per_state = 4 * 3 * M * sum(m.out_features for m in net.modules() if isinstance(m, nn.Linear))
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(CPU_BATCH, int(DEVICE_SHARE * free / per_state) // CPU_BATCH * CPU_BATCH)
 
 
 class SupportSampler(L.LightningModule):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cep_lightning.run.locate import load_command
@@ -28,3 +29,15 @@ def test_the_compiled_critic_stage_trains_the_eager_weights(tmp_path: Path, fini
     assert [float(s["step"]) for s in got_state["state"].values()] == [30.0] * len(want_state["state"])
     for want, got in zip(want_state["state"].values(), got_state["state"].values()):
         torch.testing.assert_close(got["exp_avg_sq"], want["exp_avg_sq"], rtol=1e-3, atol=1e-8)
+
+
+def test_compiled_support_sampling_draws_the_eager_support_actions(tmp_path: Path, finished_run: Path) -> None:
+    """compile=true also compiles the behaviour network the support stage samples with (no random draws inside:
+    the noise is seeded per state outside it), so the actions are the eager ones up to rounding."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    shutil.rmtree(run_dir / "support")
+    run(load_command([*TINY, *FIXTURE_EXTRAS, "stage=support", "compile=true", f"run.dir={run_dir}"]))
+    eager, compiled = (np.load(d / "support" / "actions.npy") for d in (finished_run, run_dir))
+    assert compiled.shape == eager.shape and np.abs(eager).max() > 0.1
+    np.testing.assert_allclose(compiled, eager, atol=1e-4)
