@@ -67,7 +67,7 @@ check "online network used for the target" $CRITIC "q_next = self.q_target(" "q_
 check "target on the support of s instead of s'" $CRITIC 'batch["support_next"].float()' 'batch["support"].float()'
 check "target on s instead of s'" $CRITIC 'expand_states(batch["s_next"].float()' 'expand_states(batch["s"].float()'
 check "batch's support_next = support of s" cep_lightning/data/datamodule.py \
-  'self.support.actions[self.support.next_index[rows]]' 'self.support.actions[rows]'
+  'tables["support"][tables["next_index"][rows]]' 'tables["support"][rows]'
 check "V(s') without beta_Q (mean over the support)" $LOSSES \
   "torch.softmax(beta_q * q_next, dim=-1)" "torch.softmax(0 * q_next, dim=-1)"
 check "V(s') = max over the support" $LOSSES \
@@ -78,16 +78,10 @@ check "critic loss on one head only" $LOSSES \
   "0.5 * (F.mse_loss(q1.float(), target) + F.mse_loss(q2.float(), target))" \
   "F.mse_loss(q1.float(), target)"
 check "Polyak tau <-> 1 - tau" $CRITIC \
-  "target.copy_(tau * online + (1 - tau) * target)" "target.copy_((1 - tau) * online + tau * target)"
-check "Polyak update skipped" $CRITIC "target.copy_(tau * online + (1 - tau) * target)" "pass"
+  "target.copy_(tau * theta + (1 - tau) * target)" "target.copy_((1 - tau) * theta + tau * target)"
+check "Polyak update skipped" $CRITIC "target.copy_(tau * theta + (1 - tau) * target)" "pass"
 check "Polyak update before the optimizer step" $CRITIC "        super().optimizer_step(*args, **kwargs)
-        tau = self.hparams.tau
-        with torch.no_grad():
-            for target, online in zip(self.q_target.parameters(), self.q.parameters()):
-                target.copy_(tau * online + (1 - tau) * target)" "        tau = self.hparams.tau
-        with torch.no_grad():
-            for target, online in zip(self.q_target.parameters(), self.q.parameters()):
-                target.copy_(tau * online + (1 - tau) * target)
+        self.after_update(list(self.q.parameters()))" "        self.after_update(list(self.q.parameters()))
         super().optimizer_step(*args, **kwargs)"
 check "MSE onto Q instead of beta Q" $LOSSES "(f.float() - beta * q.float())" "(f.float() - q.float())"
 check "E-MSE baseline dropped" $LOSSES "beta * (q.float() - q_baseline.float())" "beta * q.float()"
