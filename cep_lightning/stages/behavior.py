@@ -35,6 +35,7 @@ class BehaviorModule(CompilableStep, L.LightningModule):
         self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The batch's eps-matching loss: a pure function of the weights, so that the step can also run compiled."""
         a, s = batch["a"], batch["s"]
         t = sample_train_times(len(a), a.device)
         noise = torch.randn_like(a)

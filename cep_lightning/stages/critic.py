@@ -52,6 +52,7 @@ class CriticModule(CompilableStep, L.LightningModule):
         return y, q_next
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The twin-Q loss against y (``target``): a pure function of the weights, so the step can run compiled."""
         y, _ = self.target(batch)
         q1, q2 = self.q.both(batch["s"], batch["a"])
         return twin_q_loss(q1, q2, y)

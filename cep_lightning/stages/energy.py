@@ -57,6 +57,7 @@ class EnergyModule(CompilableStep, L.LightningModule):
         self.candidates.to(self.device)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The batch's loss (above): a pure function of the weights, so that the step can also run compiled."""
         s, candidates, q = self.candidates.sets(batch)  # [B, S], [B, M, A], [B, M]
         beta, M = self.hparams.beta, candidates.shape[1]
         if self.hparams.loss == "cep":
