@@ -10,13 +10,18 @@ from torch import Tensor
 
 from cep_lightning.maths.diffusion import eps_matching_loss, perturb, sample_train_times
 from cep_lightning.maths.nets import ScoreNet
+from cep_lightning.maths.unet import ImageUNet
 from cep_lightning.stages.log_steps import writes_logs_now
 from cep_lightning.stages.optimizers import adam
 
 
 class BehaviorModule(L.LightningModule):
     """eps-matching: min_theta E_{t, z} ||eps_theta(alpha_t a + sigma_t z, t, s) - z||²
-    (``lr_decay``: the learning rate decays linearly to zero over the stage's steps)."""
+    (``lr_decay``: the learning rate decays linearly to zero over the stage's steps).
+
+    The network is the paper's MLP-U-Net (``ScoreNet``, ``widths``), or with ``image_shape`` (C, H, W) the
+    convolutional ``ImageUNet`` of unconditional images, its rows the flattened images, of widths ``channels``.
+    """
 
     def __init__(
         self,
@@ -26,10 +31,15 @@ class BehaviorModule(L.LightningModule):
         widths: Sequence[int] = (512, 256, 128),
         cond_dim: int = 128,
         lr_decay: bool = False,
+        image_shape: Sequence[int] | None = None,
+        channels: Sequence[int] = (32, 64),
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)
+        if image_shape is None:
+            self.net = ScoreNet(action_dim, state_dim, widths=tuple(widths), cond_dim=cond_dim)
+        else:
+            self.net = ImageUNet(tuple(image_shape), tuple(channels), cond_dim=cond_dim)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         a, s = batch["a"], batch["s"]
