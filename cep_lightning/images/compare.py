@@ -121,7 +121,9 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, shape: 
     return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
-def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, name: str, method: str, beta: float):
+def train_energy(
+    cfg: DictConfig, run_dir: Path, data: QGPODataModule, name: str, method: str, beta: float
+) -> EnergyModule:
     """An energy model on the pixels (an MLP on the C·H·W values and Fourier features of t) trained on the
     bandit ``data`` whose rewards are the target's e(x); CEP's contrastive sets are ``LabelledGroups``."""
     c = cfg.energy
@@ -156,10 +158,17 @@ def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, name: str
     return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
+DRAW_CHUNK = 256  # rows sampled together: larger batches cost the CPU more (memory mapped per step), not less
+
+
 def draw(policy: QGPOPolicy, n: int, scale: float, seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """n guided samples as images [n, C, H, W] in [0, 1]."""
+    """n guided samples as images [n, C, H, W] in [0, 1], drawn DRAW_CHUNK at a time from one seeded generator."""
     generator = torch.Generator().manual_seed(seed)
-    return bandit_images(policy.sample(torch.zeros(n, 0), scale, generator=generator).numpy(), shape)
+    chunks = [
+        policy.sample(torch.zeros(min(DRAW_CHUNK, n - start), 0), scale, generator=generator).numpy()
+        for start in range(0, n, DRAW_CHUNK)
+    ]
+    return bandit_images(np.concatenate(chunks), shape)
 
 
 @dataclass
@@ -197,7 +206,8 @@ def compare(cfg: DictConfig) -> dict:
     shape = image_set.shape
     judge = Judge(image_set, ImageClassifier.fitted(image_set, cfg.image.holdout, cfg.seed))
     found = targets(cfg, image_set)
-    images_only = QGPODataModule.of_transitions(cfg.data, image_bandit(image_set.images, 0 * found[0].values), cfg.seed)
+    no_energy = np.zeros(len(image_set.labels))
+    images_only = QGPODataModule.of_transitions(cfg.data, image_bandit(image_set.images, no_energy), cfg.seed)
     behavior = train_behavior(cfg, run_dir, images_only, shape).net.eval()
     n, steps, sampler = cfg.image.samples, cfg.eval.solver_steps, cfg.eval.sampler
     betas = [float(b) for b in cfg.image.betas]
