@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from cep_lightning.config.loading import available_tasks, preset
+from cep_lightning.config.loading import CONF_DIR, available_tasks, preset_chain, read_yaml
 from cep_lightning.errors import ConfigError
 from cep_lightning.images.compare import compare
 from cep_lightning.images.report import METHOD_NAMES, metric_name
@@ -23,7 +23,15 @@ from cep_lightning.run.seed_lists import aggregate, mean_std, parse_seeds, timed
 
 
 def image_tasks() -> list[str]:
-    return [t for t in available_tasks() if preset(t).data.source == "images"]
+    """The presets whose data.source is images (the last of their files that sets it says so)."""
+    return [t for t in available_tasks() if preset_source(t) == "images"]
+
+
+def preset_source(task: str) -> str | None:
+    sources = [
+        read_yaml(path).get("data", {}).get("source") for path in preset_chain(CONF_DIR / "task" / f"{task}.yaml")
+    ]
+    return next((source for source in reversed(sources) if source is not None), None)
 
 
 def seed_configs(argv: list[str]) -> tuple[Path, dict[int, DictConfig]]:
