@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 NEW_TESTS="tests/unit/test_algorithm.py tests/unit/test_evaluation_returns.py"
 TESTS="$NEW_TESTS tests/unit/test_losses.py tests/unit/test_energy_module.py tests/unit/test_datamodule.py"
-TESTS="$TESTS tests/unit/test_support_sampling.py"
+TESTS="$TESTS tests/unit/test_support_sampling.py tests/unit/test_image_energy.py"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/"  # tracked and new files, no venv or runs

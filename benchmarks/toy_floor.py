@@ -48,7 +48,8 @@ class ExactEightGaussiansEps(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.out = nn.Linear(2, 2)  # unused: QGPOPolicy reads the action size and device from it
+        self.out = nn.Linear(2, 2)  # unused: QGPOPolicy reads the device from its parameters
+        self.action_dim = 2  # what the sampler draws
 
     def forward(self, x: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:
         alpha, sigma = vp_alpha_sigma(t.double())

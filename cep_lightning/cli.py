@@ -35,6 +35,7 @@ examples:
   python train.py stage=energy trainer.devices=4
   python train.py seed=0,1,2                   one run per seed into <run>/seed<k>, then the report table
   python -m cep_lightning.toys task=toy-8gaussians   the 2-D exactness comparison
+  python -m cep_lightning.images task=digits         the same on images (8 × 8 digits)
   python -m cep_lightning.grid task=A,B seed=0,1,2 launcher=slurm   one run per task and seed (SLURM or local)
   python -m cep_lightning.report runs/<task>/<run>   results table over runs and seeds
   tensorboard --logdir runs

@@ -37,7 +37,7 @@ class RunConfig:
 
 @dataclass
 class DataConfig:
-    source: str = setting("builtin", "where the transitions come from", ("builtin", "hdf5", "minari", "toy"))
+    source: str = setting("builtin", "where the transitions come from", ("builtin", "hdf5", "minari", "toy", "images"))
     path: Optional[str] = setting(None, "D4RL-format HDF5 file (source=hdf5)")
     url: Optional[str] = setting(
         None, "where a missing data.path is fetched from with data.download=true (source=hdf5)"
@@ -56,6 +56,11 @@ class DataConfig:
         None, "the 2-D toy (source=toy): 8gaussians, moons, checkerboard, rings, swissroll, 2spirals"
     )
     toy_size: int = setting(200_000, "points of the toy data set")
+    images: Optional[str] = setting(
+        None,
+        "the image set (source=images): digits (scikit-learn's 8 × 8 digits), mnist or cifar10 (through torchvision, "
+        "into data/torchvision), a folder of class subfolders, or an .npz of images and labels",
+    )
     drop_nonfinite: bool = setting(False, "drop rows with NaN/inf instead of refusing the data set")
     reward_transform: str = setting(
         "locomotion", "locomotion: r·1000/(max return − min return); antmaze: r − 1", ("locomotion", "antmaze", "none")
@@ -164,6 +169,24 @@ class ToyConfig:
     lr_decay: bool = setting(False, "behaviour and energy learning rates decay linearly to zero over their steps")
 
 
+@dataclass
+class ImageConfig:
+    energies: list[str] = setting(
+        ["class", "ink"],
+        "built-in energies compared: class (e = label / (classes - 1)), ink (mean brightness, [0, 1] over the data)",
+    )
+    energy: Optional[str] = setting(
+        None, "an energy of your own, package.module:function (images [N, C, H, W] in [0, 1] -> [N]), as 'user'"
+    )
+    methods: list[str] = setting(["cep", "mse", "emse"], "energy training objectives compared")
+    betas: list[float] = setting([0.0, 3.0, 10.0], "inverse temperatures of the targets p ∝ q exp(β e)")
+    samples: int = setting(4000, "guided samples per (energy, method, β)")
+    M: int = setting(0, "CEP's contrastive sets: groups of M images, one t each (0: the whole batch)")
+    lr_decay: bool = setting(True, "behaviour and energy learning rates decay linearly to zero over their steps")
+    channels: list[int] = setting([32, 64], "widths of the behaviour U-Net's two resolutions")
+    holdout: float = setting(0.2, "fraction of the images held out of the classifier's training (its accuracy)")
+
+
 TRAINER_DEFAULTS: dict[str, Any] = {
     "accelerator": "auto",
     "devices": 1,
@@ -245,6 +268,7 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
 
 
 @dataclass(frozen=True)

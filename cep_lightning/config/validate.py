@@ -45,6 +45,7 @@ SOURCE_KEYS = {
     "frame": "hdf5",
     "minari_id": "minari",
     "toy": "toy",
+    "images": "images",
     "builtin_episodes": "builtin",
 }
 OWNED_IN_EVAL = {"inference_mode": "the pipeline: guidance needs gradients of the energy model during evaluation"}

@@ -164,14 +164,24 @@ class QGPODataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         prepare_source(self.cfg)
 
+    @classmethod
+    def of_transitions(cls, data_cfg: DictConfig, data: Transitions, seed: int = 0) -> "QGPODataModule":
+        """A data module over transitions made in memory (the image bandits: one per energy, the same images)."""
+        module = cls(data_cfg, seed=seed)
+        module.take(data)
+        return module
+
     def setup(self, stage: str | None = None) -> None:
         if self.transitions is None:
             data = load_source(self.cfg, self.goal)
-            data = data.head(self.cfg.max_transitions) if self.cfg.max_transitions else data
-            self.transitions = check_finite(data, describe_source(self.cfg), self.cfg.drop_nonfinite)
-            self.rewards = transform_rewards(self.transitions, self.cfg.reward_transform, self.cfg.reward_scale)
-            self.fingerprint = self.transitions.fingerprint()
-            self.states, self.next_index = state_table(self.transitions)
+            self.take(data.head(self.cfg.max_transitions) if self.cfg.max_transitions else data)
+
+    def take(self, data: Transitions) -> None:
+        """Serve ``data`` (checked to be finite; rewards transformed as ``data.reward_transform`` says)."""
+        self.transitions = check_finite(data, describe_source(self.cfg), self.cfg.drop_nonfinite)
+        self.rewards = transform_rewards(self.transitions, self.cfg.reward_transform, self.cfg.reward_scale)
+        self.fingerprint = self.transitions.fingerprint()
+        self.states, self.next_index = state_table(self.transitions)
 
     def use(
         self, batch_size: int, steps: int = 1, support_dir: Path | None = None, state_rows: np.ndarray | None = None

@@ -41,6 +41,7 @@ def describe_source(cfg: DictConfig) -> str:
         "hdf5": f"'{cfg.path}'",
         "minari": f"Minari dataset '{cfg.minari_id}'",
         "toy": f"toy '{cfg.toy}'",
+        "images": f"image set '{cfg.images}'",
     }[cfg.source]
 
 
@@ -53,6 +54,11 @@ def load_source(cfg: DictConfig, goal: MazeGoal | None = None) -> Transitions:
         )
     if cfg.source == "toy":
         return toy_transitions(cfg.toy, cfg.toy_size)
+    if cfg.source == "images":
+        raise DataError(
+            f"data.source=images ({describe_source(cfg)}) is compared by python -m cep_lightning.images, which makes "
+            "one bandit per energy of the same images; it is not a data set of transitions."
+        )
     if cfg.source == "hdf5":
         if not cfg.path:
             raise DataError(

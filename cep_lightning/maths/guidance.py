@@ -31,7 +31,7 @@ def guided_sample(
     """
     device = next(behavior.parameters()).device
     s = s.to(device, torch.float32)
-    x = torch.randn(len(s), behavior.out.out_features, generator=generator).to(device)
+    x = torch.randn(len(s), behavior.action_dim, generator=generator).to(device)
     rows = None  # rows whose energy gradient is needed (None: all)
     if torch.is_tensor(guidance_scale):
         guidance_scale = guidance_scale.to(device, torch.float32)

@@ -62,6 +62,7 @@ class ScoreNet(nn.Module):
     ):
         super().__init__()
         w1, w2, w3 = widths
+        self.action_dim = action_dim  # the length of the rows it reads and returns (what samplers draw)
         self.time = FourierTime(time_dim)
         self.state = nn.Sequential(nn.Linear(state_dim, 32), SiLU()) if state_dim > 0 else None
         self.cond = nn.Sequential(

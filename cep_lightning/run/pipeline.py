@@ -320,6 +320,11 @@ def check_command(cfg: DictConfig) -> Command:
             f"task={cfg.task} is a 2-D toy (no environment to act in): run its comparison with "
             f"python -m cep_lightning.toys task={cfg.task} [key=value ...]"
         )
+    if cfg.data.source == "images":
+        raise ConfigError(
+            f"task={cfg.task} is an image bandit (no environment to act in): run its comparison with "
+            f"python -m cep_lightning.images task={cfg.task} [key=value ...]"
+        )
     if cfg.run.dir is None:
         raise ConfigError("run.dir is not set: locate the run first (cep_lightning.run.locate.load_command).")
     run = RunDir(Path(cfg.run.dir))

@@ -18,23 +18,12 @@ from omegaconf import DictConfig
 from cep_lightning.config.loading import available_tasks
 from cep_lightning.errors import ConfigError
 from cep_lightning.run.locate import load_command
+from cep_lightning.run.seed_lists import aggregate, mean_std, parse_seeds, timed_once
 from cep_lightning.toys.compare import METHOD_NAMES, compare, load_samples, plot_panels, plt
-
-TIMINGS = "timings.json"
 
 
 def toy_tasks() -> list[str]:
     return [t for t in available_tasks() if t.startswith("toy-")]
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(k) for k in text.split(",") if k.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds:
-        raise ConfigError(f"seed={text} is not an integer or a comma-separated list of integers (e.g. seed=0,1,2).")
-    return seeds
 
 
 def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]]]:
@@ -66,40 +55,13 @@ def seed_configs(argv: list[str]) -> tuple[Path, dict[str, dict[int, DictConfig]
 
 
 def run_seed(cfg: DictConfig) -> tuple[dict, float]:
-    """One seed's comparison (skipped when its run directory already holds it) and the seconds it took
-    (also written to its timings.json, so that a seed run alone counts in a later seed list)."""
+    """One seed's comparison (skipped when its run directory already holds it) and the seconds it took."""
     run_dir = Path(cfg.run.dir)
     done = run_dir / "toys.json"
-    timings = json.loads((run_dir / TIMINGS).read_text()) if (run_dir / TIMINGS).is_file() else {}
     saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}
     wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in cfg.toy.methods}
-    if "toys" in timings and all(wanted[m] <= set(saved.get(m, {})) for m in wanted):
-        print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: already done in {run_dir}, skipped", flush=True)
-        return saved, timings["toys"]
-    print(f"[cep_lightning.toys] {cfg.task} seed {cfg.seed}: {run_dir}", flush=True)
-    start = time.time()
-    tv = compare(cfg)
-    seconds = time.time() - start
-    (run_dir / TIMINGS).write_text(json.dumps({**timings, "toys": seconds}, indent=2))  # of the call that finished it
-    return tv, seconds
-
-
-def aggregate(per_seed: dict[int, dict], seconds: dict[int, float]) -> dict:
-    """{method: {beta: {"mean", "std", "per_seed"}}, "seconds": {seed: s}} of one task (TV None: no classes)."""
-    first = next(iter(per_seed.values()))
-    result: dict = {}
-    for method, by_beta in first.items():
-        result[method] = {}
-        for beta in by_beta:
-            values = [per_seed[seed][method][beta] for seed in per_seed]
-            known = [v for v in values if v is not None]
-            result[method][beta] = {
-                "mean": float(np.mean(known)) if known else None,
-                "std": float(np.std(known)) if known else None,
-                "per_seed": dict(zip(map(str, per_seed), values)),
-            }
-    result["seconds"] = {str(s): round(v, 1) for s, v in seconds.items()}
-    return result
+    complete = all(wanted[m] <= set(saved.get(m, {})) for m in wanted)
+    return timed_once(run_dir, "toys", f"{cfg.task} seed {cfg.seed}", saved, complete, lambda: compare(cfg))
 
 
 def run_seeds(argv: list[str]) -> Path:
@@ -132,10 +94,6 @@ def summary_table(task: str, result: dict) -> str:
         lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")
     lines.append("seconds per seed: " + ", ".join(f"seed {s}: {v:.0f}" for s, v in result["seconds"].items()))
     return "\n".join(lines)
-
-
-def mean_std(cell: dict) -> str:
-    return "-" if cell["mean"] is None else f"{cell['mean']:.3f} ± {cell['std']:.3f}"
 
 
 def all_toys_figure(run_dirs: dict[str, Path]) -> plt.Figure:
