@@ -221,13 +221,23 @@ def trainer_step_seconds(
     seconds of its first step (which compiles, when compiled)."""
     clock = StepClock()
     steps = args.warmup + args.trainer_steps
-    trainer = L.Trainer(
+    trainer = timing_trainer(work, args, precision, root, stage, clock)
+    trainer.fit(work.module(stage), train_dataloaders=work.loader(work.batch_size(stage), steps))
+    return clock.per_step(skip=args.warmup), clock.starts[1] - clock.starts[0]
+
+
+def timing_trainer(
+    work: Workload, args: argparse.Namespace, precision: str, root: Path, name: str, clock: Callback
+) -> L.Trainer:
+    """A Trainer of ``warmup + trainer_steps`` steps with the pipeline's logger and logging interval, timed by
+    ``clock``, writing nothing else."""
+    return L.Trainer(
         accelerator=work.device.type,
         devices=1,
         precision=precision,
-        max_steps=steps,
+        max_steps=args.warmup + args.trainer_steps,
         max_epochs=-1,
-        logger=TensorBoardLogger(save_dir=root, name=stage, version="logs", default_hp_metric=False),
+        logger=TensorBoardLogger(save_dir=root, name=name, version="logs", default_hp_metric=False),
         callbacks=[clock],
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -235,8 +245,6 @@ def trainer_step_seconds(
         log_every_n_steps=args.log_every_n_steps,
         default_root_dir=root,
     )
-    trainer.fit(work.module(stage), train_dataloaders=work.loader(work.batch_size(stage), steps))
-    return clock.per_step(skip=args.warmup), clock.starts[1] - clock.starts[0]
 
 
 class NoStep(L.LightningModule):
@@ -259,19 +267,7 @@ def loop_floor_seconds(work: Workload, args: argparse.Namespace, root: Path) -> 
     batches: what Lightning's loop and the data path cost by themselves."""
     clock = StepClock()
     steps = args.warmup + args.trainer_steps
-    trainer = L.Trainer(
-        accelerator=work.device.type,
-        devices=1,
-        max_steps=steps,
-        max_epochs=-1,
-        logger=TensorBoardLogger(save_dir=root, name="floor", version="logs", default_hp_metric=False),
-        callbacks=[clock],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=args.log_every_n_steps,
-        default_root_dir=root,
-    )
+    trainer = timing_trainer(work, args, "32-true", root, "floor", clock)
     trainer.fit(NoStep(), train_dataloaders=work.loader(work.batch_size("behavior"), steps))
     return clock.per_step(skip=args.warmup)
 

@@ -8,7 +8,6 @@ panel in one figure) and TensorBoard scalars and images into the run directory.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +25,11 @@ from cep_lightning.images.classifier import ImageClassifier
 from cep_lightning.images.report import report
 from cep_lightning.images.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
 from cep_lightning.policy import QGPOPolicy
+from cep_lightning.run.bandit_energy import train_bandit_energy
 from cep_lightning.run.directory import RunDir
 from cep_lightning.run.pipeline import prepare_run_dir, train_once
 from cep_lightning.run.plan import stage_settings
 from cep_lightning.stages.behavior import BehaviorModule
-from cep_lightning.stages.candidates import LabelledGroups
-from cep_lightning.stages.energy import EnergyModule
 
 BUILTIN_ENERGIES = ("class", "ink")
 METHODS = ("cep", "mse", "emse")
@@ -121,43 +119,6 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule, shape: 
     return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
-def train_energy(
-    cfg: DictConfig, run_dir: Path, data: QGPODataModule, name: str, method: str, beta: float
-) -> EnergyModule:
-    """An energy model on the pixels (an MLP on the C·H·W values and Fourier features of t) trained on the
-    bandit ``data`` whose rewards are the target's e(x); CEP's contrastive sets are ``LabelledGroups``."""
-    c = cfg.energy
-    L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
-    settings = {
-        **stage_settings(cfg, "energy", data.fingerprint),
-        "energy.loss": method,
-        "energy.beta": beta,
-        "image.M": cfg.image.M,
-        "image.lr_decay": cfg.image.lr_decay,
-    }
-    path = train_once(
-        cfg,
-        "energy",
-        RunDir(run_dir),
-        data.use(c.batch_size, c.steps),
-        settings,
-        lambda: EnergyModule(
-            0,
-            data.action_dim,
-            LabelledGroups(cfg.image.M),
-            lr=c.lr,
-            hidden=c.hidden,
-            depth=c.depth,
-            beta=beta,
-            loss=method,
-            time_scale=c.time_scale,
-            lr_decay=cfg.image.lr_decay,
-        ),
-        name=name,
-    )
-    return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-
-
 DRAW_CHUNK = 256  # rows sampled together: larger batches cost the CPU more (memory mapped per step), not less
 
 
@@ -227,7 +188,7 @@ def compare(cfg: DictConfig) -> dict:
                     x = unguided  # beta = 0: the behaviour model alone, the error floor
                 else:
                     name = energy_run_name(target.name, method, beta)
-                    energy = train_energy(cfg, run_dir, data, name, method, beta).energy.eval()
+                    energy = train_bandit_energy(cfg, run_dir, data, name, method, beta, "image").energy.eval()
                     x = draw(QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed, shape)
                 metrics[target.name][method][f"{beta:g}"] = judge.distance(target, x, beta)
                 samples[target.name][method][beta] = x

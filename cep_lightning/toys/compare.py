@@ -8,7 +8,6 @@ TensorBoard scalars/figure into the run directory.
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import lightning as L
@@ -25,12 +24,11 @@ from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
 from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
+from cep_lightning.run.bandit_energy import train_bandit_energy
 from cep_lightning.run.directory import RunDir  # noqa: E402
 from cep_lightning.run.pipeline import behavior_module, prepare_run_dir, train_once  # noqa: E402
 from cep_lightning.run.plan import stage_settings  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
-from cep_lightning.stages.candidates import LabelledGroups  # noqa: E402
-from cep_lightning.stages.energy import EnergyModule  # noqa: E402
 
 METHOD_NAMES = {"truth": "ground truth", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
 
@@ -53,40 +51,6 @@ def train_behavior(cfg: DictConfig, run_dir: Path, data: QGPODataModule) -> Beha
         lambda: behavior_module(cfg, data.state_dim, data.action_dim, cfg.toy.lr_decay),
     )
     return BehaviorModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-
-
-def train_energy(cfg: DictConfig, run_dir: Path, data: QGPODataModule, method: str, beta: float) -> EnergyModule:
-    """An energy model on the toy's labels: CEP's contrastive sets are ``LabelledGroups`` of the batch."""
-    name, c = energy_run_name(method, beta), cfg.energy
-    L.seed_everything(cfg.seed + zlib.crc32(name.encode()) % 10_000, verbose=False)
-    settings = {
-        **stage_settings(cfg, "energy", data.fingerprint),
-        "energy.loss": method,
-        "energy.beta": beta,
-        "toy.M": cfg.toy.M,
-        "toy.lr_decay": cfg.toy.lr_decay,
-    }
-    path = train_once(
-        cfg,
-        "energy",
-        RunDir(run_dir),
-        data.use(c.batch_size, c.steps),
-        settings,
-        lambda: EnergyModule(
-            0,
-            data.action_dim,
-            LabelledGroups(cfg.toy.M),
-            lr=c.lr,
-            hidden=c.hidden,
-            depth=c.depth,
-            beta=beta,
-            loss=method,
-            time_scale=c.time_scale,
-            lr_decay=cfg.toy.lr_decay,
-        ),
-        name=name,
-    )
-    return EnergyModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
 def draw(policy: QGPOPolicy, n: int, scale: float, seed: int) -> np.ndarray:
@@ -132,7 +96,8 @@ def compare(cfg: DictConfig) -> dict:
             if beta == 0:
                 samples[method][beta] = unguided  # beta = 0: the behaviour model alone, the error floor
                 continue
-            energy = train_energy(cfg, run_dir, data, method, beta).energy.eval()
+            energy = train_bandit_energy(cfg, run_dir, data, energy_run_name(method, beta), method, beta, "toy")
+            energy = energy.energy.eval()
             samples[method][beta] = draw(QGPOPolicy(behavior, energy, steps, sampler=sampler), n, 1.0, cfg.seed)
     tv = {m: {f"{b:g}": tv_to_target(toy, x, b) for b, x in by_beta.items()} for m, by_beta in samples.items()}
     report(cfg, run_dir, tv, samples)
