@@ -347,9 +347,8 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
         for stage in TRAINING_STAGES:
             module, batch = work.module(stage), work.batch(work.batch_size(stage))
             if compiled and module.compiled is None:
-                module.compiled = CompiledStep(
-                    module, module.loss, torch.optim.Adam(module.parameters(), lr=1e-4, **adam_options("fused", device))
-                )
+                adam = torch.optim.Adam(module.parameters(), lr=1e-4, **adam_options("fused", device))
+                module.compiled = CompiledStep(module, module.loss, adam, module.after_update)
             step = training_step_fn(module, batch, precision)
             seconds[stage] = time_call(step, device, args.warmup, args.repeats)
             plain[stage] = time_call(training_step_fn(module, batch, precision, plain=True), device, 2, args.repeats)

@@ -33,6 +33,7 @@ class StageProgressBar(TQDMProgressBar):
     def __init__(self, name: str):
         super().__init__()
         self.name = name
+        self.shown: dict[str, Any] | None = None  # the metrics as last read
 
     @property
     def train_description(self) -> str:
@@ -65,11 +66,11 @@ class StageProgressBar(TQDMProgressBar):
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """The metrics as of the last step that wrote them: reading them turns device values into numbers, which
         waits for the device, so a training step in between shows the last ones read."""
-        if trainer.training and not writes_logs_now(pl_module, done=True) and hasattr(self, "_shown"):
-            return self._shown
+        if trainer.training and not writes_logs_now(pl_module, done=True) and self.shown is not None:
+            return self.shown
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
-        self._shown = metrics
+        self.shown = metrics
         return metrics
 
 
