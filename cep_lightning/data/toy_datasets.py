@@ -1,8 +1,9 @@
 """The paper's 2-D toy data sets: points x, labels e(x) ∈ [0, 1], and the exact target p ∝ q · exp(beta e).
 
 Each toy has a ``classify`` map from points to a discrete class (mode, moon, ring, column) whose label is
-known, so the exact class masses of the target are P(k) ∝ q(k) exp(beta e_k); swissroll's label is
-continuous and has none (compare it by importance-resampled ground truth only). The paper's 2spirals label
+known, so the exact class masses of the target are P(k) ∝ q(k) exp(beta e_k); swissroll's label is a
+continuous function of the point and has none: its target is the data's e weighted by exp(beta e), compared in
+W1 of e (``maths/targets.py``). The paper's 2spirals label
 (1 - arc / 10) is continuous too; here it is the spiral's index, so that its target has exact class masses.
 """
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from cep_lightning.maths.targets import exact_class_masses, importance_weights
 
 Generator = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -66,7 +69,12 @@ def swissroll(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     """scikit-learn's swiss roll (noise 1.0), coordinates 0 and 2, / 5; e = |x|² / 9."""
     t = 1.5 * np.pi * (1.0 + 2.0 * rng.uniform(size=n))
     x = (np.stack([t * np.cos(t), t * np.sin(t)], 1) + rng.standard_normal((n, 2))) / 5.0
-    return x.astype(np.float32), (np.sum(x**2, 1) / 9.0).astype(np.float32)
+    return x.astype(np.float32), swissroll_label(x).astype(np.float32)
+
+
+def swissroll_label(x: np.ndarray) -> np.ndarray:
+    """e(x) = |x|² / 9."""
+    return np.sum(x**2, 1) / 9.0
 
 
 def two_spirals(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +111,11 @@ class Toy:
     generate: Generator
     class_labels: np.ndarray | None  # e of each class; None for a continuous label
     class_masses: np.ndarray | None  # q(k) of each class in the data
+    label: Callable[[np.ndarray], np.ndarray] | None = None  # e(x) of a continuous label
 
     def exact_class_masses(self, beta: float) -> np.ndarray:
         """P(k) ∝ q(k) exp(beta e_k)."""
-        w = self.class_masses * np.exp(beta * (self.class_labels - self.class_labels.max()))
-        return w / w.sum()
+        return exact_class_masses(self.class_masses, self.class_labels, beta)
 
     def classify(self, x: np.ndarray, rng_seed: int = 0) -> np.ndarray:
         if self.name == "8gaussians":
@@ -128,7 +136,7 @@ TOYS = {
     "moons": Toy("moons", moons, np.array([0.0, 1.0]), np.full(2, 0.5)),
     "checkerboard": Toy("checkerboard", checkerboard, np.array([0.0, 1.0]), np.full(2, 0.5)),
     "rings": Toy("rings", rings, RING_LABELS, np.full(4, 0.25)),
-    "swissroll": Toy("swissroll", swissroll, None, None),
+    "swissroll": Toy("swissroll", swissroll, None, None, swissroll_label),
     "2spirals": Toy("2spirals", two_spirals, np.array([0.0, 1.0]), np.full(2, 0.5)),
 }
 
@@ -144,5 +152,4 @@ def class_frequencies(classes: np.ndarray, num_classes: int) -> np.ndarray:
 
 def importance_resample(x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """Ground-truth samples of p ∝ q exp(beta e): resample data points with weights exp(beta e)."""
-    w = np.exp(beta * (e - e.max()))
-    return x[rng.choice(len(x), size=n, p=w / w.sum())]
+    return x[rng.choice(len(x), size=n, p=importance_weights(e, beta))]

@@ -23,7 +23,7 @@ from cep_lightning.data.toy_datasets import class_frequencies, total_variation
 from cep_lightning.errors import ConfigError
 from cep_lightning.images.classifier import ImageClassifier
 from cep_lightning.images.report import report
-from cep_lightning.images.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
+from cep_lightning.maths.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.run.bandit_energy import train_bandit_energy
 from cep_lightning.run.directory import RunDir

@@ -19,7 +19,7 @@ from cep_lightning.config.loading import available_tasks
 from cep_lightning.errors import ConfigError
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.seed_lists import aggregate, mean_std, parse_seeds, timed_once
-from cep_lightning.toys.compare import METHOD_NAMES, compare, load_samples, plot_panels, plt
+from cep_lightning.toys.compare import METHOD_NAMES, compare, load_samples, metric_name, plot_panels, plt
 
 
 def toy_tasks() -> list[str]:
@@ -73,7 +73,7 @@ def run_seeds(argv: list[str]) -> Path:
         results = {seed: run_seed(cfg) for seed, cfg in by_seed.items()}
         summary[task] = aggregate({s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()})
         path.write_text(json.dumps(summary, indent=2))
-        print(summary_table(task, summary[task]), flush=True)
+        print(summary_table(task, summary[task], metric_name(by_seed[next(iter(by_seed))].data.toy)), flush=True)
     figure = all_toys_figure({task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()})
     figure.savefig(parent / "toys.png", dpi=60)
     plt.close(figure)
@@ -81,12 +81,12 @@ def run_seeds(argv: list[str]) -> Path:
     return parent
 
 
-def summary_table(task: str, result: dict) -> str:
-    """Mean ± std of the TV over seeds, and the seconds each seed took."""
+def summary_table(task: str, result: dict, metric: str = "Total variation") -> str:
+    """Mean ± std of the distance over seeds, and the seconds each seed took."""
     methods = [m for m in result if m != "seconds"]
     betas = list(result[methods[0]])
     lines = [
-        f"Total variation to the exact target ({task}), mean ± std over seeds {', '.join(result['seconds'])}",
+        f"{metric} to the exact target ({task}), mean ± std over seeds {', '.join(result['seconds'])}",
         f"{'method':<14}" + "".join(f"{'beta=' + b:>16}" for b in betas),
     ]
     for method in methods:

@@ -1,4 +1,5 @@
-"""The 2-D toys' quick checks: exact masses, class labels and resampling, the seed lists and their summary."""
+"""The 2-D toys' quick checks: exact masses, class labels and resampling, W1 of a continuous label, the seed lists
+and their summary."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.data.toy_datasets import TOYS
+from cep_lightning.data.toy_datasets import TOYS, importance_resample
 from cep_lightning.errors import ConfigError
+from cep_lightning.toys.compare import distance_to_target, metric_name
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
 
@@ -25,7 +27,7 @@ def test_seeds_aggregate_into_mean_std_and_per_seed() -> None:
     result = aggregate(per_seed, {0: 61.04, 1: 59.0})
     expected = {"mean": pytest.approx(0.03), "std": pytest.approx(0.01), "per_seed": {"0": 0.02, "1": 0.04}}
     assert result["cep"]["3"] == expected
-    assert result["cep"]["10"]["mean"] is None  # a toy without classes (swissroll) has no TV
+    assert result["cep"]["10"]["mean"] is None  # a metric that does not apply
     assert result["seconds"] == {"0": 61.0, "1": 59.0}
 
 
@@ -41,3 +43,15 @@ def test_seed_list_and_task_all_lay_out_one_run_per_toy_and_seed(tmp_path: Path)
         seed_configs(["task=toy-moons", "seed=1,x"])
     with pytest.raises(ConfigError, match="needs a toy task"):
         seed_configs(["task=pendulum-mixed", "seed=0,1"])
+
+
+def test_a_continuous_label_is_measured_by_w1_of_e_against_the_weighted_data() -> None:
+    rng = np.random.default_rng(0)
+    x, e = TOYS["swissroll"].generate(20000, rng)
+    resampled = importance_resample(x, e, 10.0, 20000, rng)
+    assert distance_to_target("swissroll", resampled, 10.0, e) < 0.01  # the exact target's own draws
+    unguided = TOYS["swissroll"].generate(20000, rng)[0]
+    assert distance_to_target("swissroll", unguided, 0.0, e) < 0.01
+    shift = float(np.average(e, weights=np.exp(10.0 * (e - e.max()))) - e.mean())
+    assert distance_to_target("swissroll", unguided, 10.0, e) == pytest.approx(shift, rel=0.2)  # β ignored
+    assert (metric_name("swissroll"), metric_name("rings")) == ("W1 of e", "Total variation")

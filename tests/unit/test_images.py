@@ -13,8 +13,8 @@ import torch
 from cep_lightning.data.image_energies import PixelEnergy, class_energies, import_energy, ink
 from cep_lightning.data.images import bandit_images, image_bandit, load_image_set
 from cep_lightning.errors import ConfigError, DataError
-from cep_lightning.images.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
 from cep_lightning.maths.diffusion import eps_matching_loss, perturb, sample_train_times
+from cep_lightning.maths.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
 from cep_lightning.maths.unet import ImageUNet
 
 

@@ -1,8 +1,8 @@
-"""The exact targets of the image bandits, p(x) ∝ q(x) exp(beta e(x)), and the distances to them.
+"""The exact targets of the bandits (the 2-D toys, the images), p(x) ∝ q(x) exp(beta e(x)), and the distances to them.
 
 A class energy has exact class masses P(c) ∝ q(c) exp(beta e_c); a pixel energy's target distribution of e is
 the data's values weighted by exp(beta e) (what importance resampling draws from), compared in 1-D Wasserstein
-distance W1 (in the units of e, normalised to [0, 1] by the data's range).
+distance W1 (in the units of e).
 """
 
 from __future__ import annotations
