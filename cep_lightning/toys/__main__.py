@@ -13,19 +13,20 @@ HELP = """usage: python -m cep_lightning.toys task=TOY|all [seed=K | seed=0,1,2]
 The paper's exactness experiment on 2-D toys: one behaviour model q(x) of the toy's points, one energy
 model per method (CEP, MSE, E-MSE) and beta, guided samples from each, and the total variation (TV)
 between their class masses and the exact ones, P(k) ∝ q(k) exp(beta e_k) (beta = 0: the behaviour
-model alone, the floor). Lower is better; "ground truth" is importance-resampled data.
+model alone, the floor); swissroll's label e(x) = |x|² / 9 is continuous: W1 between the samples' e and
+the data's e weighted by exp(beta e). Lower is better; "ground truth" is importance-resampled data.
 
 toys (task=...):  {tasks}, or all (every toy)
 
   seed=K            one run (default seed 0) into run.dir or runs/<task>/<time stamp>:
-                    toys.json {{task: {{method: {{beta: TV}}}}}}, samples.npz, toys.png, TensorBoard logs
+                    toys.json {{task: {{method: {{beta: TV or W1}}}}}}, samples.npz, toys.png, TensorBoard logs
   seed=0,1,2        one run per seed into <run>/seed<k>/ (task=all: <run>/<task>/seed<k>/), then in <run>/:
                     toys.json {{task: {{method: {{beta: {{"mean", "std", "per_seed"}}}}, "seconds": {{seed: s}}}}}}
                     and toys.png (every toy's first seed); a rerun skips the seeds already done
   run.dir=PATH | run.name=NAME   where it goes (task=all: default runs/toys/<time stamp>)
   toy.methods=[cep,mse,emse] toy.betas=[0,3,10,20] toy.samples=N     what is compared
   behavior.steps=N energy.steps=N energy.batch_size=N ...             budgets (every method gets the same)
-  toy.M=N (0: the whole batch at one t) toy.lr_decay=true|false
+  toy.M=N (groups of N points, each at its own t; 0: the whole batch at one t) toy.lr_decay=true|false
   eval.sampler=NAME eval.solver_steps=N   the sampler of every method (python train.py --help: every setting)
 """
 
