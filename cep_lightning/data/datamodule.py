@@ -47,9 +47,10 @@ class TransitionDataset(Dataset):
     def nbytes(self) -> int:
         return sum(table.nbytes for table in self.tables.values())
 
-    def to(self, device: torch.device) -> dict[str, Tensor]:
-        """Every table, read whole, as a tensor on ``device``."""
-        return {k: torch.from_numpy(np.array(v)).to(device) for k, v in self.tables.items()}
+    def to(self, device: torch.device, chunk_bytes: int = 1 << 26) -> dict[str, Tensor]:
+        """Every table as a tensor on ``device``, copied ``chunk_bytes`` of rows at a time: a memory-mapped
+        table (the support actions) never needs a whole copy in host memory on its way to an accelerator."""
+        return {k: rows_to_device(v, device, chunk_bytes) for k, v in self.tables.items()}
 
     @staticmethod
     def gather(tables: dict[str, Any], rows: Any) -> dict[str, Any]:
@@ -68,6 +69,16 @@ class TransitionDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         return {k: v[0] for k, v in self.__getitems__([index]).items()}
+
+
+def rows_to_device(table: np.ndarray, device: torch.device, chunk_bytes: int) -> Tensor:
+    """``table`` as one tensor on ``device``, filled chunk by chunk of at most ``chunk_bytes`` (at least a row)."""
+    first = torch.from_numpy(np.asarray(table[:1]))
+    out = torch.empty(table.shape, dtype=first.dtype, device=device)
+    rows = max(1, chunk_bytes // max(1, first.nbytes))
+    for start in range(0, len(table), rows):
+        out[start : start + rows].copy_(torch.from_numpy(np.asarray(table[start : start + rows])))
+    return out
 
 
 class RowsOnly(Dataset):

@@ -30,6 +30,10 @@ def test_a_batch_gathered_from_the_device_tables_is_the_loaders_batch(tmp_path: 
         for key in expected:
             assert torch.equal(gathered[key], expected[key]), key
     assert not torch.equal(gathered["support"], gathered["support_next"])
+    in_chunks = dataset.to(torch.device("cpu"), chunk_bytes=40)  # a few rows (and the odd last chunk) at a time
+    for key, table in tables.items():
+        assert in_chunks[key].dtype == table.dtype and torch.equal(in_chunks[key], table), key
+        assert torch.equal(table, torch.from_numpy(np.array(dataset.tables[key]))), key
 
 
 def test_by_default_the_data_stays_on_a_cpu_and_true_and_false_are_obeyed() -> None:
