@@ -183,6 +183,31 @@ def run_command(command: Callable[[DictConfig], object], argv: list[str]) -> int
     return 0
 
 
+def experiment_main(
+    argv: list[str],
+    help_text: str,
+    run_seed: Callable[[DictConfig], object],
+    run_seeds: Callable[[list[str]], object],
+    many: bool = False,
+) -> int:
+    """The exactness experiments' command line (``python -m cep_lightning.toys|images``): ``--help`` prints
+    ``help_text``; a list of seeds (``seed=0,1,2``), or ``many``, runs ``run_seeds(argv)``; one seed runs
+    ``run_seed`` through ``run_command``. A user error is one line and exit status 2."""
+    quiet_lightning()
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(help_text)
+        return 0
+    seed = next((a.removeprefix("seed=") for a in argv if a.startswith("seed=")), "")
+    if "," not in seed and not many:
+        return run_command(run_seed, argv)
+    try:
+        run_seeds(argv)
+    except CepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def entry_point() -> None:
     """Console script ``cep-train``."""
     sys.exit(main(sys.argv[1:]))

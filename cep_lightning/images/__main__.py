@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from cep_lightning.cli import quiet_lightning, run_command
-from cep_lightning.errors import CepError
+from cep_lightning.cli import experiment_main
 from cep_lightning.images.seeds import image_tasks, run_seed, run_seeds
 
 HELP = """usage: python -m cep_lightning.images task=SET [seed=K | seed=0,1,2] [key=value ...]
@@ -40,19 +39,7 @@ image sets (task=...):  {tasks}; or data.images=digits|mnist|cifar10|FOLDER|FILE
 
 
 def main(argv: list[str]) -> int:
-    quiet_lightning()
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(HELP.format(tasks=", ".join(image_tasks())))
-        return 0
-    seed = next((a.removeprefix("seed=") for a in argv if a.startswith("seed=")), "")
-    if "," in seed:
-        try:
-            run_seeds(argv)
-        except CepError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    return run_command(run_seed, argv)
+    return experiment_main(argv, HELP.format(tasks=", ".join(image_tasks())), run_seed, run_seeds)
 
 
 if __name__ == "__main__":

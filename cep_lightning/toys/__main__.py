@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from cep_lightning.cli import quiet_lightning, run_command
-from cep_lightning.errors import CepError
+from cep_lightning.cli import experiment_main
 from cep_lightning.toys.seeds import run_seed, run_seeds, toy_tasks
 
 HELP = """usage: python -m cep_lightning.toys task=TOY|all [seed=K | seed=0,1,2] [key=value ...]
@@ -32,19 +31,8 @@ toys (task=...):  {tasks}, or all (every toy)
 
 
 def main(argv: list[str]) -> int:
-    quiet_lightning()
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(HELP.format(tasks=", ".join(toy_tasks())))
-        return 0
-    seed = next((a.removeprefix("seed=") for a in argv if a.startswith("seed=")), "")
-    if "," in seed or "task=all" in argv:
-        try:
-            run_seeds(argv)
-        except CepError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    return run_command(run_seed, argv)
+    help_text = HELP.format(tasks=", ".join(toy_tasks()))
+    return experiment_main(argv, help_text, run_seed, run_seeds, many="task=all" in argv)
 
 
 if __name__ == "__main__":
