@@ -73,7 +73,7 @@ def run_seeds(argv: list[str]) -> Path:
         results = {seed: run_seed(cfg) for seed, cfg in by_seed.items()}
         summary[task] = aggregate({s: r[0] for s, r in results.items()}, {s: r[1] for s, r in results.items()})
         path.write_text(json.dumps(summary, indent=2))
-        print(summary_table(task, summary[task], metric_name(by_seed[next(iter(by_seed))].data.toy)), flush=True)
+        print(summary_table(task, summary[task], metric_name(next(iter(by_seed.values())).data.toy)), flush=True)
     figure = all_toys_figure({task: Path(next(iter(by_seed.values())).run.dir) for task, by_seed in configs.items()})
     figure.savefig(parent / "toys.png", dpi=60)
     plt.close(figure)
