@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from cep_lightning.maths.targets import exact_class_masses, importance_weights
 
@@ -94,14 +95,10 @@ def eight_gaussians_class(x: np.ndarray) -> np.ndarray:
 
 
 def nearest_reference_class(x: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The class of the nearest reference point (moons and spirals overlap only in their noise tails)."""
+    """The class of the nearest reference point (moons and spirals overlap only in their noise tails), found in a
+    k-d tree: O(n log m) for n points and m references."""
     points, labels = reference
-    nearest = np.concatenate(
-        [
-            np.linalg.norm(chunk[:, None] - points[None], axis=-1).argmin(1)
-            for chunk in np.array_split(x, max(1, len(x) // 2000))
-        ]
-    )
+    _, nearest = cKDTree(points).query(x)
     return labels[nearest].astype(int)
 
 
