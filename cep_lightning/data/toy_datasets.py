@@ -114,6 +114,10 @@ class Toy:
         """P(k) ∝ q(k) exp(beta e_k)."""
         return exact_class_masses(self.class_masses, self.class_labels, beta)
 
+    def energy(self, x: np.ndarray) -> np.ndarray:
+        """e(x) of any points: the continuous label, or the label e_k of the class each point falls in."""
+        return self.label(x) if self.label is not None else self.class_labels[self.classify(x)]
+
     def classify(self, x: np.ndarray, rng_seed: int = 0) -> np.ndarray:
         if self.name == "8gaussians":
             return eight_gaussians_class(x)

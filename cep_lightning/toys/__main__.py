@@ -13,7 +13,9 @@ The paper's exactness experiment on 2-D toys: one behaviour model q(x) of the to
 model per method (CEP, MSE, E-MSE) and beta, guided samples from each, and the total variation (TV)
 between their class masses and the exact ones, P(k) ∝ q(k) exp(beta e_k) (beta = 0: the behaviour
 model alone, the floor); swissroll's label e(x) = |x|² / 9 is continuous: W1 between the samples' e and
-the data's e weighted by exp(beta e). Lower is better; "ground truth" is importance-resampled data.
+the data's e weighted by exp(beta e). Lower is better; "ground truth" is importance-resampled data;
+"exact tilt of q" is the behaviour model's own samples resampled by exp(beta e(x)): what exact guidance
+of that model draws, every method's floor at each beta.
 
 toys (task=...):  {tasks}, or all (every toy)
 

@@ -32,7 +32,7 @@ from cep_lightning.run.pipeline import behavior_module, prepare_run_dir, train_o
 from cep_lightning.run.plan import stage_settings  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
 
-METHOD_NAMES = {"truth": "ground truth", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
+METHOD_NAMES = {"truth": "ground truth", "tilted": "exact tilt of q", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
 
 
 def energy_run_name(method: str, beta: float) -> str:
@@ -59,6 +59,13 @@ def draw(policy: QGPOPolicy, n: int, scale: float, seed: int) -> np.ndarray:
     """n guided samples of the bandit (empty state)."""
     generator = torch.Generator().manual_seed(seed)
     return policy.sample(torch.zeros(n, 0), scale, generator=generator).numpy()
+
+
+def exact_tilt(toy_name: str, unguided: np.ndarray, beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """What exact guidance of this behaviour model draws, q(x) exp(beta e(x)) / Z: its own unguided samples
+    importance-resampled by exp(beta e(x)). No energy model can do better, so this is every method's floor at
+    beta (where few unguided samples carry the weight, an estimate of it)."""
+    return importance_resample(unguided, TOYS[toy_name].energy(unguided), beta, n, rng)
 
 
 def tv_to_target(toy_name: str, samples: np.ndarray, beta: float) -> float:
@@ -104,6 +111,7 @@ def compare(cfg: DictConfig) -> dict:
         "truth": {b: importance_resample(data.transitions.actions, data.transitions.rewards, b, n, rng) for b in betas}
     }
     unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed)
+    samples["tilted"] = {b: exact_tilt(toy, unguided, b, n, rng) for b in betas}
     for method in cfg.toy.methods:
         samples[method] = {}
         for beta in betas:
@@ -153,7 +161,7 @@ def load_samples(run_dir: Path) -> dict:
 
 
 def scatter_grid(samples: dict, title: str) -> plt.Figure:
-    """One row per method (ground truth first), one column per beta."""
+    """One row per method (ground truth and the exact tilt of q first), one column per beta."""
     rows, cols = len(samples), len(next(iter(samples.values())))
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
     plot_panels(axes, samples)

@@ -59,7 +59,7 @@ def run_seed(cfg: DictConfig) -> tuple[dict, float]:
     run_dir = Path(cfg.run.dir)
     done = run_dir / "toys.json"
     saved = json.loads(done.read_text()).get(cfg.task, {}) if done.is_file() else {}
-    wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in cfg.toy.methods}
+    wanted = {m: {f"{float(b):g}" for b in cfg.toy.betas} for m in ["truth", "tilted", *cfg.toy.methods]}
     complete = all(wanted[m] <= set(saved.get(m, {})) for m in wanted)
     return timed_once(run_dir, "toys", f"{cfg.task} seed {cfg.seed}", saved, complete, lambda: compare(cfg))
 
@@ -97,10 +97,11 @@ def summary_table(task: str, result: dict, metric: str = "Total variation") -> s
 
 
 def all_toys_figure(run_dirs: dict[str, Path]) -> plt.Figure:
-    """Every toy's samples (rows: ground truth and the methods; columns: beta), two rows of up to three toys."""
+    """Every toy's samples (rows: ground truth, the exact tilt of q and the methods; columns: beta), two rows of
+    up to three toys."""
     cols = min(3, len(run_dirs))
     rows = -(-len(run_dirs) // cols)
-    fig = plt.figure(figsize=(7.2 * cols, 7.6 * rows))
+    fig = plt.figure(figsize=(7.2 * cols, 9.5 * rows))
     subfigures = np.atleast_1d(fig.subfigures(rows, cols)).ravel()
     for subfigure, (task, run_dir) in zip(subfigures, run_dirs.items()):
         samples = load_samples(run_dir)

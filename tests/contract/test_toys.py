@@ -10,7 +10,7 @@ import pytest
 
 from cep_lightning.data.toy_datasets import TOYS, importance_resample
 from cep_lightning.errors import ConfigError
-from cep_lightning.toys.compare import distance_to_target, metric_name
+from cep_lightning.toys.compare import distance_to_target, exact_tilt, metric_name
 from cep_lightning.toys.seeds import aggregate, seed_configs
 
 
@@ -55,3 +55,17 @@ def test_a_continuous_label_is_measured_by_w1_of_e_against_the_weighted_data() -
     shift = float(np.average(e, weights=np.exp(10.0 * (e - e.max()))) - e.mean())
     assert distance_to_target("swissroll", unguided, 10.0, e) == pytest.approx(shift, rel=0.2)  # β ignored
     assert (metric_name("swissroll"), metric_name("rings")) == ("W1 of e", "Total variation")
+
+
+def test_the_exact_tilt_of_a_skewed_behaviour_model_misses_by_its_own_class_error() -> None:
+    """A "behaviour model" with 70 % of its points on moon 0 (the data: 50 %): its exact tilt has class masses
+    q_m(k) exp(beta e_k) / Z, so its TV to the data's exact masses is known at every beta."""
+    rng = np.random.default_rng(0)
+    x, e = TOYS["moons"].generate(40000, rng)
+    skewed = np.concatenate([x[e == 0][:14000], x[e == 1][:6000]])
+    for beta in (0.0, 3.0, 10.0):
+        model = np.array([0.7, 0.3 * np.exp(beta)])
+        expected = abs(model[1] / model.sum() - TOYS["moons"].exact_class_masses(beta)[1])
+        tilted = exact_tilt("moons", skewed, beta, 20000, rng)
+        assert distance_to_target("moons", tilted, beta, e) == pytest.approx(expected, abs=0.01)
+    assert distance_to_target("moons", exact_tilt("moons", x, 3.0, 20000, rng), 3.0, e) < 0.01  # q_m = q: exact
