@@ -156,10 +156,21 @@ class Judge:
             return self.distance(target, images, beta), images
         return resampling_floor(target.values, beta, n, rng), images
 
+    def exact_tilt(self, target: Target, unguided: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
+        """What exact guidance of the behaviour model draws, q(x) exp(beta e(x)) / Z: its own unguided samples
+        importance-resampled by exp(beta e(x)), e(x) the energy of the class the classifier sees (class energy) or
+        the pixel energy. No energy model can do better: the floor of every method at beta."""
+        if target.pixel is None:
+            e = class_energies(len(self.image_set.class_names))[self.classifier.classes(unguided)]
+        else:
+            e = target.pixel(unguided)
+        return unguided[rng.choice(len(e), size=len(e), p=importance_weights(e, beta))]
+
 
 def compare(cfg: DictConfig) -> dict:
     """Train, sample and measure every (energy, method, beta); return
-    {"metrics": {energy: {method: {beta: distance}}}, "classifier_accuracy": a} ("truth": resampled data)."""
+    {"metrics": {energy: {method: {beta: distance}}}, "classifier_accuracy": a} ("truth": resampled data;
+    "tilted": the behaviour model's samples resampled by exp(beta e), the exact tilt of q)."""
     check_settings(cfg)
     run_dir = Path(cfg.run.dir)
     prepare_run_dir(cfg, RunDir(run_dir))
@@ -174,6 +185,7 @@ def compare(cfg: DictConfig) -> dict:
     betas = [float(b) for b in cfg.image.betas]
     unguided = draw(QGPOPolicy(behavior, None, steps, sampler=sampler), n, 0.0, cfg.seed, shape)
     rng = np.random.default_rng(cfg.seed)
+    tilt_rng = np.random.default_rng([cfg.seed, 1])  # its own stream: the data's resampled rows stay as they were
     metrics: dict = {}
     samples: dict = {}
     for target in found:
@@ -181,6 +193,9 @@ def compare(cfg: DictConfig) -> dict:
         floors = {b: judge.floor(target, b, n, rng) for b in betas}
         metrics[target.name] = {"truth": {f"{b:g}": floors[b][0] for b in betas}}
         samples[target.name] = {"truth": {b: floors[b][1] for b in betas}}
+        samples[target.name]["tilted"] = {b: judge.exact_tilt(target, unguided, b, tilt_rng) for b in betas}
+        metrics[target.name]["tilted"] = {f"{b:g}": judge.distance(target, samples[target.name]["tilted"][b], b)
+                                          for b in betas}  # fmt: skip
         for method in cfg.image.methods:
             metrics[target.name][method], samples[target.name][method] = {}, {}
             for beta in betas:

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-METHOD_NAMES = {"truth": "ground truth", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
+METHOD_NAMES = {"truth": "ground truth", "tilted": "exact tilt of q", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
 GRID_SIDE = 6  # a panel shows GRID_SIDE × GRID_SIDE samples (and samples.npz keeps them)
 SCALE = 4  # grid PNGs: each pixel as SCALE × SCALE
 

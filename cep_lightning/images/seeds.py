@@ -58,7 +58,7 @@ def run_seed(cfg: DictConfig) -> tuple[dict, float]:
     names = [*cfg.image.energies, *(["user"] if cfg.image.energy is not None else [])]
     betas = {f"{float(b):g}" for b in cfg.image.betas}
     metrics = saved.get("metrics", {})
-    complete = all(betas <= set(metrics.get(e, {}).get(m, {})) for e in names for m in cfg.image.methods)
+    complete = all(betas <= set(metrics.get(e, {}).get(m, {})) for e in names for m in ["tilted", *cfg.image.methods])
     return timed_once(run_dir, "images", f"{cfg.task} seed {cfg.seed}", saved, complete, lambda: compare(cfg))
 
 

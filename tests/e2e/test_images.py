@@ -36,13 +36,13 @@ def test_the_command_writes_metrics_grids_and_a_figure_and_skips_a_finished_seed
     assert images_main(argv) == 0
     result = json.loads((run / "images.json").read_text())["digits"]
     assert set(result["metrics"]) == {"class", "user"}
-    assert set(result["metrics"]["class"]) == {"truth", "cep", "mse"}
+    assert set(result["metrics"]["class"]) == {"truth", "tilted", "cep", "mse"}
     assert set(result["metrics"]["user"]["cep"]) == {"0", "3"}
     assert result["classifier_accuracy"] > 0.95
     tv = result["metrics"]["class"]["cep"]["0"]
     assert 0 <= tv <= 1 and result["metrics"]["class"]["mse"]["0"] == tv  # beta = 0: the same unguided samples
     grids = sorted(p.name for p in (run / "grids").glob("*.png"))
-    assert len(grids) == 2 * 3 * 2 and "user-cep-beta3.png" in grids
+    assert len(grids) == 2 * 4 * 2 and "user-cep-beta3.png" in grids
     assert (run / "images.png").stat().st_size > 0 and any((run / "images" / "logs").glob("events.*"))
     with np.load(run / "samples.npz") as samples:
         assert samples["class/cep/3"].shape == (36, 1, 8, 8)

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from cep_lightning.data.image_energies import PixelEnergy, class_energies, import_energy, ink
+from cep_lightning.data.image_energies import PixelEnergy, class_energies, import_energy, ink, label_energy
 from cep_lightning.data.images import bandit_images, image_bandit, load_image_set
 from cep_lightning.errors import ConfigError, DataError
+from cep_lightning.images.classifier import ImageClassifier
+from cep_lightning.images.compare import Judge, Target
 from cep_lightning.maths.diffusion import eps_matching_loss, perturb, sample_train_times
 from cep_lightning.maths.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
 from cep_lightning.maths.unet import ImageUNet
@@ -173,3 +175,19 @@ def test_a_user_energy_is_imported_by_name_and_checked(tmp_path: Path, monkeypat
         PixelEnergy.fitted("broken", import_energy("my_energies:broken"), images)
     with pytest.raises(DataError, match="one value"):
         PixelEnergy.fitted("ink", ink, np.ones((3, 1, 2, 2)))
+
+
+def test_the_exact_tilt_of_a_behaviour_model_without_digits_5_to_9_is_the_target_renormalised_on_0_to_4() -> None:
+    """Resampled by exp(beta e), samples of digits 0-4 only hold the target's masses of 0-4 renormalised, so their
+    TV to the exact masses is the target's mass on 5-9 (about 0.5 at beta 0, 0.84 at beta 3)."""
+    image_set = load_image_set("digits")
+    judge = Judge(image_set, ImageClassifier.fitted(image_set, 0.2, 0))
+    target = Target("class", label_energy(image_set), None)
+    behaviour = image_set.images[image_set.labels <= 4]
+    rng = np.random.default_rng(0)
+    for beta in (0.0, 3.0):
+        exact = exact_class_masses(image_set.class_masses, class_energies(10), beta)
+        tilted = judge.exact_tilt(target, behaviour, beta, rng)
+        seen = np.bincount(judge.classifier.classes(tilted), minlength=10) / len(tilted)
+        assert 0.5 * np.abs(seen[:5] - exact[:5] / exact[:5].sum()).sum() < 0.04  # uniform at beta 3: 0.2 off
+        assert judge.distance(target, tilted, beta) == pytest.approx(exact[5:].sum(), abs=0.03)
