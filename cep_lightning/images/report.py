@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-METHOD_NAMES = {"truth": "ground truth", "tilted": "exact tilt of q", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
+from cep_lightning.run.method_tables import METHOD_NAMES, method_rows, value  # noqa: E402
+
 GRID_SIDE = 6  # a panel shows GRID_SIDE × GRID_SIDE samples (and samples.npz keeps them)
 SCALE = 4  # grid PNGs: each pixel as SCALE × SCALE
 
@@ -102,10 +103,6 @@ def metrics_table(task: str, result: dict) -> str:
     """Each energy's distances to its exact target, method by beta."""
     lines = [f"Distance to the exact target ({task}); lower is better"]
     for energy, by_method in result["metrics"].items():
-        betas = list(next(iter(by_method.values())))
-        lines.append(f"{energy} energy, {metric_name(energy)}:")
-        lines.append(f"  {'method':<14}" + "".join(f"{'beta=' + b:>11}" for b in betas))
-        for method, by_beta in by_method.items():
-            lines.append(f"  {METHOD_NAMES.get(method, method):<14}" + "".join(f"{v:>11.3f}" for v in by_beta.values()))
+        lines += [f"{energy} energy, {metric_name(energy)}:", *method_rows(by_method, value, 11, "  ")]
     lines.append(f"classifier accuracy (held out): {result['classifier_accuracy']:.3f}")
     return "\n".join(lines)

@@ -17,8 +17,9 @@ from omegaconf import DictConfig
 from cep_lightning.config.loading import CONF_DIR, available_tasks, preset_chain, read_yaml
 from cep_lightning.errors import ConfigError
 from cep_lightning.images.compare import compare
-from cep_lightning.images.report import METHOD_NAMES, metric_name
+from cep_lightning.images.report import metric_name
 from cep_lightning.run.locate import load_command
+from cep_lightning.run.method_tables import method_rows
 from cep_lightning.run.seed_lists import aggregate, mean_std, parse_seeds, timed_once
 
 
@@ -95,12 +96,7 @@ def summary_table(task: str, summary: dict) -> str:
     seeds = ", ".join(summary["seconds"])
     lines = [f"Distance to the exact target ({task}), mean ± std over seeds {seeds}; lower is better"]
     for energy, by_method in summary["metrics"].items():
-        betas = list(next(iter(by_method.values())))
-        lines.append(f"{energy} energy, {metric_name(energy)}:")
-        lines.append(f"  {'method':<14}" + "".join(f"{'beta=' + b:>16}" for b in betas))
-        for method, by_beta in by_method.items():
-            cells = "".join(f"{mean_std(by_beta[b]):>16}" for b in betas)
-            lines.append(f"  {METHOD_NAMES.get(method, method):<14}{cells}")
+        lines += [f"{energy} energy, {metric_name(energy)}:", *method_rows(by_method, mean_std, 16, "  ")]
     lines.append(f"classifier accuracy (held out): {mean_std(summary['classifier_accuracy'])}")
     lines.append("seconds per seed: " + ", ".join(f"seed {s}: {v:.0f}" for s, v in summary["seconds"].items()))
     return "\n".join(lines)

@@ -28,11 +28,10 @@ from cep_lightning.maths.targets import importance_weights, wasserstein_1  # noq
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
 from cep_lightning.run.bandit_energy import train_bandit_energy
 from cep_lightning.run.directory import RunDir  # noqa: E402
+from cep_lightning.run.method_tables import METHOD_NAMES, method_rows, value  # noqa: E402
 from cep_lightning.run.pipeline import behavior_module, prepare_run_dir, train_once  # noqa: E402
 from cep_lightning.run.plan import stage_settings  # noqa: E402
 from cep_lightning.stages.behavior import BehaviorModule  # noqa: E402
-
-METHOD_NAMES = {"truth": "ground truth", "tilted": "exact tilt of q", "cep": "CEP", "mse": "MSE", "emse": "E-MSE"}
 
 
 def energy_run_name(method: str, beta: float) -> str:
@@ -192,12 +191,4 @@ def plot_panels(axes: np.ndarray, samples: dict) -> None:
 
 
 def tv_table(task: str, tv: dict, metric: str = "Total variation") -> str:
-    betas = list(next(iter(tv.values())))
-    lines = [
-        f"{metric} to the exact target ({task}); lower is better",
-        f"{'method':<14}" + "".join(f"{'beta=' + b:>11}" for b in betas),
-    ]
-    for method, by_beta in tv.items():
-        cells = "".join(f"{'-' if v is None else f'{v:.3f}':>11}" for v in by_beta.values())
-        lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")
-    return "\n".join(lines)
+    return "\n".join([f"{metric} to the exact target ({task}); lower is better", *method_rows(tv, value, 11)])

@@ -18,8 +18,9 @@ from omegaconf import DictConfig
 from cep_lightning.config.loading import available_tasks
 from cep_lightning.errors import ConfigError
 from cep_lightning.run.locate import load_command
+from cep_lightning.run.method_tables import method_rows
 from cep_lightning.run.seed_lists import aggregate, mean_std, parse_seeds, timed_once
-from cep_lightning.toys.compare import METHOD_NAMES, compare, load_samples, metric_name, plot_panels, plt
+from cep_lightning.toys.compare import compare, load_samples, metric_name, plot_panels, plt
 
 
 def toy_tasks() -> list[str]:
@@ -83,17 +84,15 @@ def run_seeds(argv: list[str]) -> Path:
 
 def summary_table(task: str, result: dict, metric: str = "Total variation") -> str:
     """Mean ± std of the distance over seeds, and the seconds each seed took."""
-    methods = [m for m in result if m != "seconds"]
-    betas = list(result[methods[0]])
-    lines = [
-        f"{metric} to the exact target ({task}), mean ± std over seeds {', '.join(result['seconds'])}",
-        f"{'method':<14}" + "".join(f"{'beta=' + b:>16}" for b in betas),
-    ]
-    for method in methods:
-        cells = "".join(f"{mean_std(result[method][b]):>16}" for b in betas)
-        lines.append(f"{METHOD_NAMES.get(method, method):<14}{cells}")
-    lines.append("seconds per seed: " + ", ".join(f"seed {s}: {v:.0f}" for s, v in result["seconds"].items()))
-    return "\n".join(lines)
+    seeds = ", ".join(result["seconds"])
+    by_method = {m: cells for m, cells in result.items() if m != "seconds"}
+    return "\n".join(
+        [
+            f"{metric} to the exact target ({task}), mean ± std over seeds {seeds}",
+            *method_rows(by_method, mean_std, 16),
+            "seconds per seed: " + ", ".join(f"seed {s}: {v:.0f}" for s, v in result["seconds"].items()),
+        ]
+    )
 
 
 def all_toys_figure(run_dirs: dict[str, Path]) -> plt.Figure:
