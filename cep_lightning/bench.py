@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.flop_counter import FlopCounterMode
 
 from cep_lightning.config.compiling import compile_mode
-from cep_lightning.config.precision import resolve_precision
+from cep_lightning.config.precision import flush_denormals, resolve_precision
 from cep_lightning.config.schema import COMPILE_MODES, TRAINING_STAGES
 from cep_lightning.data.datamodule import StateDataset, TransitionDataset
 from cep_lightning.data.support import SupportStore
@@ -497,6 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    flush_denormals()  # as every command of the project does
     lines = []
     for threads, precision, compiled, device in configurations(args):
         lines.append(measure(args, threads, precision, compiled, device))

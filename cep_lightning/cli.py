@@ -12,6 +12,7 @@ from typing import Callable
 from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.config.loading import available_tasks
+from cep_lightning.config.precision import flush_denormals
 from cep_lightning.config.schema import STAGE_CHOICES, settings
 from cep_lightning.errors import CepError
 from cep_lightning.report import write_report
@@ -167,6 +168,7 @@ def run_command(command: Callable[[DictConfig], object], argv: list[str]) -> int
     """command(config from argv); a user error (CepError) is printed as one line and exits with status 2; a
     stage stopped by SIGTERM/SIGINT says how to resume and exits with 128 + the signal number."""
     quiet_lightning()
+    flush_denormals()
     try:
         cfg = load_command(argv)
         if not any(a.startswith("run.dir=") for a in argv) and sys.argv[1:] == argv:
@@ -194,6 +196,7 @@ def experiment_main(
     ``help_text``; a list of seeds (``seed=0,1,2``), or ``many``, runs ``run_seeds(argv)``; one seed runs
     ``run_seed`` through ``run_command``. A user error is one line and exit status 2."""
     quiet_lightning()
+    flush_denormals()
     if any(a in ("-h", "--help", "help") for a in argv):
         print(help_text)
         return 0

@@ -61,3 +61,13 @@ def resolve_precision(requested: str, accelerator: str) -> str:
             f"(trainer.precision=auto picks 32-true on this machine)."
         )
     return requested
+
+
+def flush_denormals() -> None:
+    """Compute subnormal floats (fp32 magnitudes below 1.2e-38) as zero on the CPU, as GPUs do by default.
+
+    x86 CPUs compute with them through slow microcode: E-MSE's exp(f), clipped at exp(-100), fills gradients and
+    Adam's second moments with them, and a toy E-MSE energy model trained at 23 steps/s against 66 with them
+    flushed (the same weights after 300 steps). Nothing this project computes depends on values that small.
+    """
+    torch.set_flush_denormal(True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
 
+from cep_lightning.cli import run_command
 from cep_lightning.config import precision as hardware
 from cep_lightning.config.precision import resolve_precision
 
@@ -50,3 +52,16 @@ def test_forced_bf16_on_an_emulating_cpu_warns_once(
     (record,) = caplog.records
     assert "bf16 is emulated, typically 15-25x slower than fp32" in record.getMessage()
     assert "\n" not in record.getMessage()
+
+
+def test_every_command_computes_subnormal_floats_as_zero(tmp_path: Path) -> None:
+    """x86 computes subnormals (|x| < 1.2e-38 in fp32) through slow microcode; the commands flush them."""
+    subnormal = torch.tensor([1e-39])
+    seen: list[float] = []
+    try:
+        torch.set_flush_denormal(False)
+        assert float(subnormal * 1.0) > 0
+        assert run_command(lambda cfg: seen.append(float(subnormal * 1.0)), [f"run.dir={tmp_path}"]) == 0
+    finally:
+        torch.set_flush_denormal(False)
+    assert seen == [0.0]
