@@ -56,10 +56,10 @@ def test_forced_bf16_on_an_emulating_cpu_warns_once(
 
 def test_every_command_computes_subnormal_floats_as_zero(tmp_path: Path) -> None:
     """x86 computes subnormals (|x| < 1.2e-38 in fp32) through slow microcode; the commands flush them."""
-    subnormal = torch.tensor([1e-39])
     seen: list[float] = []
     try:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(False)  # an earlier test's command may have set it
+        subnormal = torch.tensor([1e-39])  # made after: with it set, even the conversion gives 0
         assert float(subnormal * 1.0) > 0
         assert run_command(lambda cfg: seen.append(float(subnormal * 1.0)), [f"run.dir={tmp_path}"]) == 0
     finally:
