@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cep_lightning.maths.targets import exact_class_masses, importance_weights
+from cep_lightning.maths.targets import exact_class_masses
 
 Generator = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -149,8 +149,3 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> float:
 
 def class_frequencies(classes: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(classes, minlength=num_classes) / len(classes)
-
-
-def importance_resample(x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Ground-truth samples of p ∝ q exp(beta e): resample data points with weights exp(beta e)."""
-    return x[rng.choice(len(x), size=n, p=importance_weights(e, beta))]

@@ -23,7 +23,13 @@ from cep_lightning.data.toy_datasets import class_frequencies, total_variation
 from cep_lightning.errors import ConfigError
 from cep_lightning.images.classifier import ImageClassifier
 from cep_lightning.images.report import report
-from cep_lightning.maths.targets import exact_class_masses, importance_weights, resampling_floor, wasserstein_1
+from cep_lightning.maths.targets import (
+    exact_class_masses,
+    importance_resample,
+    importance_weights,
+    resampling_floor,
+    wasserstein_1,
+)
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.run.bandit_energy import train_bandit_energy
 from cep_lightning.run.directory import RunDir
@@ -150,8 +156,7 @@ class Judge:
     def floor(self, target: Target, beta: float, n: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
         """The "ground truth" row: n images importance-resampled from the data, and their distance (the
         classifier's error on them; for a pixel energy, the resampling floor of W1), with the images."""
-        w = importance_weights(target.values, beta)
-        images = self.image_set.images[rng.choice(len(w), size=n, p=w)]
+        images = importance_resample(self.image_set.images, target.values, beta, n, rng)
         if target.pixel is None:
             return self.distance(target, images, beta), images
         return resampling_floor(target.values, beta, n, rng), images
@@ -164,7 +169,7 @@ class Judge:
             e = class_energies(len(self.image_set.class_names))[self.classifier.classes(unguided)]
         else:
             e = target.pixel(unguided)
-        return unguided[rng.choice(len(e), size=len(e), p=importance_weights(e, beta))]
+        return importance_resample(unguided, e, beta, len(e), rng)
 
 
 def compare(cfg: DictConfig) -> dict:

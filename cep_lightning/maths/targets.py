@@ -22,6 +22,11 @@ def importance_weights(e: np.ndarray, beta: float) -> np.ndarray:
     return w / w.sum()
 
 
+def importance_resample(x: np.ndarray, e: np.ndarray, beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n draws of p ∝ q exp(beta e) from points x of q: x resampled with the weights exp(beta e)."""
+    return x[rng.choice(len(x), size=n, p=importance_weights(e, beta))]
+
+
 def wasserstein_1(x: np.ndarray, y: np.ndarray, y_weights: np.ndarray | None = None) -> float:
     """W1 between the samples x and the (weighted) points y: ∫ |F_x(v) - F_y(v)| dv, the CDFs' area apart,
     summed exactly over the intervals between the sorted values of both."""

@@ -22,9 +22,9 @@ from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from cep_lightning.data.datamodule import QGPODataModule  # noqa: E402
-from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation  # noqa: E402
+from cep_lightning.data.toy_datasets import TOYS, class_frequencies, total_variation  # noqa: E402
 from cep_lightning.errors import ConfigError  # noqa: E402
-from cep_lightning.maths.targets import importance_weights, wasserstein_1  # noqa: E402
+from cep_lightning.maths.targets import importance_resample, importance_weights, wasserstein_1  # noqa: E402
 from cep_lightning.policy import QGPOPolicy  # noqa: E402
 from cep_lightning.run.bandit_energy import train_bandit_energy
 from cep_lightning.run.directory import RunDir  # noqa: E402

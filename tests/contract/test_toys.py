@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.data.toy_datasets import TOYS, importance_resample
+from cep_lightning.data.toy_datasets import TOYS
 from cep_lightning.errors import ConfigError
+from cep_lightning.maths.targets import importance_resample
 from cep_lightning.toys.compare import distance_to_target, exact_tilt, metric_name
 from cep_lightning.toys.seeds import aggregate, seed_configs
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cep_lightning.data.toy_datasets import TOYS, class_frequencies, importance_resample, total_variation
+from cep_lightning.data.toy_datasets import TOYS, class_frequencies, total_variation
+from cep_lightning.maths.targets import importance_resample
 from cep_lightning.run.locate import load_command
 from cep_lightning.toys.__main__ import main as toys_main
 from cep_lightning.toys.compare import compare
