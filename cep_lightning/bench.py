@@ -141,11 +141,12 @@ class Workload:
         rows = np.random.default_rng(size).integers(0, len(self.dataset), size).tolist()
         return {k: v.to(self.device) for k, v in self.dataset.__getitems__(rows).items()}
 
-    def loader(self, size: int, steps: int) -> DataLoader:
+    def loader(self, size: int, steps: int, steps_per_batch: int = 1) -> DataLoader:
+        """``steps`` steps' batches of ``size`` rows, ``steps_per_batch`` steps' rows to a loader batch."""
         sampler = RandomSampler(
             self.dataset, replacement=True, num_samples=size * steps, generator=torch.Generator().manual_seed(0)
         )
-        return DataLoader(self.dataset, batch_size=size, sampler=sampler, collate_fn=lambda b: b)
+        return DataLoader(self.dataset, batch_size=size * steps_per_batch, sampler=sampler, collate_fn=lambda b: b)
 
     def module(self, stage: str) -> L.LightningModule:
         return {"behavior": self.behavior, "critic": self.critic, "energy": self.energy}[stage]
@@ -209,9 +210,10 @@ class StepClock(Callback):
         synchronize(pl_module.device)
         self.starts.append(time.perf_counter())
 
-    def per_step(self, skip: int) -> float:
-        gaps = np.diff(self.starts[skip:])
-        return float(np.median(gaps))
+    def per_step(self, skip: int, steps_per_batch: int = 1) -> float:
+        """The median gap between batches after the first ``skip`` steps, per optimizer step."""
+        gaps = np.diff(self.starts[skip // steps_per_batch :])
+        return float(np.median(gaps)) / steps_per_batch
 
 
 def trainer_step_seconds(
@@ -220,10 +222,11 @@ def trainer_step_seconds(
     """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval, and the
     seconds of its first step (which compiles, when compiled)."""
     clock = StepClock()
-    steps = args.warmup + args.trainer_steps
+    steps, module = args.warmup + args.trainer_steps, work.module(stage)
+    per_batch = module.steps_per_batch
     trainer = timing_trainer(work, args, precision, root, stage, clock)
-    trainer.fit(work.module(stage), train_dataloaders=work.loader(work.batch_size(stage), steps))
-    return clock.per_step(skip=args.warmup), clock.starts[1] - clock.starts[0]
+    trainer.fit(module, train_dataloaders=work.loader(work.batch_size(stage), steps, per_batch))
+    return clock.per_step(args.warmup, per_batch), clock.starts[1] - clock.starts[0]
 
 
 def timing_trainer(
@@ -248,28 +251,32 @@ def timing_trainer(
 
 
 class NoStep(L.LightningModule):
-    """A stage whose step does nothing but count (one optimizer step of one scalar, by manual optimisation)."""
+    """A stage whose step does nothing but count (``steps_per_batch`` optimizer steps of one scalar a batch, by
+    manual optimisation)."""
 
-    def __init__(self) -> None:
+    def __init__(self, steps_per_batch: int = 1) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.w = torch.nn.Parameter(torch.zeros(()))
+        self.steps_per_batch = steps_per_batch
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.optimizers().step()
+        for _ in range(self.steps_per_batch):
+            self.optimizers().step()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self.w], lr=0.0)
 
 
-def loop_floor_seconds(work: Workload, args: argparse.Namespace, root: Path) -> float:
+def loop_floor_seconds(work: Workload, args: argparse.Namespace, root: Path, steps_per_batch: int = 1) -> float:
     """Median seconds per step of ``Trainer.fit`` around a step that does nothing, on the behaviour stage's
-    batches: what Lightning's loop and the data path cost by themselves."""
+    batches (``steps_per_batch`` steps' to a batch): what Lightning's loop and the data path cost by themselves."""
     clock = StepClock()
     steps = args.warmup + args.trainer_steps
     trainer = timing_trainer(work, args, "32-true", root, "floor", clock)
-    trainer.fit(NoStep(), train_dataloaders=work.loader(work.batch_size("behavior"), steps))
-    return clock.per_step(skip=args.warmup)
+    loader = work.loader(work.batch_size("behavior"), steps, steps_per_batch)
+    trainer.fit(NoStep(steps_per_batch), train_dataloaders=loader)
+    return clock.per_step(args.warmup, steps_per_batch)
 
 
 class PredictClock(Callback):
@@ -312,7 +319,9 @@ def support_trainer_seconds(
     return float(np.median(np.diff(clock.marks)))
 
 
-def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, threads: int, precision: str, compiled: bool, device_name: str, steps_per_batch: int = 1
+) -> dict[str, Any]:
     torch.set_num_threads(threads)
     device = torch.device(device_name)
     precision = resolve_precision(precision, device.type)
@@ -326,6 +335,7 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
             "threads": threads,
             "precision": precision,
             "compile": compiled,
+            "steps_per_batch": steps_per_batch,
             "device": device_name,
             "behavior_batch": args.behavior_batch,
             "behavior_widths": args.behavior_widths,
@@ -338,7 +348,9 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
         in_loop: dict[str, float] = {}
         if compiled:  # the Trainer's run compiles each step once; the bare timing below reuses that graph
             for stage in TRAINING_STAGES:
-                work.module(stage).compile_step(mode=compile_mode(args.compile_mode, device))
+                work.module(stage).compile_step(
+                    mode=compile_mode(args.compile_mode, device), steps_per_batch=steps_per_batch
+                )
             first: dict[str, float] = {}
             for stage in TRAINING_STAGES:
                 in_loop[stage], first[stage] = trainer_step_seconds(work, stage, args, precision, Path(tmp))
@@ -377,7 +389,7 @@ def measure(args: argparse.Namespace, threads: int, precision: str, compiled: bo
                 for stage in TRAINING_STAGES:
                     in_loop[stage] = trainer_step_seconds(work, stage, args, precision, Path(tmp))[0]
             in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
-            result["loop_floor_ms"] = 1e3 * loop_floor_seconds(work, args, Path(tmp))
+            result["loop_floor_ms"] = 1e3 * loop_floor_seconds(work, args, Path(tmp), steps_per_batch)
             result["in_loop_ms"] = {stage: 1e3 * t for stage, t in in_loop.items()}
             result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
         per_step = {stage: in_loop.get(stage, seconds[stage]) for stage in TRAINING_STAGES}
@@ -417,6 +429,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--precision", nargs="+", default=["32-true"], help="one or more: 32-true, bf16-mixed, auto, ..."
     )
     parser.add_argument("--compile", nargs="+", default=["false"], choices=["true", "false"], help="one or more")
+    parser.add_argument(
+        "--steps-per-batch",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="one or more: compiled optimizer steps per Lightning batch (steps_per_batch; eager: always 1)",
+    )
     parser.add_argument("--device", nargs="+", default=["cpu"], help="one or more: cpu, cuda")
     parser.add_argument("--behavior-batch", type=int, default=4096)
     parser.add_argument("--behavior-widths", type=int, nargs=3, default=[512, 256, 128])
@@ -452,7 +471,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 OVERHEAD = [
     "--behavior-widths", "16", "16", "16", "--behavior-batch", "64", "--batch", "64", "--M", "4",
     "--critic-hidden", "16", "--energy-hidden", "16", "--support-states", "16", "--transitions", "1024",
-    "--compile", "false", "true", "--warmup", "20", "--repeats", "300", "--trainer-steps", "300",
+    "--compile", "false", "true", "--steps-per-batch", "1", "10", "--warmup", "20", "--repeats", "300",
+    "--trainer-steps", "300",
 ]  # fmt: skip
 
 
@@ -460,36 +480,36 @@ def overhead_table(lines: list[dict[str, Any]]) -> str:
     """Per configuration and training stage: the bare step, in Trainer.fit, Lightning's share, a plain PyTorch loop,
     and the paper's budget in hours at the in-loop time."""
     rows = [
-        "| device | precision | compiled | stage | bare step ms | in Trainer.fit ms | Lightning adds ms "
-        "| plain PyTorch loop ms | bare / plain | paper budget h |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| device | precision | compiled | steps a batch | stage | bare step ms | in Trainer.fit ms "
+        "| Lightning adds ms | plain PyTorch loop ms | bare / plain | paper budget h |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for line in lines:
+        where = f"| {line['device']} | {line['precision']} | {line['compile']} | {line.get('steps_per_batch', 1)}"
         for stage in TRAINING_STAGES:
             bare, plain = line[f"{stage}_ms"], line["plain_loop_ms"][stage]
             in_loop = line.get("in_loop_ms", {}).get(stage, float("nan"))
             added = line.get("trainer_overhead_ms", {}).get(stage, float("nan"))
             hours = PAPER_BUDGET[stage] * in_loop / 3.6e6
             rows.append(
-                f"| {line['device']} | {line['precision']} | {line['compile']} | {stage} | {bare:.3g} | {in_loop:.3g} "
-                f"| {added:.2g} | {plain:.3g} | {bare / plain:.2f} | {hours:.3g} |"
+                f"{where} | {stage} | {bare:.3g} | {in_loop:.3g} | {added:.2g} | {plain:.3g} | {bare / plain:.2f} "
+                f"| {hours:.3g} |"
             )
-        rows.append(
-            f"| {line['device']} | {line['precision']} | {line['compile']} | all (paper budget) | | | | | "
-            f"| {line['paper_budget_hours']:.3g} |"
-        )
+        rows.append(f"{where} | all (paper budget) | | | | | | {line['paper_budget_hours']:.3g} |")
         if "loop_floor_ms" in line:
             rows.append(
-                f"| {line['device']} | {line['precision']} | {line['compile']} | a step doing nothing | 0 "
-                f"| {line['loop_floor_ms']:.3g} | {line['loop_floor_ms']:.2g} | | | |"
+                f"{where} | a step doing nothing | 0 | {line['loop_floor_ms']:.3g} | {line['loop_floor_ms']:.2g} "
+                "| | | |"
             )
     return "\n".join(rows)
 
 
-def configurations(args: argparse.Namespace) -> Iterator[tuple[int, str, bool, str]]:
+def configurations(args: argparse.Namespace) -> Iterator[tuple[int, str, bool, str, int]]:
+    """(threads, precision, compiled, device, steps per batch) of every combination; eager: one step a batch."""
     combinations = itertools.product(args.device, args.threads, args.precision, args.compile)
     for device, threads, precision, compiled in combinations:
-        yield threads, precision, compiled == "true", device
+        for per_batch in args.steps_per_batch if compiled == "true" else [1]:
+            yield threads, precision, compiled == "true", device, per_batch
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -499,8 +519,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv if argv is not None else sys.argv[1:])
     flush_denormals()  # as every command of the project does
     lines = []
-    for threads, precision, compiled, device in configurations(args):
-        lines.append(measure(args, threads, precision, compiled, device))
+    for threads, precision, compiled, device, per_batch in configurations(args):
+        lines.append(measure(args, threads, precision, compiled, device, per_batch))
         print(json.dumps(rounded(lines[-1])), flush=True)
     if args.overhead:
         print(overhead_table(lines))

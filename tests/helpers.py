@@ -73,6 +73,11 @@ def scalars(events_dir: Path, tag: str) -> list[tuple[int, float]]:
     ]
 
 
+def scalar_steps(events_dir: Path) -> dict[str, list[int]]:
+    """tag -> the steps it was written at, for every scalar in a directory of TensorBoard event files."""
+    return {tag: [step for step, _ in scalars(events_dir, tag)] for tag in scalar_tags(events_dir)}
+
+
 def scalar_tags(events_dir: Path) -> set[str]:
     """Every scalar tag logged in a directory of TensorBoard event files."""
     return {tag for acc in _accumulators(events_dir) for tag in acc.Tags()["scalars"]}

@@ -30,12 +30,16 @@ class DeviceEMA(EMAWeightAveraging):
         """Lightning's key, so that checkpoints written with ``EMAWeightAveraging`` resume here and back."""
         return EMAWeightAveraging.__qualname__
 
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
+    def after_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """After every optimizer step, also those inside a batch of several (``CompilableStep.steps_per_batch``)."""
         if trainer.global_step > self._latest_update_step and self.should_update(step_idx=trainer.global_step - 1):
             self._update(self._average_model, pl_module)
             self._latest_update_step = trainer.global_step
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.after_optimizer_step(trainer, pl_module)  # a step Lightning's own optimisation took (else done already)
 
     @torch.no_grad()
     def _update(self, average: AveragedModel, model: torch.nn.Module) -> None:

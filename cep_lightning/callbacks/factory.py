@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cep_lightning.callbacks.ema import DeviceEMA
 from cep_lightning.callbacks.guards import NonFiniteLossGuard
-from cep_lightning.callbacks.monitoring import monitors
+from cep_lightning.callbacks.monitoring import OptimizerStepAxis, monitors
 from cep_lightning.callbacks.periodic_eval import PeriodicEvaluation
 from cep_lightning.callbacks.progress import progress_bar
 from cep_lightning.callbacks.rng_state import RNGStateCheckpoint
@@ -67,6 +67,8 @@ def stage_callbacks(
     ``stop_request``'s signal."""
     c = cfg.callbacks
     result: list[Callback] = []
+    if stage in TRAINING_STAGES and cfg.compile and cfg.steps_per_batch > 1:
+        result.append(OptimizerStepAxis())  # first: the other callbacks' batch hooks see the step count
     if stage in TRAINING_STAGES:
         result += [
             NonFiniteLossGuard(name, checkpoint_dir),

@@ -21,9 +21,10 @@ class NonFiniteLossError(CepError):
 class NonFiniteLossGuard(Callback):
     """Raises NonFiniteLossError naming the stage, the first step whose loss was not finite and that loss.
 
-    Every step only records on the device whether its loss is finite (``first_bad``: the first such step,
-    -1 while there is none); the host reads that record on the steps whose metrics are written, at the end of the
-    stage and before any checkpoint is written, so a step waits for the device only where it would anyway.
+    Every step only records on the device whether its loss is finite (``first_bad``: the first such step, -1 while
+    there is none; a batch of K optimizer steps brings K losses); the host reads that record on the steps whose
+    metrics are written, at the end of the stage and before any checkpoint is written, so a step waits for the
+    device only where it would anyway.
     A checkpoint therefore never holds weights a non-finite loss has updated: the last one on disk stays."""
 
     def __init__(self, stage: str, checkpoint_dir: Path):
@@ -37,13 +38,15 @@ class NonFiniteLossGuard(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        loss = loss.detach().float()
+        losses = loss.detach().float().reshape(-1)  # one per optimizer step of the batch, the last at global_step
         if self.first_bad is None:
-            self.first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
-            self.bad_loss = torch.zeros((), device=loss.device)
-        first = ~torch.isfinite(loss) & (self.first_bad < 0)
-        self.first_bad = torch.where(first, trainer.global_step, self.first_bad)
-        self.bad_loss = torch.where(first, loss, self.bad_loss)
+            self.first_bad = torch.full((), -1, dtype=torch.long, device=losses.device)
+            self.bad_loss = torch.zeros((), device=losses.device)
+        bad = ~torch.isfinite(losses)
+        index = bad.int().argmax()  # the batch's first non-finite loss (0 when none is)
+        first = bad.any() & (self.first_bad < 0)
+        self.first_bad = torch.where(first, trainer.global_step - len(losses) + 1 + index, self.first_bad)
+        self.bad_loss = torch.where(first, losses[index], self.bad_loss)
         if writes_logs_now(pl_module, done=True):
             self.check(trainer)
 

@@ -122,12 +122,28 @@ class LoggingStepThroughput(ThroughputMonitor):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *args: Any
     ) -> None:
-        if trainer.global_step == 1 or writes_logs_now(pl_module, done=True):
+        if trainer.global_step == getattr(pl_module, "steps_per_batch", 1) or writes_logs_now(pl_module, done=True):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, *args)
         else:
             stage = trainer.state.stage
             self._samples[stage] += self.batch_size_fn(batch)
             self._batches[stage] += 1
+
+
+class OptimizerStepAxis(Callback):
+    """Curves against optimizer steps when a batch holds K of them (``compile=true steps_per_batch=K``).
+
+    Lightning writes a training metric at, and decides whether a batch writes its metrics by, its count of
+    batches that stepped (``_batches_that_stepped``: the x-axis of the loggers, the learning-rate monitor and the
+    throughput monitor). Before each batch this sets that count to global_step + K - 1, so that after Lightning
+    adds the batch's 1 it equals the optimizer steps: metrics are written at step g + K when g + K is a multiple
+    of ``trainer.log_every_n_steps``, as with one step a batch. It runs before the other callbacks' batch start."""
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        steps = getattr(pl_module, "steps_per_batch", 1)
+        trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step + steps - 1
 
 
 def batch_size(batch: Any) -> int:

@@ -251,6 +251,11 @@ class Config:
     compile_mode: str = setting(
         "auto", "torch.compile mode; auto: reduce-overhead (CUDA graphs) on CUDA, default elsewhere", COMPILE_MODES
     )
+    steps_per_batch: int = setting(
+        1,
+        "with compile=true: optimizer steps per Lightning batch (Lightning's loop and callbacks run once per this"
+        " many steps); divides each training stage's steps and the checkpoint, logging and evaluation intervals",
+    )
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     behavior: BehaviorConfig = field(default_factory=BehaviorConfig)

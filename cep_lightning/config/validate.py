@@ -184,9 +184,34 @@ def _check_trainer_key(group: str, key: str, stage: str | None) -> None:
 
 
 def _check_compiled_step(cfg: DictConfig) -> None:
-    """The compiled step (``compile=true``) applies Adam itself: no gradient clipping, no loss scaling (16-mixed)."""
+    """The compiled step (``compile=true``) applies Adam itself: no gradient clipping, no loss scaling (16-mixed);
+    ``steps_per_batch`` K > 1 needs it, and K must divide every count of steps a training stage is cut at."""
+    per_batch = cfg.steps_per_batch
+    if not isinstance(per_batch, int) or per_batch < 1:
+        raise ConfigError(f"steps_per_batch must be a positive whole number of optimizer steps, got {per_batch!r}.")
+    if per_batch > 1 and not cfg.compile:
+        raise ConfigError(
+            f"steps_per_batch={per_batch} runs that many compiled steps per Lightning batch; it needs compile=true "
+            "(or set steps_per_batch=1)."
+        )
     if not cfg.compile:
         return
+    for stage in TRAINING_STAGES:
+        options = {**cfg.trainer, **cfg[stage].get("trainer", {})}
+        intervals = {
+            f"{stage}.steps": cfg[stage].steps,
+            "checkpoint.every_n_steps": cfg.checkpoint.every_n_steps,
+            f"{stage}.trainer.log_every_n_steps": options.get("log_every_n_steps", 50),
+        }
+        if stage in ("critic", "energy") and cfg.callbacks.periodic_eval.enabled:
+            intervals["callbacks.periodic_eval.every_n_steps"] = cfg.callbacks.periodic_eval.every_n_steps
+        for key, steps in intervals.items():
+            if steps % per_batch:
+                raise ConfigError(
+                    f"steps_per_batch={per_batch} runs {per_batch} optimizer steps per Lightning batch, and Lightning "
+                    f"acts only between batches, so it must divide {key}={steps}. Choose a steps_per_batch that "
+                    f"divides it, or set {key} to a multiple of {per_batch}."
+                )
     for stage in TRAINING_STAGES:
         options = {**cfg.trainer, **cfg[stage].get("trainer", {})}
         if options.get("gradient_clip_val"):

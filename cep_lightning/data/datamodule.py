@@ -114,22 +114,41 @@ class StepBatches(Sampler[list[int]]):
     rank, k). A stage resumed at step k draws exactly what the uninterrupted stage would have, and every
     process of a multi-GPU run draws its own batches.
 
-    The length is the whole epoch (the stage's steps) also when iteration starts at ``start``: Lightning
-    restores the epoch's progress from the checkpoint and counts the resumed batches on top of it.
+    With ``steps_per_batch`` K > 1 (a module that takes K optimizer steps per Lightning batch) one loader batch
+    holds the rows of steps gK, ..., gK + K - 1 one after another, each drawn as above: the same rows per
+    optimizer step as with K = 1. ``start`` is then a multiple of K (Lightning checkpoints between batches).
+
+    The length is the whole epoch (the stage's steps, in batches of K) also when iteration starts at ``start``:
+    Lightning restores the epoch's progress from the checkpoint and counts the resumed batches on top of it.
     """
 
-    def __init__(self, num_rows: int, batch_size: int, steps: int, seed: int, rank: int = 0, start: int = 0):
+    def __init__(
+        self,
+        num_rows: int,
+        batch_size: int,
+        steps: int,
+        seed: int,
+        rank: int = 0,
+        start: int = 0,
+        steps_per_batch: int = 1,
+    ):
+        if steps % steps_per_batch or start % steps_per_batch:
+            raise ValueError(f"steps ({steps}) and start ({start}) must be multiples of steps_per_batch.")
         self.num_rows, self.batch_size, self.steps = num_rows, batch_size, steps
-        self.seed, self.rank, self.start = seed, rank, start
+        self.seed, self.rank, self.start, self.steps_per_batch = seed, rank, start, steps_per_batch
 
     def __len__(self) -> int:
-        return self.steps
+        return self.steps // self.steps_per_batch
+
+    def rows(self, k: int, generator: torch.Generator) -> list[int]:
+        """The rows of step ``k``."""
+        generator.manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + k) % 2**63)
+        return torch.randint(self.num_rows, (self.batch_size,), generator=generator).tolist()
 
     def __iter__(self):
         generator = torch.Generator()
-        for k in range(self.start, self.steps):
-            generator.manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + k) % 2**63)
-            yield torch.randint(self.num_rows, (self.batch_size,), generator=generator).tolist()
+        for first in range(self.start, self.steps, self.steps_per_batch):
+            yield [row for k in range(first, first + self.steps_per_batch) for row in self.rows(k, generator)]
 
 
 DEVICE_SHARE = 0.5  # data.on_device=null: the tables may take at most this share of the device's free memory
@@ -219,7 +238,8 @@ class QGPODataModule(L.LightningDataModule):
         dataset: Dataset = TransitionDataset(self.transitions, self.rewards, support)
         trainer = self.trainer
         start, rank = (trainer.global_step, trainer.global_rank) if trainer is not None else (0, 0)
-        batches = StepBatches(len(dataset), self.batch_size, self.steps, self.seed, rank, start)
+        per_batch = getattr(trainer.lightning_module, "steps_per_batch", 1) if trainer is not None else 1
+        batches = StepBatches(len(dataset), self.batch_size, self.steps, self.seed, rank, start, per_batch)
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         self.device_tables = None
         if gathers_on_device(self.cfg.on_device, device, dataset.nbytes()):

@@ -142,7 +142,9 @@ def fit_stage(
     """``trainer.fit`` of ``module`` with periodic checkpoints into <run>/<name>/checkpoints/, then
     <name>/model.ckpt; resumes from its last.ckpt unless ``fresh``."""
     if cfg.compile:
-        module.compile_step(mode=compile_mode(cfg.compile_mode, trainer.strategy.root_device))
+        module.compile_step(
+            mode=compile_mode(cfg.compile_mode, trainer.strategy.root_device), steps_per_batch=cfg.steps_per_batch
+        )
     ckpt_dir, last = run.checkpoints(name), run.last_checkpoint(name)
     if not fresh and last.is_file() and not intact(last):  # every process sees the same file
         fresh = True

@@ -53,10 +53,10 @@ class BehaviorModule(CompilableStep, L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         logs = writes_logs_now(self)
-        loss = self.optimization_step(batch)
+        losses = self.optimization_step(batch)
         if logs:
-            self.log("behavior/loss", loss, prog_bar=True, sync_dist=True)
-        return loss
+            self.log("behavior/loss", self.last_loss(losses), prog_bar=True, sync_dist=True)
+        return losses
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

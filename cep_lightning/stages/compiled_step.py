@@ -125,21 +125,43 @@ class CompiledStep:
 class CompilableStep:
     """What a stage (a LightningModule with ``loss(batch)``, one Adam and optionally ``after_update()``) needs to
     run its step either way: Lightning's automatic optimisation (the default), or after ``compile_step()`` the
-    ``CompiledStep`` under manual optimisation, which steps the learning-rate schedule itself."""
+    ``CompiledStep`` under manual optimisation, which steps the learning-rate schedule itself.
+
+    Compiled, one Lightning batch may hold ``steps_per_batch`` K optimizer steps' batches (``StepBatches``), run
+    one after another: Lightning's loop and the callbacks' batch hooks then run once per K steps, while Lightning
+    still counts every optimizer step (``global_step``) and callbacks with ``after_optimizer_step(trainer,
+    module)`` (the EMA) run after each of them."""
 
     compiled: CompiledStep | None = None
     compile_options: dict[str, str | None] | None = None
+    steps_per_batch: int = 1
 
-    def compile_step(self, backend: str = "inductor", mode: str | None = None) -> None:
-        """Train with the whole step compiled (before ``Trainer.fit``); weights and checkpoints are unchanged."""
+    def compile_step(self, backend: str = "inductor", mode: str | None = None, steps_per_batch: int = 1) -> None:
+        """Train with the whole step compiled (before ``Trainer.fit``), ``steps_per_batch`` optimizer steps per
+        Lightning batch; weights and checkpoints are unchanged."""
         self.automatic_optimization = False
         self.compile_options = {"backend": backend, "mode": mode}
+        self.steps_per_batch = steps_per_batch
 
     def after_update(self, online: list[Tensor]) -> None:
         """Runs after each Adam update, given the updated parameters (inside the compiled step when compiled)."""
 
+    def step_batches(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        """The batch of each optimizer step in a Lightning batch: K equal runs of rows (views, no copies)."""
+        K = self.steps_per_batch
+        if K == 1:
+            return [batch]
+        rows = len(next(iter(batch.values()))) // K
+        return [{key: value[j * rows : (j + 1) * rows] for key, value in batch.items()} for j in range(K)]
+
+    @staticmethod
+    def last_loss(losses: Tensor) -> Tensor:
+        """The loss of a batch's last optimizer step, of what ``optimization_step`` returned."""
+        return losses if losses.ndim == 0 else losses[-1]
+
     def optimization_step(self, batch: dict[str, Tensor]) -> Tensor:
-        """The batch's loss; compiled, the update is done here too (otherwise Lightning does it after the step)."""
+        """The batch's loss; compiled, the update is done here too (otherwise Lightning does it after the step),
+        and with K steps per batch the K losses, in order."""
         if self.automatic_optimization:
             return self.loss(batch)
         if self.compiled is None and self.trainer.world_size > 1:  # DDP never sees its gradient: no all-reduce
@@ -152,8 +174,14 @@ class CompilableStep:
             self.compiled = CompiledStep(
                 self, self.loss, optimizer.optimizer, self.after_update, **self.compile_options
             )
-        loss = optimizer.step(closure=lambda: self.compiled(batch))  # Lightning counts the step; Adam finds no .grad
         schedule = self.lr_schedulers()
-        if schedule is not None:
-            schedule.step()
-        return loss
+        per_step = [cb for cb in self.trainer.callbacks if hasattr(cb, "after_optimizer_step")]
+        losses = []
+        for step_batch in self.step_batches(batch):
+            # Lightning counts the step; Adam finds no .grad
+            losses.append(optimizer.step(closure=lambda b=step_batch: self.compiled(b)))
+            if schedule is not None:
+                schedule.step()
+            for callback in per_step:
+                callback.after_optimizer_step(self.trainer, self)
+        return losses[0] if len(losses) == 1 else torch.stack(losses)

@@ -71,12 +71,12 @@ class CriticModule(CompilableStep, L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         logs = writes_logs_now(self)
+        if logs:  # the batch's first step, before its update
+            self.log_dict(self.diagnostics(self.step_batches(batch)[0]), sync_dist=True)
+        losses = self.optimization_step(batch)
         if logs:
-            self.log_dict(self.diagnostics(batch), sync_dist=True)
-        loss = self.optimization_step(batch)
-        if logs:
-            self.log("critic/q_loss", loss, prog_bar=True, sync_dist=True)
-        return loss
+            self.log("critic/q_loss", self.last_loss(losses), prog_bar=True, sync_dist=True)
+        return losses
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The Adam step, then Polyak averaging: theta_target <- tau theta + (1 - tau) theta_target.

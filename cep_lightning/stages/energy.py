@@ -77,12 +77,12 @@ class EnergyModule(CompilableStep, L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         logs = writes_logs_now(self)
-        loss = self.optimization_step(batch)
+        losses = self.optimization_step(batch)
         if logs:
-            q = self.candidates.sets(batch)[2]
-            self.log("energy/loss", loss, prog_bar=True, sync_dist=True)
+            q = self.candidates.sets(self.step_batches(batch)[-1])[2]
+            self.log("energy/loss", self.last_loss(losses), prog_bar=True, sync_dist=True)
             self.log("energy/label_entropy", label_entropy(cep_labels(q, self.hparams.beta)), sync_dist=True)
-        return loss
+        return losses
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

@@ -45,10 +45,16 @@ TINY = [
 def test_one_configuration_per_combination() -> None:
     args = parse_args(["--threads", "1", "2", "--precision", "32-true", "bf16-mixed", "--compile", "false"])
     assert sorted(configurations(args)) == [
-        (1, "32-true", False, "cpu"),
-        (1, "bf16-mixed", False, "cpu"),
-        (2, "32-true", False, "cpu"),
-        (2, "bf16-mixed", False, "cpu"),
+        (1, "32-true", False, "cpu", 1),
+        (1, "bf16-mixed", False, "cpu", 1),
+        (2, "32-true", False, "cpu", 1),
+        (2, "bf16-mixed", False, "cpu", 1),
+    ]
+    compiled = parse_args(["--threads", "1", "--compile", "false", "true", "--steps-per-batch", "1", "10"])
+    assert list(configurations(compiled)) == [  # eager runs one step a batch; compiled, each setting
+        (1, "32-true", False, "cpu", 1),
+        (1, "32-true", True, "cpu", 1),
+        (1, "32-true", True, "cpu", 10),
     ]
 
 
@@ -76,6 +82,7 @@ def test_the_overhead_preset_is_tiny_eager_and_compiled_and_can_be_overridden() 
     assert args.critic_hidden == args.energy_hidden == 16 and args.overhead
     assert args.compile == ["false"]  # given after the preset: it wins
     assert parse_args(["--overhead"]).compile == ["false", "true"]
+    assert parse_args(["--overhead"]).steps_per_batch == [1, 10]
 
 
 def test_the_overhead_table_projects_the_paper_budget_from_the_in_loop_times() -> None:
@@ -85,6 +92,7 @@ def test_the_overhead_table_projects_the_paper_budget_from_the_in_loop_times() -
         "device": "cpu",
         "precision": "32-true",
         "compile": True,
+        "steps_per_batch": 10,
         "behavior_ms": 1.0,
         "critic_ms": 0.5,
         "energy_ms": 0.8,
@@ -95,6 +103,6 @@ def test_the_overhead_table_projects_the_paper_budget_from_the_in_loop_times() -
         "loop_floor_ms": 0.7,
     }
     rows = overhead_table([line]).splitlines()
-    assert rows[2] == "| cpu | 32-true | True | behavior | 1 | 2 | 1 | 4 | 0.25 | 0.333 |"  # 600k × 2 ms = 1/3 h
+    assert rows[2] == "| cpu | 32-true | True | 10 | behavior | 1 | 2 | 1 | 4 | 0.25 | 0.333 |"  # 600k × 2 ms = 1/3 h
     assert rows[5].endswith("| 0.972 |") and "all (paper budget)" in rows[5]
     assert "a step doing nothing" in rows[6] and "| 0.7 |" in rows[6]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from cep_lightning.data.datamodule import StepBatches, TransitionDataset, gathers_on_device
@@ -34,6 +35,17 @@ def test_a_batch_gathered_from_the_device_tables_is_the_loaders_batch(tmp_path: 
     for key, table in tables.items():
         assert in_chunks[key].dtype == table.dtype and torch.equal(in_chunks[key], table), key
         assert torch.equal(table, torch.from_numpy(np.array(dataset.tables[key]))), key
+
+
+def test_a_batch_of_k_steps_holds_each_steps_rows_and_resumes_between_batches() -> None:
+    single = list(StepBatches(1000, 4, 12, seed=3, rank=1))
+    grouped = list(StepBatches(1000, 4, 12, seed=3, rank=1, steps_per_batch=3))
+    assert len(StepBatches(1000, 4, 12, seed=3, steps_per_batch=3)) == len(grouped) == 4
+    assert grouped == [sum(single[k : k + 3], []) for k in range(0, 12, 3)]
+    assert list(StepBatches(1000, 4, 12, seed=3, rank=1, start=6, steps_per_batch=3)) == grouped[2:]
+    assert len(set(map(tuple, single))) == 12  # every step its own rows
+    with pytest.raises(ValueError, match="multiples of steps_per_batch"):
+        StepBatches(1000, 4, 12, seed=3, start=4, steps_per_batch=3)
 
 
 def test_by_default_the_data_stays_on_a_cpu_and_true_and_false_are_obeyed() -> None:

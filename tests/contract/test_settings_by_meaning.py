@@ -70,6 +70,22 @@ def test_a_preset_with_a_yaml_error_is_one_line_with_file_and_line(
     assert "broken.yaml, line 3" in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["steps_per_batch=0"], "steps_per_batch must be a positive whole number"),
+        (["steps_per_batch=5"], "steps_per_batch=5 runs that many compiled steps .* needs compile=true"),
+        (["compile=true", "steps_per_batch=7"], "so it must divide behavior.steps=.*multiple of 7"),
+        (["compile=true", "steps_per_batch=10"], "must divide behavior.trainer.log_every_n_steps=25"),
+        (["compile=true", "steps_per_batch=5", "checkpoint.every_n_steps=12"], "divide checkpoint.every_n_steps=12"),
+    ],
+)
+def test_steps_per_batch_needs_the_compiled_step_and_divides_every_interval(overrides: list, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_command(overrides)
+    assert load_command(["compile=true", "steps_per_batch=5"]).steps_per_batch == 5
+
+
 @pytest.mark.parametrize("name", ["../../x", "a/b", ".."])
 def test_a_run_name_cannot_escape_its_root(name: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a plain name"):

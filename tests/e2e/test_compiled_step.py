@@ -8,18 +8,25 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
-from tests.helpers import FIXTURE_EXTRAS, TINY
+from tests.helpers import FIXTURE_EXTRAS, TINY, scalar_steps
 
 
-def test_the_compiled_critic_stage_trains_the_eager_weights(tmp_path: Path, finished_run: Path) -> None:
+@pytest.mark.parametrize("per_batch", [1, 5])
+def test_the_compiled_critic_stage_trains_the_eager_weights(tmp_path: Path, finished_run: Path, per_batch: int) -> None:
+    """Also with 5 compiled steps per Lightning batch, whose curves are written at the eager run's steps."""
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     shutil.rmtree(run_dir / "critic")
-    run(load_command([*TINY, *FIXTURE_EXTRAS, "stage=critic", "compile=true", f"run.dir={run_dir}"]))
+    command = [*TINY, *FIXTURE_EXTRAS, "stage=critic", "compile=true", f"steps_per_batch={per_batch}"]
+    run(load_command([*command, f"run.dir={run_dir}"]))
+    got, want = scalar_steps(run_dir / "critic" / "logs"), scalar_steps(finished_run / "critic" / "logs")
+    assert {"critic/q_loss", "lr-Adam", "train/samples", "critic/periodic_return"} <= set(got)  # (no .grad: no norm)
+    assert {tag: got[tag] for tag in got} == {tag: want[tag] for tag in got}
     eager = torch.load(finished_run / "critic" / "model.ckpt", weights_only=True, map_location="cpu")
     compiled = torch.load(run_dir / "critic" / "model.ckpt", weights_only=True, map_location="cpu")
     assert compiled["global_step"] == eager["global_step"] == 30
