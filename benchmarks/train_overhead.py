@@ -1,8 +1,10 @@
 """A behaviour step through ``train.py`` against a plain eager PyTorch loop of the same network, in one run.
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/train_overhead.py [--short 1000 --long 3000]
+                                                                          [--steps-per-batch 25]
 
-For each compile setting, ``train.py stage=behavior`` runs twice on the built-in data set (widths 16, batch 64:
+For each compile setting (compiled: ``--steps-per-batch`` optimizer steps to a Lightning batch, ``steps_per_batch``),
+``train.py stage=behavior`` runs twice on the built-in data set (widths 16, batch 64:
 almost no arithmetic, so the step is all overhead), ``--short`` and ``--long`` steps; the difference of the two
 stage times over the difference of the steps is the cost of one step through the whole machinery (data module,
 Lightning's loop, every callback of the pipeline), with start-up and compilation cancelled out (a first, untimed
@@ -30,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDTHS, BATCH = (16, 16, 16), 64
 
 
-def stage_seconds(steps: int, compiled: bool, run_dir: Path) -> float:
-    """Seconds of the behaviour stage of ``train.py`` (its timings.json) for ``steps`` steps."""
+def stage_seconds(steps: int, compiled: bool, run_dir: Path, steps_per_batch: int = 1) -> float:
+    """Seconds of the behaviour stage of ``train.py`` (its timings.json) for ``steps`` steps (compiled:
+    ``steps_per_batch`` of them to a Lightning batch)."""
     command = [
         sys.executable,
         str(ROOT / "train.py"),
@@ -40,6 +43,7 @@ def stage_seconds(steps: int, compiled: bool, run_dir: Path) -> float:
         f"behavior.widths=[{','.join(map(str, WIDTHS))}]",
         f"behavior.batch_size={BATCH}",
         f"compile={str(compiled).lower()}",
+        f"steps_per_batch={steps_per_batch if compiled else 1}",
         f"run.dir={run_dir}",
     ]
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -71,15 +75,17 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=1000)
     parser.add_argument("--long", type=int, default=3000)
     parser.add_argument("--compile", nargs="+", default=["true", "false"], choices=["true", "false"])
+    parser.add_argument("--steps-per-batch", type=int, default=25, help="compiled runs: steps_per_batch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     results = {"plain_loop_ms": plain_loop_ms(args.long - args.short)}
     with tempfile.TemporaryDirectory() as tmp:
         for setting in args.compile:
             compiled = setting == "true"
-            stage_seconds(args.short, compiled, Path(tmp) / f"{setting}-warm-up")  # fills torch.compile's caches
-            short = stage_seconds(args.short, compiled, Path(tmp) / f"{setting}-short")
-            long = stage_seconds(args.long, compiled, Path(tmp) / f"{setting}-long")
+            k = args.steps_per_batch
+            stage_seconds(args.short, compiled, Path(tmp) / f"{setting}-warm-up", k)  # fills torch.compile's caches
+            short = stage_seconds(args.short, compiled, Path(tmp) / f"{setting}-short", k)
+            long = stage_seconds(args.long, compiled, Path(tmp) / f"{setting}-long", k)
             results[f"train_py_compile_{setting}_ms"] = 1e3 * (long - short) / (args.long - args.short)
     results["plain_loop_again_ms"] = plain_loop_ms(args.long - args.short)  # the machine's drift over the run
     plain = (results["plain_loop_ms"] + results["plain_loop_again_ms"]) / 2

@@ -1,6 +1,7 @@
 """``python -m cep_lightning.bench``: the time of each stage's real step, measured with the project's modules.
 
-For every combination of the chosen sizes, M, threads, precision, compile setting and device it prints one
+For every combination of the chosen sizes, M, threads, precision, compile setting (and compiled, steps per
+Lightning batch) and device it prints one
 JSON line with
   behavior_ms, critic_ms, energy_ms    one training step (forward, backward, Adam; the critic's Polyak update;
                                        the energy step as the pipeline runs it, with cached critic values);
@@ -8,9 +9,12 @@ JSON line with
   plain_loop_ms                        per stage: the same step as a plain PyTorch loop would run it (eager,
                                        torch's default Adam), the reference for both
   in_loop_ms, trainer_overhead_ms      per stage: a step inside ``Trainer.fit`` (support: a batch of
-                                       ``Trainer.predict``), and that minus the bare step
+                                       ``Trainer.predict``), and what the loop adds to it: eager, that minus the
+                                       bare step; compiled, the time outside the compiled step calls, measured
+                                       within each batch (``--steps-per-batch`` K: per optimizer step)
   loop_floor_ms                        a step of ``Trainer.fit`` that does nothing, on the behaviour batches: the
-                                       cost of Lightning's loop and the data path by themselves
+                                       cost of Lightning's loop and the data path by themselves (K steps a batch:
+                                       per step)
   paper_budget_hours                   the paper's 600k behaviour + 500k critic + 1M energy steps at in_loop_ms
   support_actions_per_s                support sampling (``SupportSampler.predict_step``, seeded noise included)
   act_ms                               ``QGPOPolicy.act`` for 10 states, one guided action each
@@ -199,34 +203,65 @@ def act_gflop(policy: QGPOPolicy, obs: np.ndarray, solver_steps: int) -> float:
 
 
 class StepClock(Callback):
-    """The wall time between the starts of consecutive training batches (loop, data and step together)."""
+    """The wall time between the starts of consecutive training batches (loop, data and step together), and for a
+    compiled stage the time inside its compiled step calls in each batch (``TimedStep``)."""
 
     def __init__(self) -> None:
         self.starts: list[float] = []
+        self.inside: list[float] = []
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        if getattr(pl_module, "compiled", None) is not None and not isinstance(pl_module.compiled, TimedStep):
+            pl_module.compiled = TimedStep(pl_module.compiled, self, pl_module.device)
         synchronize(pl_module.device)
         self.starts.append(time.perf_counter())
+        self.inside.append(0.0)
 
     def per_step(self, skip: int, steps_per_batch: int = 1) -> float:
         """The median gap between batches after the first ``skip`` steps, per optimizer step."""
         gaps = np.diff(self.starts[skip // steps_per_batch :])
         return float(np.median(gaps)) / steps_per_batch
 
+    def outside_per_step(self, skip: int, steps_per_batch: int = 1) -> float:
+        """The median over batches of (gap - time inside the compiled steps), per optimizer step: what the loop,
+        the data and the callbacks add to the step, measured within each batch (so slow drifts of the machine's
+        speed cancel)."""
+        first = skip // steps_per_batch
+        gaps = np.diff(self.starts[first:]) - np.asarray(self.inside[first:-1])
+        return float(np.median(gaps)) / steps_per_batch
+
+
+class TimedStep:
+    """A compiled step that adds the seconds of each call to the current batch's entry of ``clock.inside``."""
+
+    def __init__(self, step: CompiledStep, clock: StepClock, device: torch.device):
+        self.step, self.clock, self.device = step, clock, device
+
+    def __call__(self, batch: dict[str, Tensor]) -> Tensor:
+        start = time.perf_counter()
+        loss = self.step(batch)
+        synchronize(self.device)
+        self.clock.inside[-1] += time.perf_counter() - start
+        return loss
+
 
 def trainer_step_seconds(
     work: Workload, stage: str, args: argparse.Namespace, precision: str, root: Path
-) -> tuple[float, float]:
-    """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval, and the
-    seconds of its first step (which compiles, when compiled)."""
+) -> tuple[float, float, float | None]:
+    """Median seconds per step of ``Trainer.fit`` with the pipeline's logger and logging interval, the seconds of
+    its first step (which compiles, when compiled) and, compiled, the seconds per step outside the compiled step."""
     clock = StepClock()
     steps, module = args.warmup + args.trainer_steps, work.module(stage)
     per_batch = module.steps_per_batch
     trainer = timing_trainer(work, args, precision, root, stage, clock)
     trainer.fit(module, train_dataloaders=work.loader(work.batch_size(stage), steps, per_batch))
-    return clock.per_step(args.warmup, per_batch), clock.starts[1] - clock.starts[0]
+    outside = None
+    if isinstance(module.compiled, TimedStep):
+        module.compiled = module.compiled.step
+        outside = clock.outside_per_step(args.warmup, per_batch)
+    return clock.per_step(args.warmup, per_batch), clock.starts[1] - clock.starts[0], outside
 
 
 def timing_trainer(
@@ -252,7 +287,7 @@ def timing_trainer(
 
 class NoStep(L.LightningModule):
     """A stage whose step does nothing but count (``steps_per_batch`` optimizer steps of one scalar a batch, by
-    manual optimisation)."""
+    manual optimisation, the way ``CompilableStep`` takes them)."""
 
     def __init__(self, steps_per_batch: int = 1) -> None:
         super().__init__()
@@ -261,8 +296,11 @@ class NoStep(L.LightningModule):
         self.steps_per_batch = steps_per_batch
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        for _ in range(self.steps_per_batch):
-            self.optimizers().step()
+        counter = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        for _ in range(self.steps_per_batch - 1):  # counted as CompilableStep counts the steps before a batch's last
+            counter.increment_ready()
+            counter.increment_completed()
+        self.optimizers().step()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self.w], lr=0.0)
@@ -346,6 +384,7 @@ def measure(
             "solver_steps": args.solver_steps,
         }
         in_loop: dict[str, float] = {}
+        outside: dict[str, float] = {}  # compiled: the time outside the compiled step calls, within each batch
         if compiled:  # the Trainer's run compiles each step once; the bare timing below reuses that graph
             for stage in TRAINING_STAGES:
                 work.module(stage).compile_step(
@@ -353,7 +392,9 @@ def measure(
                 )
             first: dict[str, float] = {}
             for stage in TRAINING_STAGES:
-                in_loop[stage], first[stage] = trainer_step_seconds(work, stage, args, precision, Path(tmp))
+                in_loop[stage], first[stage], outside[stage] = trainer_step_seconds(
+                    work, stage, args, precision, Path(tmp)
+                )
             result["first_step_s"] = first
         gflop, seconds, plain = {}, {}, {}
         for stage in TRAINING_STAGES:
@@ -391,7 +432,9 @@ def measure(
             in_loop["support"] = support_trainer_seconds(work, sampler, args, precision, Path(tmp))
             result["loop_floor_ms"] = 1e3 * loop_floor_seconds(work, args, Path(tmp), steps_per_batch)
             result["in_loop_ms"] = {stage: 1e3 * t for stage, t in in_loop.items()}
-            result["trainer_overhead_ms"] = {stage: 1e3 * (t - seconds[stage]) for stage, t in in_loop.items()}
+            result["trainer_overhead_ms"] = {
+                stage: 1e3 * outside.get(stage, t - seconds[stage]) for stage, t in in_loop.items()
+            }
         per_step = {stage: in_loop.get(stage, seconds[stage]) for stage in TRAINING_STAGES}
         result["paper_budget_hours"] = sum(PAPER_BUDGET[stage] * per_step[stage] for stage in TRAINING_STAGES) / 3600
     peaks = {

@@ -117,6 +117,17 @@ class RecordingCallback(L.Callback):
             self._record("train_batch_end", trainer)
 
 
+class StopAtStep(L.Callback):
+    """Stops the stage at the end of the first batch that reaches ``step`` (a stage cut short: it resumes)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
+
+
 class TrainerSettingsRecorder(L.Callback):
     """Writes a few of the Trainer's settings, as the stage's Trainer has them, to a JSON file."""
 

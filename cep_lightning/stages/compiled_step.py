@@ -128,9 +128,12 @@ class CompilableStep:
     ``CompiledStep`` under manual optimisation, which steps the learning-rate schedule itself.
 
     Compiled, one Lightning batch may hold ``steps_per_batch`` K optimizer steps' batches (``StepBatches``), run
-    one after another: Lightning's loop and the callbacks' batch hooks then run once per K steps, while Lightning
-    still counts every optimizer step (``global_step``) and callbacks with ``after_optimizer_step(trainer,
-    module)`` (the EMA) run after each of them."""
+    one after another: Lightning's loop, the callbacks' batch hooks and its optimizer-step path (hooks, torch's
+    ``Optimizer.step`` wrapper, Adam finding no ``.grad``: 0.1-0.4 ms a call at tiny sizes on a CPU) then run once
+    per K steps, the last. The K - 1 steps before it advance Lightning's own step counter
+    (``optim_step_progress``, which ``global_step`` reads: Lightning has no public call that counts a step taken
+    outside ``LightningOptimizer.step``), so every optimizer step is counted, and callbacks with
+    ``after_optimizer_step(trainer, module)`` (the EMA) run after each of them."""
 
     compiled: CompiledStep | None = None
     compile_options: dict[str, str | None] | None = None
@@ -176,10 +179,17 @@ class CompilableStep:
             )
         schedule = self.lr_schedulers()
         per_step = [cb for cb in self.trainer.callbacks if hasattr(cb, "after_optimizer_step")]
+        # Lightning's step counter (global_step), for the steps taken outside LightningOptimizer.step
+        counter = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        step_batches = self.step_batches(batch)
         losses = []
-        for step_batch in self.step_batches(batch):
-            # Lightning counts the step; Adam finds no .grad
-            losses.append(optimizer.step(closure=lambda b=step_batch: self.compiled(b)))
+        for j, step_batch in enumerate(step_batches):
+            if j == len(step_batches) - 1:  # Lightning counts the step and runs its hooks; Adam finds no .grad
+                losses.append(optimizer.step(closure=lambda b=step_batch: self.compiled(b)))
+            else:
+                losses.append(self.compiled(step_batch))
+                counter.increment_ready()
+                counter.increment_completed()
             if schedule is not None:
                 schedule.step()
             for callback in per_step:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from cep_lightning.errors import CepError
 from cep_lightning.run.locate import load_command
 from cep_lightning.run.pipeline import run
 from tests.helpers import FIXTURE_EXTRAS, TINY, scalar_steps
@@ -36,6 +37,41 @@ def test_the_compiled_critic_stage_trains_the_eager_weights(tmp_path: Path, fini
     assert [float(s["step"]) for s in got_state["state"].values()] == [30.0] * len(want_state["state"])
     for want, got in zip(want_state["state"].values(), got_state["state"].values()):
         torch.testing.assert_close(got["exp_avg_sq"], want["exp_avg_sq"], rtol=1e-3, atol=1e-8)
+
+
+def test_a_stopped_compiled_stage_with_five_steps_a_batch_resumes_to_the_uninterrupted_weights(
+    tmp_path: Path, finished_run: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopped after step 15 (a checkpoint every 10 steps), rerun: it resumes at step 10, draws the batches of steps
+    11-30 and ends with the weights and Adam state of the run that was never stopped."""
+    command = [
+        *TINY,
+        *FIXTURE_EXTRAS,
+        "stage=critic",
+        "compile=true",
+        "steps_per_batch=5",
+        "checkpoint.every_n_steps=10",
+    ]
+    runs = {}
+    for name in ("whole", "stopped"):
+        runs[name] = tmp_path / name
+        shutil.copytree(finished_run, runs[name])
+        shutil.rmtree(runs[name] / "critic")
+    run(load_command([*command, f"run.dir={runs['whole']}"]))
+    stop = ["callbacks.custom.stop.target=tests.helpers.StopAtStep", "callbacks.custom.stop.args={step: 15}"]
+    with pytest.raises(CepError, match="critic: stopped at step 15 of 30"):
+        run(load_command([*command, *stop, f"run.dir={runs['stopped']}"]))
+    last = runs["stopped"] / "critic" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True, map_location="cpu")["global_step"] == 10
+    run(load_command([*command, f"run.dir={runs['stopped']}"]))
+    assert f"Restoring states from the checkpoint path at {last}" in caplog.text
+    want, got = (torch.load(d / "critic" / "model.ckpt", weights_only=True, map_location="cpu") for d in runs.values())
+    assert got["global_step"] == want["global_step"] == 30
+    for key, value in want["state_dict"].items():
+        assert torch.equal(got["state_dict"][key], value), key
+    (want_adam,), (got_adam,) = want["optimizer_states"], got["optimizer_states"]
+    for a, b in zip(want_adam["state"].values(), got_adam["state"].values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"]) and float(a["step"]) == float(b["step"]) == 30
 
 
 def test_compiled_support_sampling_draws_the_eager_support_actions(tmp_path: Path, finished_run: Path) -> None:
