@@ -12,14 +12,14 @@ traced once by ``torch.compile`` into one graph (inductor fuses its pointwise wo
 ``mode="reduce-overhead"`` replays it as a CUDA graph). The Adam state is the ``torch.optim.Adam`` of the
 module's ``configure_optimizers``, so checkpoints, resume and learning-rate schedules are Lightning's, unchanged;
 Lightning still calls ``optimizer.step`` (which finds no ``.grad`` to apply) so that it counts the step.
-The step draws its random numbers inside the graph: compiled by inductor they differ from eager's draws (the same
-distribution); with ``backend="aot_eager"`` they are the same, and the compiled step equals the eager one
-(``tests/unit/test_compiled_step.py``).
+The step draws its random numbers inside the graph: on a CPU from aten's generator, as the eager step draws them
+(``inductor_options``); on CUDA by inductor's own generator, which differs from eager's draws (the same
+distribution). With ``backend="aot_eager"`` the compiled step equals the eager one (``tests/unit/test_compiled_step.py``).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,23 @@ class _Loss(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         return self.loss(batch)
+
+
+def inductor_options(mode: str | None, device: torch.device) -> dict[str, Any]:
+    """Inductor's settings for the step: those of ``mode`` (``torch._inductor.list_mode_options``), and
+
+    - ``size_asserts`` off: the generated code would check every input's sizes and strides again on each call
+      (about 200 checks a step for the behaviour model), which torch.compile's guards have already checked;
+    - on a CPU, ``fallback_random``: the step's random draws (t and the noise) come from aten's generator, the
+      draws of the eager step. Inductor's own CPU draws compute a Philox number for each of a vector's 16 lanes,
+      also the masked ones (16 per row of a 3-wide action): 40 % of a tiny energy step, which this cuts from
+      0.76 to 0.47 ms (``python -m cep_lightning.bench --overhead``'s sizes)."""
+    from torch._inductor import list_mode_options  # the compiler, loaded only when a step is compiled
+
+    options: dict[str, Any] = {**list_mode_options(mode or "default"), "size_asserts": False}
+    if device.type == "cpu":
+        options["fallback_random"] = True
+    return options
 
 
 class CompiledStep:
@@ -65,8 +82,10 @@ class CompiledStep:
         self.names = [names[id(p)] for p in self.params]
         self.module = _Loss(owner, loss)
         self.after = after
-        self.lr = torch.tensor(float(self.group["lr"]), device=self.params[0].device)
-        self.compiled = torch.compile(self._step, backend=backend, mode=mode, fullgraph=True)
+        device = self.params[0].device
+        self.lr = torch.tensor(float(self.group["lr"]), device=device)
+        settings = {"options": inductor_options(mode, device)} if backend == "inductor" else {"mode": mode}
+        self.compiled = torch.compile(self._step, backend=backend, fullgraph=True, **settings)
 
     def _state(self) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """The optimizer's (m, v, k) per parameter, created as torch's fused Adam creates them (step counts on the
