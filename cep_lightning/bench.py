@@ -7,7 +7,8 @@ JSON line with
                                        the energy step as the pipeline runs it, with cached critic values);
                                        compiled: the whole step as one graph (``compile=true``)
   plain_loop_ms                        per stage: the same step as a plain PyTorch loop would run it (eager,
-                                       torch's default Adam), the reference for both
+                                       torch's default Adam), the reference for both, timed in rounds
+                                       alternating with the bare step (their ratio holds on a drifting machine)
   in_loop_ms, trainer_overhead_ms      per stage: a step inside ``Trainer.fit`` (support: a batch of
                                        ``Trainer.predict``), and what the loop adds to it: eager, that minus the
                                        bare step; compiled, the time outside the compiled step calls, measured
@@ -87,6 +88,19 @@ def time_call(fn: Callable[[], Any], device: torch.device, warmup: int, repeats:
         synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def time_alternating(
+    fns: list[Callable[[], Any]], device: torch.device, warmup: int, repeats: int, rounds: int = 5
+) -> list[float]:
+    """Median seconds of each of ``fns``, timed in ``rounds`` alternating rounds of ``repeats // rounds`` calls: a
+    drift of the machine's speed during the measurement affects all of them alike, so their ratios hold."""
+    per_round = max(1, repeats // rounds)
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(rounds):
+        for fn, kept in zip(fns, times):
+            kept.append(time_call(fn, device, warmup if r == 0 else 1, per_round))
+    return [statistics.median(kept) for kept in times]
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -403,8 +417,8 @@ def measure(
                 adam = torch.optim.Adam(module.parameters(), lr=1e-4, **adam_options("fused", device))
                 module.compiled = CompiledStep(module, module.loss, adam, module.after_update)
             step = training_step_fn(module, batch, precision)
-            seconds[stage] = time_call(step, device, args.warmup, args.repeats)
-            plain[stage] = time_call(training_step_fn(module, batch, precision, plain=True), device, 2, args.repeats)
+            plain_step = training_step_fn(module, batch, precision, plain=True)
+            seconds[stage], plain[stage] = time_alternating([step, plain_step], device, args.warmup, args.repeats)
             gflop[stage] = count_gflop(training_step_fn(module, batch, precision, plain=True))
             result[f"{stage}_ms"] = 1e3 * seconds[stage]
         result["plain_loop_ms"] = {stage: 1e3 * t for stage, t in plain.items()}

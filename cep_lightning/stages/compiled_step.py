@@ -14,7 +14,8 @@ module's ``configure_optimizers``, so checkpoints, resume and learning-rate sche
 Lightning still calls ``optimizer.step`` (which finds no ``.grad`` to apply) so that it counts the step.
 The step draws its random numbers inside the graph: on a CPU from aten's generator, as the eager step draws them
 (``inductor_options``); on CUDA by inductor's own generator, which differs from eager's draws (the same
-distribution). With ``backend="aot_eager"`` the compiled step equals the eager one (``tests/unit/test_compiled_step.py``).
+distribution). With ``backend="aot_eager"`` the compiled step equals the eager one
+(``tests/unit/test_compiled_step.py``).
 """
 
 from __future__ import annotations
