@@ -521,7 +521,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if argv is not None and "--overhead" in argv:
         at = argv.index("--overhead")
         argv = [*argv[:at], *OVERHEAD, *argv[at:]]
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    steps = args.warmup + args.trainer_steps
+    for per_batch in args.steps_per_batch if "true" in args.compile else []:
+        if per_batch < 1 or (args.trainer_steps > 0 and steps % per_batch):
+            parser.error(
+                f"--steps-per-batch {per_batch} must be positive and divide --warmup + --trainer-steps ({steps}): "
+                "each Lightning batch holds that many steps."
+            )
+    return args
 
 
 # --overhead: every stage at tiny sizes, where a step is nearly all overhead (launches, autograd, optimizer loop)

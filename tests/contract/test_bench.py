@@ -50,11 +50,11 @@ def test_one_configuration_per_combination() -> None:
         (2, "32-true", False, "cpu", 1),
         (2, "bf16-mixed", False, "cpu", 1),
     ]
-    compiled = parse_args(["--threads", "1", "--compile", "false", "true", "--steps-per-batch", "1", "10"])
+    compiled = parse_args(["--threads", "1", "--compile", "false", "true", "--steps-per-batch", "1", "11"])
     assert list(configurations(compiled)) == [  # eager runs one step a batch; compiled, each setting
         (1, "32-true", False, "cpu", 1),
         (1, "32-true", True, "cpu", 1),
-        (1, "32-true", True, "cpu", 10),
+        (1, "32-true", True, "cpu", 11),
     ]
 
 
@@ -83,6 +83,8 @@ def test_the_overhead_preset_is_tiny_eager_and_compiled_and_can_be_overridden() 
     assert args.compile == ["false"]  # given after the preset: it wins
     assert parse_args(["--overhead"]).compile == ["false", "true"]
     assert parse_args(["--overhead"]).steps_per_batch == [1, 10]
+    with pytest.raises(SystemExit):  # 2 + 20 steps are not whole batches of 5
+        parse_args(["--compile", "true", "--steps-per-batch", "5", "--warmup", "2", "--trainer-steps", "20"])
 
 
 def test_the_overhead_table_projects_the_paper_budget_from_the_in_loop_times() -> None:
