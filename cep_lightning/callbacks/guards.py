@@ -46,7 +46,7 @@ class NonFiniteLossGuard(Callback):
         index = bad.int().argmax()  # the batch's first non-finite loss (0 when none is)
         first = bad.any() & (self.first_bad < 0)
         self.first_bad = torch.where(first, trainer.global_step - len(losses) + 1 + index, self.first_bad)
-        self.bad_loss = torch.where(first, losses[index], self.bad_loss)
+        self.bad_loss = torch.where(first, losses.gather(0, index[None])[0], self.bad_loss)  # (a tensor index: no read)
         if writes_logs_now(pl_module, done=True):
             self.check(trainer)
 
