@@ -128,6 +128,16 @@ class StopAtStep(L.Callback):
             trainer.should_stop = True
 
 
+class StartStep(L.Callback):
+    """Writes the step a stage's training starts from to ``path`` (a resumed stage: its checkpoint's step)."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.path.write_text(str(trainer.global_step))
+
+
 class TrainerSettingsRecorder(L.Callback):
     """Writes a few of the Trainer's settings, as the stage's Trainer has them, to a JSON file."""
 

@@ -46,7 +46,7 @@ def test_the_compiled_stage_trains_the_eager_weights(
 
 
 def test_a_stopped_compiled_stage_with_five_steps_a_batch_resumes_to_the_uninterrupted_weights(
-    tmp_path: Path, finished_run: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, finished_run: Path
 ) -> None:
     """Stopped after step 15 (a checkpoint every 10 steps), rerun: it resumes at step 10, draws the batches of steps
     11-30 and ends with the weights and Adam state of the run that was never stopped."""
@@ -69,8 +69,13 @@ def test_a_stopped_compiled_stage_with_five_steps_a_batch_resumes_to_the_uninter
         run(load_command([*command, *stop, f"run.dir={runs['stopped']}"]))
     last = runs["stopped"] / "critic" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True, map_location="cpu")["global_step"] == 10
-    run(load_command([*command, f"run.dir={runs['stopped']}"]))
-    assert f"Restoring states from the checkpoint path at {last}" in caplog.text
+    started = tmp_path / "started_at.txt"
+    record = [
+        "callbacks.custom.start.target=tests.helpers.StartStep",
+        f"callbacks.custom.start.args={{path: '{started}'}}",
+    ]
+    run(load_command([*command, *record, f"run.dir={runs['stopped']}"]))
+    assert started.read_text() == "10"  # resumed from the checkpoint of step 10
     want, got = (torch.load(d / "critic" / "model.ckpt", weights_only=True, map_location="cpu") for d in runs.values())
     assert got["global_step"] == want["global_step"] == 30
     for key, value in want["state_dict"].items():
