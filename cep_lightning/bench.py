@@ -64,7 +64,7 @@ from cep_lightning.data.transitions import Transitions
 from cep_lightning.policy import QGPOPolicy
 from cep_lightning.stages.behavior import BehaviorModule
 from cep_lightning.stages.candidates import ScoredSupport
-from cep_lightning.stages.compiled_step import CompiledStep
+from cep_lightning.stages.compiled_step import CompiledStep, count_optimizer_steps
 from cep_lightning.stages.critic import CriticModule
 from cep_lightning.stages.energy import EnergyModule
 from cep_lightning.stages.optimizers import adam_options
@@ -310,10 +310,7 @@ class NoStep(L.LightningModule):
         self.steps_per_batch = steps_per_batch
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        counter = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        for _ in range(self.steps_per_batch - 1):  # counted as CompilableStep counts the steps before a batch's last
-            counter.increment_ready()
-            counter.increment_completed()
+        count_optimizer_steps(self.trainer, self.steps_per_batch - 1)  # as CompilableStep counts them
         self.optimizers().step()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -198,6 +198,17 @@ def _check_compiled_step(cfg: DictConfig) -> None:
         return
     for stage in TRAINING_STAGES:
         options = {**cfg.trainer, **cfg[stage].get("trainer", {})}
+        if options.get("gradient_clip_val"):
+            raise ConfigError(
+                f"compile=true compiles {stage}'s whole step, Adam included, so Lightning cannot clip its gradients "
+                f"(gradient_clip_val={options['gradient_clip_val']}); drop trainer.gradient_clip_val "
+                "or set compile=false."
+            )
+        if str(options.get("precision", "")).startswith("16"):
+            raise ConfigError(
+                f"compile=true does not scale the loss that precision={options['precision']} needs ({stage}); "
+                "use trainer.precision=bf16-mixed or 32-true, or compile=false."
+            )
         intervals = {
             f"{stage}.steps": cfg[stage].steps,
             "checkpoint.every_n_steps": cfg.checkpoint.every_n_steps,
@@ -212,16 +223,3 @@ def _check_compiled_step(cfg: DictConfig) -> None:
                     f"acts only between batches, so it must divide {key}={steps}. Choose a steps_per_batch that "
                     f"divides it, or set {key} to a multiple of {per_batch}."
                 )
-    for stage in TRAINING_STAGES:
-        options = {**cfg.trainer, **cfg[stage].get("trainer", {})}
-        if options.get("gradient_clip_val"):
-            raise ConfigError(
-                f"compile=true compiles {stage}'s whole step, Adam included, so Lightning cannot clip its gradients "
-                f"(gradient_clip_val={options['gradient_clip_val']}); drop trainer.gradient_clip_val "
-                "or set compile=false."
-            )
-        if str(options.get("precision", "")).startswith("16"):
-            raise ConfigError(
-                f"compile=true does not scale the loss that precision={options['precision']} needs ({stage}); "
-                "use trainer.precision=bf16-mixed or 32-true, or compile=false."
-            )

@@ -11,7 +11,8 @@ most of a step. Here the step is one function,
 traced once by ``torch.compile`` into one graph (inductor fuses its pointwise work; on CUDA,
 ``mode="reduce-overhead"`` replays it as a CUDA graph). The Adam state is the ``torch.optim.Adam`` of the
 module's ``configure_optimizers``, so checkpoints, resume and learning-rate schedules are Lightning's, unchanged;
-Lightning still calls ``optimizer.step`` (which finds no ``.grad`` to apply) so that it counts the step.
+Lightning still calls ``optimizer.step`` (which finds no ``.grad`` to apply) so that it counts the step (with
+several steps a Lightning batch, for the last; ``CompilableStep``).
 The step draws its random numbers inside the graph: on a CPU from aten's generator, as the eager step draws them
 (``inductor_options``); on CUDA by inductor's own generator, which differs from eager's draws (the same
 distribution). With ``backend="aot_eager"`` the compiled step equals the eager one
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
@@ -51,8 +53,8 @@ def inductor_options(mode: str | None, device: torch.device) -> dict[str, Any]:
       (about 200 checks a step for the behaviour model), which torch.compile's guards have already checked;
     - on a CPU, ``fallback_random``: the step's random draws (t and the noise) come from aten's generator, the
       draws of the eager step. Inductor's own CPU draws compute a Philox number for each of a vector's 16 lanes,
-      also the masked ones (16 per row of a 3-wide action): 40 % of a tiny energy step, which this cuts from
-      0.76 to 0.47 ms (``python -m cep_lightning.bench --overhead``'s sizes)."""
+      also the masked ones (16 per row of a 3-wide action): 40 % of a tiny energy step, which this cut from
+      0.76 to 0.47 ms (at ``python -m cep_lightning.bench --overhead``'s sizes, timed alternately in one run)."""
     from torch._inductor import list_mode_options  # the compiler, loaded only when a step is compiled
 
     options: dict[str, Any] = {**list_mode_options(mode or "default"), "size_asserts": False}
@@ -142,6 +144,15 @@ class CompiledStep:
         return self.compiled(batch, params, *self._state(), self.lr)
 
 
+def count_optimizer_steps(trainer: L.Trainer, steps: int) -> None:
+    """Advance Lightning's step counter (``optim_step_progress``, which ``global_step`` reads under manual
+    optimisation) by ``steps`` taken outside ``LightningOptimizer.step``: Lightning has no public call for it."""
+    counter = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+    for _ in range(steps):
+        counter.increment_ready()
+        counter.increment_completed()
+
+
 class CompilableStep:
     """What a stage (a LightningModule with ``loss(batch)``, one Adam and optionally ``after_update()``) needs to
     run its step either way: Lightning's automatic optimisation (the default), or after ``compile_step()`` the
@@ -151,8 +162,7 @@ class CompilableStep:
     one after another: Lightning's loop, the callbacks' batch hooks and its optimizer-step path (hooks, torch's
     ``Optimizer.step`` wrapper, Adam finding no ``.grad``: 0.1-0.4 ms a call at tiny sizes on a CPU) then run once
     per K steps, the last. The K - 1 steps before it advance Lightning's own step counter
-    (``optim_step_progress``, which ``global_step`` reads: Lightning has no public call that counts a step taken
-    outside ``LightningOptimizer.step``), so every optimizer step is counted, and callbacks with
+    (``count_optimizer_steps``), so every optimizer step is counted, and callbacks with
     ``after_optimizer_step(trainer, module)`` (the EMA) run after each of them."""
 
     compiled: CompiledStep | None = None
@@ -199,8 +209,6 @@ class CompilableStep:
             )
         schedule = self.lr_schedulers()
         per_step = [cb for cb in self.trainer.callbacks if hasattr(cb, "after_optimizer_step")]
-        # Lightning's step counter (global_step), for the steps taken outside LightningOptimizer.step
-        counter = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
         step_batches = self.step_batches(batch)
         losses = []
         for j, step_batch in enumerate(step_batches):
@@ -208,8 +216,7 @@ class CompilableStep:
                 losses.append(optimizer.step(closure=lambda b=step_batch: self.compiled(b)))
             else:
                 losses.append(self.compiled(step_batch))
-                counter.increment_ready()
-                counter.increment_completed()
+                count_optimizer_steps(self.trainer, 1)
             if schedule is not None:
                 schedule.step()
             for callback in per_step:
