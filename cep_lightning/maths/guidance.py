@@ -3,6 +3,7 @@ over the networks (what the policy, the evaluation stage and periodic evaluation
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
 import numpy as np
@@ -29,7 +30,7 @@ def guided_sample(
 
     ``guidance_scale`` s_g is a float or one scale per row [B]; rows with s_g = 0 get no energy gradient.
     """
-    device = next(behavior.parameters()).device
+    device = next(itertools.chain(behavior.parameters(), behavior.buffers())).device  # a closed form has buffers only
     s = s.to(device, torch.float32)
     x = torch.randn(len(s), behavior.action_dim, generator=generator).to(device)
     rows = None  # rows whose energy gradient is needed (None: all)

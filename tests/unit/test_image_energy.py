@@ -17,7 +17,8 @@ import torch
 from cep_lightning.config.loading import load_config
 from cep_lightning.data.datamodule import QGPODataModule
 from cep_lightning.data.images import image_bandit, load_image_set
-from cep_lightning.maths.diffusion import perturb, vp_alpha_sigma
+from cep_lightning.maths.diffusion import perturb
+from cep_lightning.maths.empirical import EmpiricalEnergy
 from cep_lightning.stages.candidates import LabelledGroups
 from cep_lightning.stages.energy import EnergyModule
 
@@ -50,13 +51,6 @@ def trained() -> tuple[EnergyModule, torch.Tensor, torch.Tensor]:
     return module.eval(), torch.from_numpy(bandit.actions), torch.from_numpy(e)
 
 
-def exact_energy(x_t: torch.Tensor, t: float, x0: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-    """f_t(x_t) = log Σ_i exp(beta e_i) N(x_t; alpha x_i, sigma²) - log Σ_i N(x_t; alpha x_i, sigma²) over the data."""
-    alpha, sigma = vp_alpha_sigma(torch.tensor(t, dtype=torch.float64))
-    log_n = -((x_t.double()[:, None] - alpha * x0.double()[None]) ** 2).sum(-1) / (2 * sigma**2)
-    return torch.logsumexp(BETA * e.double() + log_n, 1) - torch.logsumexp(log_n, 1)
-
-
 def test_cep_learns_the_class_log_ratio_beta_at_t_near_zero(trained) -> None:
     module, x0, e = trained
     t = torch.full((len(x0),), 1e-3)
@@ -76,7 +70,7 @@ def test_cep_matches_the_exact_intermediate_energy_at_t_one_third(trained) -> No
     x_t = perturb(x0_rep, t, torch.randn(x0_rep.shape, generator=generator))
     with torch.no_grad():
         learned = module.energy(x_t, t).double()
-    exact = exact_energy(x_t, 1 / 3, x0, e)
+    exact = EmpiricalEnergy(x0, e, BETA)(x_t.double(), t.double())
     assert 0.3 * BETA < float(exact[e_rep == 1].mean() - exact[e_rep == 0].mean()) < 0.95 * BETA
     error = (learned - learned.mean()) - (exact - exact.mean())
     assert float(error.abs().mean()) < 0.25 * float((exact - exact.mean()).abs().mean()) + 0.05

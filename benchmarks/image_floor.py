@@ -1,0 +1,70 @@
+"""Where the image comparison's error comes from: a run's behaviour U-Net guided by the data's exact energy.
+
+    PYTHONPATH=. python benchmarks/image_floor.py RUN_DIR [--samples 2500] [--steps 10]
+
+RUN_DIR is a finished run of ``python -m cep_lightning.images task=digits`` (or one seed<k>/ of it). Every energy
+model of the comparison is trained on the data, so the best it can learn is the data's own intermediate energy,
+known in closed form (``cep_lightning/maths/empirical.py``). For each energy and beta this prints the distance to
+the exact target (TV for the class energy, W1 for ink, as the run measures them) of samples from
+  exact model   the data's exact noise predictor and exact energy: only the sampler's error is left
+  behaviour     the run's behaviour U-Net and the data's exact energy: what a perfect energy model trained on the
+                data reaches with this behaviour model (its floor)
+  CEP           the run's CEP energy models (from its images.json)
+so the gap between the last two is the energy model's, and between the first two the behaviour model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from cep_lightning.data.images import image_bandit, load_image_set
+from cep_lightning.images.classifier import ImageClassifier
+from cep_lightning.images.compare import Judge, draw, targets
+from cep_lightning.maths.empirical import EmpiricalEnergy, EmpiricalEps
+from cep_lightning.policy import QGPOPolicy
+from cep_lightning.stages.behavior import BehaviorModule
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a finished task=digits run (or one seed<k>/ of it)")
+    parser.add_argument("--samples", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=10, help="solver steps (the run's eval.solver_steps: 10)")
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)
+    cfg = OmegaConf.load(args.run_dir / "config.yaml")
+    image_set = load_image_set(cfg.data.images)
+    judge = Judge(image_set, ImageClassifier.fitted(image_set, cfg.image.holdout, cfg.seed))
+    points = torch.from_numpy(image_bandit(image_set.images, np.zeros(len(image_set.labels))).actions)
+    behavior = BehaviorModule.load_from_checkpoint(
+        args.run_dir / "behavior" / "model.ckpt", map_location="cpu", weights_only=True
+    ).net.eval()
+    models: dict[str, nn.Module] = {"exact model": EmpiricalEps(points), "behaviour": behavior}
+    saved = json.loads((args.run_dir / "images.json").read_text())[cfg.task]["metrics"]
+    betas = [float(b) for b in cfg.image.betas]
+    print(f"{args.run_dir}: {args.samples} samples, {args.steps} solver steps, the data's exact energy")
+    for target in targets(cfg, image_set):
+        print(f"{target.name} energy ({'TV' if target.pixel is None else 'W1 of e'}):")
+        print(f"  {'':<14}" + "".join(f"{'beta=' + format(b, 'g'):>10}" for b in betas))
+        for name, model in models.items():
+            row, start = [], time.time()
+            for beta in betas:
+                energy = EmpiricalEnergy(points, torch.from_numpy(target.values), beta)
+                policy = QGPOPolicy(model, energy, args.steps, sampler=cfg.eval.sampler)
+                x = draw(policy, args.samples, 1.0 if beta else 0.0, cfg.seed, image_set.shape)
+                row.append(judge.distance(target, x, beta))
+            print(f"  {name:<14}" + "".join(f"{v:>10.3f}" for v in row) + f"   ({time.time() - start:.0f} s)")
+        cep = saved[target.name].get("cep", {})
+        print(f"  {'CEP (run)':<14}" + "".join(f"{cep.get(f'{b:g}', float('nan')):>10.3f}" for b in betas))
+
+
+if __name__ == "__main__":
+    main()
