@@ -8,9 +8,10 @@
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
+PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"  # absolute: the tests run inside the copy
 NEW_TESTS="tests/unit/test_algorithm.py tests/unit/test_evaluation_returns.py"
 TESTS="$NEW_TESTS tests/unit/test_losses.py tests/unit/test_energy_module.py tests/unit/test_datamodule.py"
-TESTS="$TESTS tests/unit/test_support_sampling.py tests/unit/test_image_energy.py"
+TESTS="$TESTS tests/unit/test_support_sampling.py tests/unit/test_image_energy.py tests/unit/test_exact_guidance.py"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/"  # tracked and new files, no venv or runs
@@ -28,9 +29,11 @@ open(path, "w").write(text.replace(old, new))
 EOF
 }
 
-failing_tests() {  # the ids of the tests in $TESTS that fail in the copy
-  (cd "$work" && OMP_NUM_THREADS=1 PYTHONPATH="$work" "$PYTHON" -m pytest -q -p no:cacheprovider $TESTS 2>&1) \
-    | sed -n 's/^FAILED \([^ ]*\).*/\1/p'
+failing_tests() {  # the ids of the tests in $TESTS that fail in the copy ("NOT-RUN" when pytest reports no result)
+  local out
+  out=$(cd "$work" && OMP_NUM_THREADS=1 PYTHONPATH="$work" "$PYTHON" -m pytest -q -p no:cacheprovider $TESTS 2>&1)
+  if ! grep -Eq '[0-9]+ (passed|failed)' <<<"$out"; then echo NOT-RUN; return; fi
+  sed -n 's/^FAILED \([^ ]*\).*/\1/p' <<<"$out"
 }
 
 check() {  # check NAME FILE OLD NEW ("-" for FILE: the correct code, which must pass)
@@ -43,6 +46,7 @@ check() {  # check NAME FILE OLD NEW ("-" for FILE: the correct code, which must
   fi
   failed=$(failing_tests)
   [ "$file" != "-" ] && mv "$work/$file.orig" "$work/$file"
+  if [ "$failed" = NOT-RUN ]; then echo "!! $name: pytest gave no result (is $PYTHON an interpreter with pytest?)"; exit 1; fi
   if [ "$file" = "-" ]; then
     if [ -n "$failed" ]; then echo "!! correct code fails: $failed"; status=1; else echo "== correct code: all pass"; fi
   elif [ -z "$failed" ]; then
@@ -120,6 +124,10 @@ check "CEP labels' softmax over the wrong axis" $LOSSES \
   "torch.softmax(beta * q.float(), dim=-1)" "torch.softmax(beta * q.float(), dim=0)"
 check "CEP: a t per candidate instead of one per contrastive set" $ENERGY \
   "sample_train_times(len(s), s.device)[:, None].expand(-1, M)" "sample_train_times(len(s) * M, s.device).reshape(len(s), M)"
+check "guidance without its sigma_t" cep_lightning/maths/diffusion.py \
+  "return eps_fn(x, t) - w * sigma[:, None] * grad.float()" "return eps_fn(x, t) - w * grad.float()"
+check "guidance with sigma_t squared" cep_lightning/maths/diffusion.py \
+  "return eps_fn(x, t) - w * sigma[:, None] * grad.float()" "return eps_fn(x, t) - w * sigma[:, None] ** 2 * grad.float()"
 check "toys: a point's value is not its label" $CANDIDATES \
   "a.reshape(groups, M, -1), r.reshape(groups, M)" "a.reshape(groups, M, -1), r.reshape(groups, M).roll(1, 1)"
 check "energy stage given the online critic" cep_lightning/run/pipeline.py \
