@@ -3,9 +3,9 @@
 P(c) ∝ q(c) exp(beta e_c) of p(x) ∝ q(x) exp(beta e(x)), with e_c = c / 9.
 
 No network is trained, so what is measured is the guidance itself, eps - sigma_t ∇E_t, and the sampler. With 8000
-samples the exact guidance is 0.015-0.019 off at beta = 3 and 0.007-0.010 at beta = 10 (finite-sample noise);
-guidance without its sigma_t is 0.047-0.057 and 0.023-0.030 off, with sigma_t² 0.033-0.046 and 0.043-0.046
-(three seeds each), so each bound below fails for both.
+samples the exact guidance was 0.015-0.019 off at beta = 3 and 0.007-0.010 at beta = 10 (finite-sample noise, three
+seeds); guidance without its sigma_t was 0.047-0.057 and 0.023-0.030 off, with sigma_t² 0.033-0.046 and 0.043-0.046.
+Both mutations fail at least one bound below (benchmarks/algorithm_mutations.sh checks it).
 """
 
 from __future__ import annotations
