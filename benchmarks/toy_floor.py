@@ -48,13 +48,13 @@ class ExactEightGaussiansEps(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.out = nn.Linear(2, 2)  # unused: QGPOPolicy reads the device from its parameters
+        self.register_buffer("centres", CENTRES)  # its device is the one the sampler draws on
         self.action_dim = 2  # what the sampler draws
 
     def forward(self, x: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:
         alpha, sigma = vp_alpha_sigma(t.double())
         var = alpha**2 * SPREAD**2 + sigma**2
-        diff = x.double()[:, None] - alpha[:, None, None] * CENTRES
+        diff = x.double()[:, None] - alpha[:, None, None] * self.centres
         w = torch.softmax(-(diff**2).sum(-1) / (2 * var[:, None]), 1)
         return (sigma[:, None] * (w[..., None] * diff).sum(1) / var[:, None]).float()
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from cep_lightning.data.images import image_bandit, load_image_set
-from cep_lightning.data.toy_datasets import total_variation
+from cep_lightning.data.toy_datasets import class_frequencies, total_variation
 from cep_lightning.maths.diffusion import get_sampler
 from cep_lightning.maths.empirical import EmpiricalEnergy, EmpiricalEps
 from cep_lightning.maths.guidance import guided_sample
@@ -47,6 +47,6 @@ def test_exact_guidance_of_the_exact_model_draws_the_exact_class_masses(digits, 
         torch.Generator().manual_seed(0),
     )
     nearest = torch.cdist(x, points).argmin(1)  # the exact model's samples end on (near) its points
-    found = np.bincount(labels[nearest].numpy(), minlength=10) / SAMPLES
+    found = class_frequencies(labels[nearest].numpy(), 10)
     exact = exact_class_masses(np.full(10, 0.1), np.arange(10) / 9.0, beta)
     assert total_variation(found, exact) < BOUNDS[beta]
