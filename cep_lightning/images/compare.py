@@ -165,11 +165,15 @@ class Judge:
         """What exact guidance of the behaviour model draws, q(x) exp(beta e(x)) / Z: its own unguided samples
         importance-resampled by exp(beta e(x)), e(x) the energy of the class the classifier sees (class energy) or
         the pixel energy. No energy model can do better: the floor of every method at beta."""
-        if target.pixel is None:
-            e = class_energies(len(self.image_set.class_names))[self.classifier.classes(unguided)]
-        else:
-            e = target.pixel(unguided)
+        e = self.energy(target, unguided)
         return importance_resample(unguided, e, beta, len(e), rng)
+
+    def energy(self, target: Target, images: np.ndarray) -> np.ndarray:
+        """e(x) of images as they are judged: the energy of the class the classifier sees (class energy), or the
+        pixel energy; [N]."""
+        if target.pixel is None:
+            return class_energies(len(self.image_set.class_names))[self.classifier.classes(images)]
+        return target.pixel(images)
 
 
 def compare(cfg: DictConfig) -> dict:
