@@ -1,4 +1,4 @@
-"""Where the image comparison's error comes from: a run's behaviour U-Net guided by the data's exact energy.
+"""Where the image comparison's error comes from: a run's behaviour U-Net guided by closed-form energies.
 
     PYTHONPATH=. python benchmarks/image_floor.py RUN_DIR [--samples 2500] [--steps 10] [--own 20000]
 
@@ -11,9 +11,10 @@ the exact target (TV for the class energy, W1 for ink, as the run measures them)
                 data reaches with this behaviour model (its floor)
   own samples   (--own N) the U-Net and the exact energy of N of its own unguided samples, each labelled as the
                 run judges it (the class the classifier sees, or the pixel energy): a closed-form estimate of the
-                U-Net's own intermediate energy, which guides it to its exact tilt as N grows
+                U-Net's own intermediate energy, which guides it to its exact tilt as N -> infinity (slowly, in 64-D)
   CEP           the run's CEP energy models (from its images.json)
-so the gap between the last two is the energy model's, and between the first two the behaviour model's.
+so the gap between the behaviour and CEP rows is the energy model's, and between the exact model and behaviour
+rows the behaviour model's.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     behavior = BehaviorModule.load_from_checkpoint(
         args.run_dir / "behavior" / "model.ckpt", map_location="cpu", weights_only=True
     ).net.eval()
+    exact = EmpiricalEps(points)
     if args.own:  # the U-Net's own unguided samples, drawn from another stream than the guided ones
         unguided = QGPOPolicy(behavior, None, args.steps, sampler=cfg.eval.sampler)
         own = draw(unguided, args.own, 0.0, cfg.seed + 1, image_set.shape)
@@ -62,7 +64,7 @@ def main() -> None:
         print(f"{target.name} energy ({'TV' if target.pixel is None else 'W1 of e'}):")
         print(f"  {'':<14}" + "".join(f"{'beta=' + format(b, 'g'):>10}" for b in betas))
         rows: dict[str, tuple[nn.Module, Tensor, np.ndarray]] = {
-            "exact model": (EmpiricalEps(points), points, target.values),
+            "exact model": (exact, points, target.values),
             "behaviour": (behavior, points, target.values),
         }
         if args.own:
